@@ -1,0 +1,70 @@
+"""What crosses the boundary between the journey and the outside world: activity inputs and outputs."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from workflows.events import Location
+from workflows.funnel import Channel, Stage
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class OutboundMessage(_Contract):
+    """A message to one customer. `message_id` is the idempotency key: the same id is delivered once."""
+
+    message_id: str
+    customer_id: str
+    workflow_id: str
+    channel: Channel
+    kind: str
+    stage: Stage
+    attempt: int
+    text: str
+    deep_link: str | None = None
+    created_at: datetime
+
+
+class DeliveryReceipt(_Contract):
+    message_id: str
+    provider: str
+    duplicate: bool = False
+
+
+class StoreQuery(_Contract):
+    customer_id: str
+    location: Location | None = None
+
+
+class Store(_Contract):
+    store_id: str
+    name: str
+    address: str
+    lat: float
+    lon: float
+    distance_km: float | None = None
+
+
+class StaffNotification(_Contract):
+    """Tells people, not customers: a task opened for support agents, or an alert for ops."""
+
+    notification_id: str
+    kind: str  # "task_opened", "task_overdue", "review_stalled"
+    customer_id: str
+    workflow_id: str
+    stage: Stage
+    summary: str
+    task_id: str | None = None
+    due_at: datetime | None = None
+    created_at: datetime
+
+
+class ServiceHealthQuery(_Contract):
+    service: str
+
+
+class ServiceHealth(_Contract):
+    service: str
+    healthy: bool

@@ -1,0 +1,129 @@
+"""The Python client the app backend uses: record events, read journeys, work human tasks.
+
+Recording is signal-with-start: it returns as soon as Temporal has the event, whether or not a worker
+is running, and starts the customer's journey if this is their first event.
+"""
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from workers.settings import Settings
+from workers.temporal_client import connect
+from workflows.events import OnboardingEvent
+from workflows.human_tasks import ClaimTask, CompleteTask, HumanTask, ReleaseTask, TaskOutcome, TaskRefused, customer_of_task
+from workflows.journey import JourneyInput, OnboardingJourney, workflow_id_for
+from workflows.journey_view import JourneyView
+from workflows.playbook import Playbook, load_playbook
+from workflows.search_attributes import HUMAN_TASK_STATE, initial_search_attributes
+
+
+class JourneyNotFound(LookupError):
+    pass
+
+
+class EventReceipt(BaseModel):
+    event_id: str
+    customer_id: str
+    workflow_id: str
+    accepted: bool
+    note: str
+
+
+class TaskSummary(BaseModel):
+    """A task with the journey facts an agent's inbox shows next to it."""
+
+    task: HumanTask
+    customer_id: str
+    workflow_id: str
+    stage: str
+    timezone: str | None
+
+
+class RecoveryClient:
+    def __init__(self, client: Client, playbook: Playbook, task_queue: str) -> None:
+        self.temporal = client
+        self.playbook = playbook
+        self.task_queue = task_queue
+
+    @classmethod
+    async def connect(cls, settings: Settings | None = None) -> "RecoveryClient":
+        settings = settings or Settings()
+        return cls(await connect(settings), load_playbook(settings.playbook), settings.task_queue)
+
+    async def record_event(self, event: OnboardingEvent) -> EventReceipt:
+        workflow_id = workflow_id_for(event.customer_id)
+        try:
+            await self.temporal.start_workflow(
+                OnboardingJourney.run,
+                JourneyInput(customer_id=event.customer_id, playbook=self.playbook),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                start_signal="record_event",
+                start_signal_args=[event],
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=initial_search_attributes(self.playbook.version),
+            )
+        except WorkflowAlreadyStartedError:
+            # The journey has ended and its record is kept: a late event changes nothing.
+            return EventReceipt(
+                event_id=event.event_id, customer_id=event.customer_id, workflow_id=workflow_id,
+                accepted=False, note="journey already ended; event ignored",
+            )
+        return EventReceipt(event_id=event.event_id, customer_id=event.customer_id, workflow_id=workflow_id, accepted=True, note="recorded")
+
+    async def record_events(self, events: Sequence[OnboardingEvent]) -> list[EventReceipt]:
+        ordered = sorted(events, key=lambda e: (e.occurred_at, e.event_id))
+        return [await self.record_event(event) for event in ordered]
+
+    async def journey(self, customer_id: str) -> JourneyView:
+        handle = self.temporal.get_workflow_handle(workflow_id_for(customer_id))
+        try:
+            return await handle.query(OnboardingJourney.view)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise JourneyNotFound(f"no journey for customer {customer_id}") from None
+            raise
+
+    async def claim_task(self, task_id: str, agent_id: str) -> HumanTask:
+        return await self._update(task_id, OnboardingJourney.claim_task, ClaimTask(task_id=task_id, agent_id=agent_id))
+
+    async def release_task(self, task_id: str, agent_id: str) -> HumanTask:
+        return await self._update(task_id, OnboardingJourney.release_task, ReleaseTask(task_id=task_id, agent_id=agent_id))
+
+    async def complete_task(self, task_id: str, agent_id: str, outcome: TaskOutcome, note: str = "") -> HumanTask:
+        request = CompleteTask(task_id=task_id, agent_id=agent_id, outcome=outcome, note=note)
+        return await self._update(task_id, OnboardingJourney.complete_task, request)
+
+    async def _update(self, task_id: str, update, request) -> HumanTask:  # type: ignore[no-untyped-def]
+        handle = self.temporal.get_workflow_handle(workflow_id_for(customer_of_task(task_id)))
+        try:
+            return await handle.execute_update(update, request)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            raise TaskRefused(getattr(cause, "message", None) or str(cause)) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise TaskRefused(f"unknown task {task_id}: no running journey") from None
+            raise
+
+    async def list_tasks(self, states: Sequence[str] = ("open", "claimed")) -> list[TaskSummary]:
+        """Live human tasks, found through visibility and read from each journey."""
+        wanted = ", ".join(f"'{s}'" for s in states)
+        query = (
+            f"WorkflowType = '{OnboardingJourney.__name__}' AND ExecutionStatus = 'Running' "
+            f"AND {HUMAN_TASK_STATE.name} IN ({wanted})"
+        )
+        summaries: list[TaskSummary] = []
+        async for execution in self.temporal.list_workflows(query):
+            view = await self.temporal.get_workflow_handle(execution.id).query(OnboardingJourney.view)
+            task = view.open_task
+            if task is not None and task.state.value in states:
+                summaries.append(
+                    TaskSummary(task=task, customer_id=view.customer_id, workflow_id=view.workflow_id, stage=view.stage.value, timezone=view.timezone)
+                )
+        return sorted(summaries, key=lambda s: s.task.due_at)

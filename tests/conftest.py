@@ -1,0 +1,46 @@
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
+from tests.temporal_binaries import TEST_SERVER
+from workers.worker import build_worker
+from workflows.playbook import Playbook, load_playbook
+from workflows.search_attributes import ALL_KEYS
+
+
+@pytest.fixture(scope="session")
+def default_playbook() -> Playbook:
+    return load_playbook()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+    )
+    # The test server knows no custom search attributes until they are registered.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in ALL_KEYS},
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def bench(time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[Bench]:
+    """A worker on its own task queue and outbox, and a customer whose local time is 10:00 now."""
+    settings = bench_settings(tmp_path)
+    worker = build_worker(time_skipping_env.client, settings)
+    async with worker:
+        bench = Bench(time_skipping_env, recovery_client(time_skipping_env, default_playbook, settings), settings)
+        bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
+        yield bench

@@ -1,0 +1,84 @@
+"""A journey test bench: the real workflow and activities on a Temporal server, driven like the app would."""
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from temporalio.testing import WorkflowEnvironment
+
+from activities.outbox import read_outbox
+from starters.client import EventReceipt, RecoveryClient
+from workers.settings import Settings
+from workflows.events import OnboardingEvent
+from workflows.journey import OnboardingJourney, workflow_id_for
+from workflows.journey_state import JourneyOutcome
+from workflows.journey_view import JourneyView
+from workflows.playbook import Playbook
+
+SAMARKAND = {"lat": 39.66, "lon": 66.96}
+_ids = itertools.count(1)
+
+
+def zone_where_local_hour_is(now: datetime, local_hour: int) -> str:
+    """A fixed-offset IANA zone in which `now` reads `local_hour` o'clock (Etc/GMT signs are inverted)."""
+    offset = (local_hour - now.astimezone(timezone.utc).hour) % 24
+    if offset > 14:
+        offset -= 24
+    return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+@dataclass
+class Bench:
+    env: WorkflowEnvironment
+    client: RecoveryClient
+    settings: Settings
+    customer_id: str = field(default_factory=lambda: f"c-{uuid.uuid4().hex[:10]}")
+    timezone: str = "Etc/UTC"
+    location: dict[str, float] | None = field(default_factory=lambda: dict(SAMARKAND))
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    async def send(self, event_type: str, *, event_id: str | None = None, occurred_at: datetime | None = None,
+                   customer_id: str | None = None, **attributes: Any) -> EventReceipt:
+        event = OnboardingEvent(
+            event_id=event_id or f"e-{next(_ids)}",
+            customer_id=customer_id or self.customer_id,
+            type=event_type,
+            occurred_at=occurred_at or await self.now(),
+            attributes=attributes,
+            profile={"timezone": self.timezone, "locale": "en", "location": self.location},
+        )
+        return await self.client.record_event(event)
+
+    async def skip(self, **delta: float) -> None:
+        await self.env.sleep(timedelta(**delta))
+
+    async def view(self, customer_id: str | None = None) -> JourneyView:
+        return await self.client.journey(customer_id or self.customer_id)
+
+    async def outcome(self, customer_id: str | None = None) -> JourneyOutcome:
+        handle = self.env.client.get_workflow_handle(workflow_id_for(customer_id or self.customer_id), result_type=JourneyOutcome)
+        return await handle.result()
+
+    def outbox(self, customer_id: str | None = None) -> list[dict[str, Any]]:
+        wanted = customer_id or self.customer_id
+        return [m for m in read_outbox(self.settings.outbox_path) if m["customer_id"] == wanted]
+
+    def staff_notifications(self, customer_id: str | None = None) -> list[dict[str, Any]]:
+        wanted = customer_id or self.customer_id
+        return [m for m in read_outbox(self.settings.staff_notifications_path) if m["customer_id"] == wanted]
+
+
+def bench_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(data_dir=tmp_path, task_queue=f"journeys-{uuid.uuid4().hex[:8]}", **overrides)
+
+
+def recovery_client(env: WorkflowEnvironment, playbook: Playbook, settings: Settings) -> RecoveryClient:
+    return RecoveryClient(env.client, playbook, settings.task_queue)
+
+
+__all__ = ["Bench", "OnboardingJourney", "bench_settings", "recovery_client", "zone_where_local_hour_is"]

@@ -1,0 +1,41 @@
+"""Settings from the environment (`RECOVERY_*`), shared by the worker, the API and the CLI."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activities.stores import DEFAULT_STORE_DIRECTORY
+from workflows.playbook import DEFAULT_PLAYBOOK
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECOVERY_", extra="ignore")
+
+    temporal_address: str = Field("localhost:7233", description="host:port of the Temporal frontend")
+    namespace: str = "default"
+    task_queue: str = "onboarding-journeys"
+    data_dir: Path = Field(Path("var"), description="outbox, notifications, service status, dev-server database")
+    playbook: Path = Field(DEFAULT_PLAYBOOK, description="the playbook new journeys pin")
+    store_directory: Path = DEFAULT_STORE_DIRECTORY
+    push_webhook_url: str | None = Field(None, description="push gateway; unset: the local outbox")
+    sms_webhook_url: str | None = Field(None, description="SMS gateway; unset: the local outbox")
+    staff_webhook_url: str | None = Field(None, description="support/ops notifications; unset: local file")
+    webhook_token: str | None = Field(None, description="bearer token sent to the webhooks")
+    service_status_url: str | None = Field(None, description="GET {url}/{service} -> {healthy: bool}")
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+    max_concurrent_activities: int = 100
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.data_dir / "outbox.jsonl"
+
+    @property
+    def staff_notifications_path(self) -> Path:
+        return self.data_dir / "staff_notifications.jsonl"
+
+    @property
+    def service_status_path(self) -> Path:
+        return self.data_dir / "service_status.json"

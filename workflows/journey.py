@@ -1,0 +1,358 @@
+"""OnboardingJourney: one durable workflow per customer, from the first onboarding event to the end.
+
+It reads like the playbook it runs: wait for the next event or the next due moment, decide
+(`next_step`), act. Every decision is a pure function in this folder; this class only sequences them
+and talks to activities.
+"""
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from activities.contracts import (
+        OutboundMessage,
+        ServiceHealth,
+        ServiceHealthQuery,
+        StaffNotification,
+        Store,
+        StoreQuery,
+    )
+    from workflows.copy import nudge_text, store_offer_text
+    from workflows.events import OnboardingEvent
+    from workflows.funnel import Channel
+    from workflows.human_tasks import (
+        ClaimTask,
+        CompleteTask,
+        HumanTask,
+        ReleaseTask,
+        TaskReason,
+        TaskRefused,
+        TaskState,
+        check_claim,
+        check_complete,
+        check_release,
+    )
+    from workflows.journey_state import (
+        DecisionAction,
+        JourneyOutcome,
+        JourneyState,
+        MessageKind,
+        SentMessage,
+        apply_event,
+        apply_task_outcome,
+        finish,
+        new_journey,
+        open_task,
+    )
+    from workflows.journey_view import JourneyView, view_of
+    from workflows.next_step import (
+        AlertOps,
+        Defer,
+        EndJourney,
+        EscalateToAgent,
+        NotifyAgents,
+        SendMessage,
+        Suppress,
+        Wait,
+        cutoff_of,
+        detect_drop_off,
+        next_step,
+    )
+    from workflows.playbook import Playbook
+    from workflows.search_attributes import search_attribute_values, updates_for
+
+WORKFLOW_ID_PREFIX = "onboarding-"
+
+
+def workflow_id_for(customer_id: str) -> str:
+    return f"{WORKFLOW_ID_PREFIX}{customer_id}"
+
+
+class JourneyInput(BaseModel):
+    """The playbook is pinned here at start; `state` carries the journey across continue-as-new."""
+
+    customer_id: str
+    playbook: Playbook
+    state: JourneyState | None = None
+
+
+# Deliveries: quick attempts, patient retries; a message undeliverable for a day is not worth sending late.
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=12,
+    non_retryable_error_types=["DeliveryRejected"],
+)
+LOOKUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5)
+
+
+@workflow.defn
+class OnboardingJourney:
+    @workflow.init
+    def __init__(self, journey: JourneyInput) -> None:
+        self._playbook = journey.playbook
+        self._customer_id = journey.customer_id
+        self._state: JourneyState | None = journey.state
+        self._changed = False
+        self._published: dict[str, object] = {}
+
+    # -- the playbook ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, journey: JourneyInput) -> JourneyOutcome | None:
+        if self._state is None:
+            # Started without its first event (e.g. from the UI): nothing to run until one arrives.
+            try:
+                await workflow.wait_condition(lambda: self._state is not None, timeout=self._playbook.guardrails.max_lifetime)
+            except asyncio.TimeoutError:
+                return None
+        state = self._journey()
+        while state.outcome is None:
+            now = workflow.now()
+            if detect_drop_off(state, self._playbook, now):
+                self._log("drop_off_detected")
+            step = next_step(state, self._playbook, now)
+            match step:
+                case Wait(until=until, next_action=label):
+                    state.next_action, state.next_action_at = label, until
+                    self._publish_search_attributes()
+                    if await self._wait_for_news(until) == "continue_as_new":
+                        await workflow.wait_condition(workflow.all_handlers_finished)
+                        workflow.continue_as_new(JourneyInput(customer_id=self._customer_id, playbook=self._playbook, state=state))
+                case EndJourney(kind=kind, reason=reason):
+                    finish(state, kind, now, reason)
+                case NotifyAgents(task_id=task_id):
+                    await self._notify_agents(task_id)
+                case AlertOps(reason=reason):
+                    await self._alert_ops(reason)
+                case Defer(until=until, reason=reason, what=what):
+                    state.deferred_until = until
+                    state.record(now, DecisionAction.DEFERRED, reason, f"{what} until {until.isoformat()}")
+                    self._log("message_deferred", reason=reason, until=until.isoformat())
+                case Suppress(what=what, reason=reason, key=key):
+                    state.suppressed_attempt = key
+                    state.record(now, DecisionAction.SUPPRESSED, reason, what)
+                    self._log("message_suppressed", reason=reason)
+                case SendMessage():
+                    await self._send(step)
+                case EscalateToAgent(task_kind=task_kind):
+                    state.escalated = True
+                    state.record(now, DecisionAction.ESCALATED, "human_task", f"{state.attempts} unanswered nudges")
+                    open_task(state, self._playbook, task_kind, TaskReason.PLAYBOOK_ESCALATION, now, detail="no answer to the nudges")
+        self._publish_search_attributes()
+        self._log("journey_ended", outcome=state.outcome.kind.value, reason=state.outcome.reason)
+        return state.outcome
+
+    async def _wait_for_news(self, until: datetime) -> str:
+        """Sleeps on one timer until `until`, an event that changes something, or a history to roll over."""
+        self._changed = False
+        timeout = until - workflow.now()
+        if timeout <= timedelta(0):
+            return "due"
+        try:
+            await workflow.wait_condition(lambda: self._changed or self._history_is_long(), timeout=timeout)
+        except asyncio.TimeoutError:
+            return "due"
+        return "continue_as_new" if not self._changed and self._history_is_long() else "changed"
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        limit = self._playbook.guardrails.continue_as_new_after_events
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
+
+    # -- acting ---------------------------------------------------------------------------------
+
+    async def _send(self, step: SendMessage) -> None:
+        state = self._journey()
+        stage, stage_since = state.stage, state.stage_since
+        if step.check_service and not await self._service_is_healthy(step.check_service):
+            retry_at = workflow.now() + self._playbook.guardrails.service_recheck
+            state.service_retry_at = state.deferred_until = retry_at
+            state.record(workflow.now(), DecisionAction.DEFERRED, "service_unhealthy", f"{step.check_service} reported down")
+            return
+        if step.kind is MessageKind.SMS_STORE_OFFER:
+            store = await workflow.execute_activity(
+                "find_nearest_store",
+                StoreQuery(customer_id=state.customer_id, location=state.profile.location),
+                result_type=Store,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=LOOKUP_RETRY,
+            )
+            text, deep_link = store_offer_text(state, self._playbook, store.name, store.address), None
+        else:
+            text, deep_link = nudge_text(state, self._playbook), self._playbook.for_stage(stage).deep_link
+        state.message_seq += 1
+        message = OutboundMessage(
+            message_id=f"{workflow.info().workflow_id}:{workflow.info().first_execution_run_id[:8]}:m{state.message_seq}",
+            customer_id=state.customer_id,
+            workflow_id=workflow.info().workflow_id,
+            channel=step.channel,
+            kind=step.kind.value,
+            stage=stage,
+            attempt=step.attempt,
+            text=text,
+            deep_link=deep_link,
+            created_at=workflow.now(),
+        )
+        try:
+            await workflow.execute_activity(
+                "send_push" if step.channel is Channel.PUSH else "send_sms",
+                message,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(hours=1),
+                retry_policy=DELIVERY_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause.message if err.cause is not None and hasattr(err.cause, "message") else str(err)
+            state.record(workflow.now(), DecisionAction.FAILED, "delivery_failed", f"{step.channel.value}: {cause}")
+            self._log("message_failed", channel=step.channel.value)
+        else:
+            state.messages.append(
+                SentMessage(
+                    message_id=message.message_id, channel=step.channel, kind=step.kind, stage=stage, attempt=step.attempt,
+                    sent_at=message.created_at, text=text, deep_link=deep_link, fallback=step.fallback,
+                )
+            )
+            reason = f"fallback_to_{step.channel.value}" if step.fallback else step.channel.value
+            state.record(workflow.now(), DecisionAction.SENT, reason, f"{step.kind.value} {step.attempt}")
+            self._log("message_sent", channel=step.channel.value, kind=step.kind.value, attempt=step.attempt)
+        if (state.stage, state.stage_since) != (stage, stage_since):
+            return  # the customer moved on while we were sending: the new stage starts its own count
+        state.deferred_until = state.service_retry_at = None
+        if step.kind is MessageKind.NUDGE:
+            state.attempts, state.last_nudge_at = step.attempt, message.created_at
+        else:
+            state.store_offer_requested, state.escalated = False, True
+            state.record(workflow.now(), DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
+
+    async def _service_is_healthy(self, service: str) -> bool:
+        health = await workflow.execute_activity(
+            "check_service_health",
+            ServiceHealthQuery(service=service),
+            result_type=ServiceHealth,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=LOOKUP_RETRY,
+        )
+        return health.healthy
+
+    async def _notify_agents(self, task_id: str) -> None:
+        state = self._journey()
+        task = next(t for t in state.tasks if t.task_id == task_id)
+        await self._notify_staff("task_opened", f"{task.kind.value}: {task.reason.value}", task)
+        task.notified = True
+
+    async def _alert_ops(self, reason: str) -> None:
+        state = self._journey()
+        await self._notify_staff("review_stalled", reason, None)
+        state.ops_alerted = True
+        state.record(workflow.now(), DecisionAction.OPS_ALERTED, "review_stalled", reason)
+
+    async def _notify_staff(self, kind: str, summary: str, task: HumanTask | None) -> None:
+        state = self._journey()
+        info = workflow.info()
+        await workflow.execute_activity(
+            "notify_staff",
+            StaffNotification(
+                notification_id=f"{info.workflow_id}:{info.first_execution_run_id[:8]}:{kind}:{task.task_id if task else len(state.decisions)}",
+                kind=kind,
+                customer_id=state.customer_id,
+                workflow_id=info.workflow_id,
+                stage=state.stage,
+                summary=summary,
+                task_id=task.task_id if task else None,
+                due_at=task.due_at if task else None,
+                created_at=workflow.now(),
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DELIVERY_RETRY,
+        )
+
+    # -- events from the app --------------------------------------------------------------------
+
+    @workflow.signal
+    def record_event(self, event: OnboardingEvent) -> None:
+        now = workflow.now()
+        if self._state is None:
+            self._state = new_journey(event, self._playbook, now)
+        effect = apply_event(self._state, event, self._playbook, now)
+        if effect is not None:
+            self._changed = True
+            self._log("event_recorded", event_type=event.type.value, effect=effect.value)
+
+    # -- agents ---------------------------------------------------------------------------------
+
+    @workflow.update
+    def claim_task(self, request: ClaimTask) -> HumanTask:
+        state = self._journey()
+        task = check_claim(state.tasks, request)
+        if task.state is TaskState.OPEN:
+            task.state, task.claimed_by, task.claimed_at = TaskState.CLAIMED, request.agent_id, workflow.now()
+            state.record(workflow.now(), DecisionAction.TASK_CLAIMED, "agent", f"{task.task_id} by {request.agent_id}")
+            self._changed = True
+        return task
+
+    @claim_task.validator
+    def _validate_claim(self, request: ClaimTask) -> None:
+        check_claim(self._journey().tasks, request)
+
+    @workflow.update
+    def release_task(self, request: ReleaseTask) -> HumanTask:
+        state = self._journey()
+        task = check_release(state.tasks, request)
+        task.state, task.claimed_by, task.claimed_at = TaskState.OPEN, None, None
+        state.record(workflow.now(), DecisionAction.TASK_RELEASED, "agent", f"{task.task_id} by {request.agent_id}")
+        self._changed = True
+        return task
+
+    @release_task.validator
+    def _validate_release(self, request: ReleaseTask) -> None:
+        check_release(self._journey().tasks, request)
+
+    @workflow.update
+    def complete_task(self, request: CompleteTask) -> HumanTask:
+        state = self._journey()
+        task = check_complete(state.tasks, request)
+        now = workflow.now()
+        task.state, task.outcome, task.note = TaskState.COMPLETED, request.outcome, request.note
+        task.completed_by, task.completed_at = request.agent_id, now
+        state.record(now, DecisionAction.TASK_COMPLETED, request.outcome.value, f"{task.task_id} by {request.agent_id}")
+        apply_task_outcome(state, task, request.outcome, now)
+        self._changed = True
+        return task
+
+    @complete_task.validator
+    def _validate_complete(self, request: CompleteTask) -> None:
+        check_complete(self._journey().tasks, request)
+
+    # -- ops ------------------------------------------------------------------------------------
+
+    @workflow.query
+    def view(self) -> JourneyView:
+        state = self._journey()
+        return view_of(state, workflow.info().workflow_id, cutoff_of(state, self._playbook))
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _journey(self) -> JourneyState:
+        if self._state is None:
+            raise TaskRefused(f"journey of {self._customer_id} has received no event yet")
+        return self._state
+
+    def _publish_search_attributes(self) -> None:
+        values = search_attribute_values(self._journey())
+        updates = updates_for(values, self._published)
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published = values
+
+    def _log(self, event: str, **fields: object) -> None:
+        state = self._state
+        stage = state.stage.value if state else None
+        workflow.logger.info(event, extra={"customer_id": self._customer_id, "stage": stage, **fields})

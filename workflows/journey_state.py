@@ -1,0 +1,358 @@
+"""What a journey knows, and how events and agents' outcomes change it: pure functions, no I/O.
+
+The workflow holds one `JourneyState`, hands it to these functions, and carries it across
+continue-as-new, so every rule here is tested without a server.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from workflows.events import CustomerProfile, OnboardingEvent
+from workflows.funnel import (
+    STAGE_AFTER_AGENT_VERIFICATION,
+    STAGE_OF_EVENT,
+    Channel,
+    ErrorKind,
+    EventType,
+    Stage,
+    is_funnel_event,
+    moves_forward,
+)
+from workflows.human_tasks import HumanTask, TaskOutcome, TaskReason, TaskState, task_id_for
+from workflows.playbook import Playbook, TaskKind
+
+
+class JourneyStatus(StrEnum):
+    ACTIVE = "active"
+    NUDGING = "nudging"
+    ESCALATED = "escalated"
+    AWAITING_AGENT = "awaiting_agent"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+    OPTED_OUT = "opted_out"
+
+
+class DecisionAction(StrEnum):
+    SENT = "sent"
+    DEFERRED = "deferred"
+    SUPPRESSED = "suppressed"
+    FAILED = "failed"
+    ESCALATED = "escalated"
+    TASK_OPENED = "task_opened"
+    TASK_CLAIMED = "task_claimed"
+    TASK_RELEASED = "task_released"
+    TASK_COMPLETED = "task_completed"
+    TASK_CLOSED = "task_closed"
+    OPS_ALERTED = "ops_alerted"
+    ENDED = "ended"
+
+
+class Decision(BaseModel):
+    """One automated decision or agent action, kept for audit."""
+
+    at: datetime
+    action: DecisionAction
+    stage: Stage
+    reason: str
+    detail: str = ""
+
+
+class EventEffect(StrEnum):
+    ADVANCED = "advanced"  # moved the customer to a new stage
+    RECORDED = "recorded"  # noted (error, help, opt-out, profile) without a stage change
+    STALE = "stale"  # older than what the journey already knows
+    AFTER_END = "after_end"
+
+
+class EventRecord(BaseModel):
+    event_id: str
+    type: EventType
+    occurred_at: datetime
+    received_at: datetime
+    effect: EventEffect
+    detail: str = ""
+
+
+class MessageKind(StrEnum):
+    NUDGE = "nudge"
+    SMS_STORE_OFFER = "sms_store_offer"
+
+
+class SentMessage(BaseModel):
+    message_id: str
+    channel: Channel
+    kind: MessageKind
+    stage: Stage
+    attempt: int
+    sent_at: datetime
+    text: str
+    deep_link: str | None = None
+    fallback: bool = False
+
+
+class ErrorRecord(BaseModel):
+    kind: ErrorKind
+    service: str | None = None
+    occurred_at: datetime
+
+
+class OutcomeKind(StrEnum):
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+    OPTED_OUT = "opted_out"
+
+
+class JourneyOutcome(BaseModel):
+    """How a journey ended: what the recovery report counts."""
+
+    kind: OutcomeKind
+    stage: Stage = Field(description="the stage the customer was at when the journey ended")
+    ended_at: datetime
+    reason: str
+    assisted: bool = False
+    preceded_by: str = Field(default="none", description="nudge_1..3, sms_store_offer, human_task or none")
+    drop_off_stages: list[Stage] = Field(default_factory=list)
+    messages_sent: int = 0
+
+
+class JourneyState(BaseModel):
+    customer_id: str
+    playbook_version: str
+    started_at: datetime
+    stage: Stage = Stage.STARTED
+    stage_since: datetime
+    last_progress_at: datetime
+    profile: CustomerProfile = CustomerProfile()
+    profile_at: datetime | None = None
+    attempts: int = 0
+    last_nudge_at: datetime | None = None
+    drop_off_detected: bool = False
+    escalated: bool = False
+    store_offer_requested: bool = False
+    ops_alerted: bool = False
+    rejections: int = 0
+    rejection_reasons: list[str] = Field(default_factory=list)
+    last_error: ErrorRecord | None = None
+    opted_out: set[Channel] = Field(default_factory=set)
+    opt_changed_at: dict[Channel, datetime] = Field(default_factory=dict)
+    deferred_until: datetime | None = None
+    service_retry_at: datetime | None = None
+    suppressed_attempt: str | None = None
+    drop_off_stage: Stage | None = None
+    drop_off_stages: list[Stage] = Field(default_factory=list)
+    seen_event_ids: set[str] = Field(default_factory=set)
+    duplicates_ignored: int = 0
+    events: list[EventRecord] = Field(default_factory=list)
+    messages: list[SentMessage] = Field(default_factory=list)
+    decisions: list[Decision] = Field(default_factory=list)
+    tasks: list[HumanTask] = Field(default_factory=list)
+    message_seq: int = 0
+    next_action: str | None = None
+    next_action_at: datetime | None = None
+    outcome: JourneyOutcome | None = None
+
+    @property
+    def live_task(self) -> HumanTask | None:
+        return next((t for t in self.tasks if t.is_live), None)
+
+    @property
+    def allowed_channels(self) -> list[Channel]:
+        return [c for c in (Channel.PUSH, Channel.SMS) if c not in self.opted_out]
+
+    @property
+    def nudges_sent(self) -> int:
+        return sum(1 for m in self.messages if m.kind is MessageKind.NUDGE)
+
+    def record(self, at: datetime, action: DecisionAction, reason: str, detail: str = "") -> None:
+        self.decisions.append(Decision(at=at, action=action, stage=self.stage, reason=reason, detail=detail))
+
+
+def new_journey(first: OnboardingEvent, playbook: Playbook, now: datetime) -> JourneyState:
+    return JourneyState(
+        customer_id=first.customer_id,
+        playbook_version=playbook.version,
+        started_at=now,
+        stage_since=min(first.occurred_at, now),
+        last_progress_at=min(first.occurred_at, now),
+    )
+
+
+def status_of(state: JourneyState) -> JourneyStatus:
+    if state.outcome is not None:
+        return JourneyStatus(state.outcome.kind.value)
+    if state.live_task is not None:
+        return JourneyStatus.AWAITING_AGENT
+    if not state.allowed_channels:
+        return JourneyStatus.OPTED_OUT
+    if state.escalated:
+        return JourneyStatus.ESCALATED
+    if state.drop_off_detected:
+        return JourneyStatus.NUDGING
+    return JourneyStatus.ACTIVE
+
+
+def apply_event(state: JourneyState, event: OnboardingEvent, playbook: Playbook, now: datetime) -> EventEffect | None:
+    """Fold one event into the journey. Returns None for a duplicate, which leaves no trace."""
+    if event.event_id in state.seen_event_ids:
+        state.duplicates_ignored += 1
+        return None
+    state.seen_event_ids.add(event.event_id)
+    at = min(event.occurred_at, now)
+    if state.outcome is not None:
+        effect, detail = EventEffect.AFTER_END, "the journey had ended"
+    else:
+        effect, detail = _apply(state, event, at, playbook, now)
+        if event.profile is not None and (state.profile_at is None or at >= state.profile_at):
+            state.profile = _merge_profile(state.profile, event.profile)
+            state.profile_at = at
+    state.events.append(
+        EventRecord(
+            event_id=event.event_id, type=event.type, occurred_at=event.occurred_at, received_at=now, effect=effect, detail=detail
+        )
+    )
+    return effect
+
+
+def _merge_profile(old: CustomerProfile, new: CustomerProfile) -> CustomerProfile:
+    return CustomerProfile(
+        timezone=new.timezone or old.timezone,
+        locale=new.locale or old.locale,
+        location=new.location or old.location,
+    )
+
+
+def _apply(state: JourneyState, event: OnboardingEvent, at: datetime, playbook: Playbook, now: datetime) -> tuple[EventEffect, str]:
+    if is_funnel_event(event.type):
+        target = STAGE_OF_EVENT[event.type]
+        if at < state.stage_since or not moves_forward(state.stage, target):
+            return EventEffect.STALE, f"customer is already at {state.stage.value}"
+        if event.type is EventType.DOCUMENT_REJECTED:
+            state.rejections += 1
+            state.rejection_reasons.append(event.rejection_reason.value)
+        advance_to(state, target, at, now, reason=event.type.value)
+        if event.type is EventType.DOCUMENT_REJECTED and state.rejections >= playbook.guardrails.human_after_rejections:
+            open_task(
+                state, playbook, TaskKind.VIDEO_CALL, TaskReason.REPEATED_REJECTION, now,
+                detail=f"{state.rejections} rejections: {', '.join(state.rejection_reasons)}",
+            )
+        return EventEffect.ADVANCED, ""
+    if event.type is EventType.ERROR:
+        if at < state.stage_since:
+            return EventEffect.STALE, "error from an earlier stage"
+        if state.last_error is None or at >= state.last_error.occurred_at:
+            state.last_error = ErrorRecord(kind=event.error_kind, service=event.failing_service, occurred_at=at)
+            state.service_retry_at = None
+        return EventEffect.RECORDED, event.error_kind.value
+    if event.type is EventType.HELP_REQUESTED:
+        open_task(state, playbook, TaskKind.HELP_REQUEST, TaskReason.HELP_REQUESTED, now, detail="customer asked for help")
+        return EventEffect.RECORDED, "help requested"
+    if event.type in (EventType.OPTED_OUT, EventType.OPTED_IN):
+        changed = []
+        for channel in event.opt_scope.channels():
+            if channel in state.opt_changed_at and at < state.opt_changed_at[channel]:
+                continue
+            state.opt_changed_at[channel] = at
+            if event.type is EventType.OPTED_OUT:
+                state.opted_out.add(channel)
+            else:
+                state.opted_out.discard(channel)
+            changed.append(channel.value)
+        if not changed:
+            return EventEffect.STALE, "a newer consent change is known"
+        return EventEffect.RECORDED, f"{event.type.value.split('.')[-1]}: {', '.join(changed)}"
+    return EventEffect.RECORDED, ""  # onboarding.started arriving after a later first event
+
+
+def advance_to(state: JourneyState, stage: Stage, at: datetime, now: datetime, reason: str) -> None:
+    """Progress: a new stage, a fresh recovery window, and the playbook starts over."""
+    state.stage = stage
+    state.stage_since = at
+    state.last_progress_at = max(state.last_progress_at, at)
+    state.attempts = 0
+    state.last_nudge_at = None
+    state.drop_off_detected = False
+    state.escalated = False
+    state.store_offer_requested = False
+    state.ops_alerted = False
+    state.deferred_until = None
+    state.service_retry_at = None
+    state.suppressed_attempt = None
+    state.last_error = None
+    for task in state.tasks:
+        if task.is_live and task.stage is not stage:
+            task.state = TaskState.CLOSED
+            task.note = f"customer moved on to {stage.value}"
+            state.record(now, DecisionAction.TASK_CLOSED, "customer_progressed", task.task_id)
+    if stage is Stage.COMPLETED:
+        finish(state, OutcomeKind.COMPLETED, now, reason=reason)
+
+
+def open_task(
+    state: JourneyState, playbook: Playbook, kind: TaskKind, reason: TaskReason, now: datetime, detail: str = ""
+) -> HumanTask | None:
+    """Open a task for an agent unless one is already live: one human at a time per customer."""
+    live = state.live_task
+    if live is not None:
+        live.detail = f"{live.detail}; {detail}" if detail and detail not in live.detail else live.detail
+        return None
+    task = HumanTask(
+        task_id=task_id_for(state.customer_id, len(state.tasks) + 1),
+        kind=kind,
+        reason=reason,
+        stage=state.stage,
+        detail=detail,
+        opened_at=now,
+        due_at=now + playbook.human_tasks[kind].sla,
+    )
+    state.tasks.append(task)
+    state.record(now, DecisionAction.TASK_OPENED, reason.value, f"{task.task_id} ({kind.value})")
+    return task
+
+
+def apply_task_outcome(state: JourneyState, task: HumanTask, outcome: TaskOutcome, now: datetime) -> None:
+    """What an agent's outcome means for the journey."""
+    if outcome is TaskOutcome.VERIFIED_ON_CALL:
+        advance_to(state, STAGE_AFTER_AGENT_VERIFICATION[state.stage], now, now, reason="verified_on_call")
+    elif outcome is TaskOutcome.CUSTOMER_WILL_RETRY:
+        advance_to(state, state.stage, now, now, reason="customer_will_retry")
+    elif outcome is TaskOutcome.ACTIVATED_IN_STORE:
+        advance_to(state, Stage.COMPLETED, now, now, reason="activated_in_store")
+    elif outcome is TaskOutcome.UNREACHABLE:
+        state.store_offer_requested = True
+
+
+def preceding_intervention(state: JourneyState) -> str:
+    """The last thing we did for the customer before the end: what the recovery report credits."""
+    last_message = state.messages[-1] if state.messages else None
+    last_task = max(
+        (t for t in state.tasks if t.state is TaskState.COMPLETED and t.completed_at), key=lambda t: t.completed_at, default=None
+    )
+    if last_task and (last_message is None or last_task.completed_at >= last_message.sent_at):
+        return "human_task"
+    if last_message is None:
+        return "none"
+    if last_message.kind is MessageKind.SMS_STORE_OFFER:
+        return "sms_store_offer"
+    return f"nudge_{last_message.attempt}"
+
+
+def finish(state: JourneyState, kind: OutcomeKind, now: datetime, reason: str) -> None:
+    preceded_by = preceding_intervention(state)
+    state.outcome = JourneyOutcome(
+        kind=kind,
+        stage=state.stage,
+        ended_at=now,
+        reason=reason,
+        assisted=any(t.state is TaskState.COMPLETED for t in state.tasks),
+        preceded_by=preceded_by,
+        drop_off_stages=list(state.drop_off_stages),
+        messages_sent=len(state.messages),
+    )
+    for task in state.tasks:
+        if task.is_live:
+            task.state = TaskState.CLOSED
+            task.note = f"journey ended: {kind.value}"
+    state.next_action, state.next_action_at = None, None
+    state.record(now, DecisionAction.ENDED, kind.value, reason)

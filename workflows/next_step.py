@@ -1,0 +1,169 @@
+"""The playbook's decision: given what the journey knows and the time, what happens next.
+
+A pure function of state, playbook and clock. The workflow only carries the step out, so every
+guardrail (cutoff, opt-out, quiet hours, frequency cap, outages) is decided and tested here.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from workflows.funnel import OUTAGE_ERRORS, Channel
+from workflows.journey_state import JourneyState, MessageKind, OutcomeKind
+from workflows.playbook import Playbook, StagePlaybook, TaskKind
+from workflows.send_time import earliest_send_time
+
+
+@dataclass(frozen=True)
+class Wait:
+    until: datetime
+    next_action: str
+
+
+@dataclass(frozen=True)
+class EndJourney:
+    kind: OutcomeKind
+    reason: str
+
+
+@dataclass(frozen=True)
+class NotifyAgents:
+    task_id: str
+
+
+@dataclass(frozen=True)
+class AlertOps:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Defer:
+    until: datetime
+    reason: str
+    what: str
+
+
+@dataclass(frozen=True)
+class Suppress:
+    what: str
+    reason: str
+    key: str
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    kind: MessageKind
+    attempt: int
+    channel: Channel
+    fallback: bool
+    check_service: str | None
+
+
+@dataclass(frozen=True)
+class EscalateToAgent:
+    task_kind: TaskKind
+
+
+Step = Wait | EndJourney | NotifyAgents | AlertOps | Defer | Suppress | SendMessage | EscalateToAgent
+
+
+@dataclass(frozen=True)
+class _Due:
+    what: str
+    at: datetime
+    kind: MessageKind | None  # None: a human task
+    attempt: int = 0
+    task_kind: TaskKind | None = None
+
+
+def cutoff_of(state: JourneyState, playbook: Playbook) -> datetime:
+    """When the journey ends if nothing happens: the recovery window, unless the customer waits on us."""
+    lifetime_end = state.started_at + playbook.guardrails.max_lifetime
+    if playbook.for_stage(state.stage).waiting_on == "us":
+        return lifetime_end
+    return min(state.last_progress_at + playbook.guardrails.recovery_window, lifetime_end)
+
+
+def detect_drop_off(state: JourneyState, playbook: Playbook, now: datetime) -> bool:
+    """Marks the drop-off once the next event is overdue; True the first time it is seen."""
+    stage_playbook = playbook.for_stage(state.stage)
+    if state.drop_off_detected or stage_playbook.waiting_on == "us" or state.outcome is not None:
+        return False
+    if now < state.stage_since + stage_playbook.drop_off_after:
+        return False
+    state.drop_off_detected = True
+    state.drop_off_stage = state.stage
+    state.drop_off_stages.append(state.stage)
+    return True
+
+
+def next_step(state: JourneyState, playbook: Playbook, now: datetime) -> Step:
+    guardrails = playbook.guardrails
+    stage_playbook = playbook.for_stage(state.stage)
+    end_kind = OutcomeKind.ABANDONED if state.allowed_channels else OutcomeKind.OPTED_OUT
+    if now >= state.started_at + guardrails.max_lifetime:
+        return EndJourney(end_kind, "max_lifetime")
+    cutoff = cutoff_of(state, playbook)
+    if now >= cutoff:
+        return EndJourney(end_kind, "no_progress_within_recovery_window")
+    unnotified = next((t for t in state.tasks if t.is_live and not t.notified), None)
+    if unnotified is not None:
+        return NotifyAgents(unnotified.task_id)
+    if state.live_task is not None:
+        return Wait(cutoff, "agent works the task")
+    if stage_playbook.waiting_on == "us":
+        alert_at = state.stage_since + stage_playbook.drop_off_after
+        if state.ops_alerted:
+            return Wait(cutoff, "waiting on our review")
+        if now >= alert_at:
+            return AlertOps(f"{state.stage.value} for longer than {stage_playbook.drop_off_after}")
+        return Wait(alert_at, "alert ops if the review stalls")
+
+    due = _due_action(state, stage_playbook)
+    if due is None:
+        return Wait(cutoff, "end as abandoned without progress")
+    if now < due.at:
+        return Wait(min(due.at, cutoff), due.what)
+    if due.kind is None:
+        assert due.task_kind is not None
+        return EscalateToAgent(due.task_kind)
+
+    channels = state.allowed_channels
+    if not channels:
+        key = f"{state.stage.value}:{due.what}"
+        if state.suppressed_attempt != key:
+            return Suppress(due.what, "opted_out", key)
+        return Wait(cutoff, f"{due.what} once the customer allows a channel")
+    primary = Channel.PUSH if due.kind is MessageKind.NUDGE else Channel.SMS
+    channel = primary if primary in channels else channels[0]
+
+    earliest = due.at if state.service_retry_at is None else max(due.at, state.service_retry_at)
+    tz = state.profile.timezone or playbook.default_timezone
+    send = earliest_send_time(earliest, [m.sent_at for m in state.messages], guardrails, tz)
+    if send.at > now:
+        if state.deferred_until != send.at:
+            return Defer(send.at, send.deferred_by or "service_unhealthy", due.what)
+        return Wait(min(send.at, cutoff), due.what)
+
+    error = state.last_error
+    check_service = error.service if error is not None and error.kind in OUTAGE_ERRORS else None
+    return SendMessage(due.kind, due.attempt, channel, fallback=channel is not primary, check_service=check_service)
+
+
+def _due_action(state: JourneyState, stage_playbook: StagePlaybook) -> _Due | None:
+    if state.store_offer_requested:
+        return _Due("sms store offer", state.last_progress_at, MessageKind.SMS_STORE_OFFER, attempt=1)
+    if state.attempts < stage_playbook.nudges:
+        attempt = state.attempts + 1
+        base = state.stage_since if attempt == 1 else state.last_nudge_at
+        assert base is not None
+        return _Due(f"nudge {attempt}", base + stage_playbook.nudge_gap(attempt), MessageKind.NUDGE, attempt)
+    escalation = stage_playbook.escalation
+    if escalation is None or state.escalated:
+        return None
+    if state.last_nudge_at is not None:
+        at = state.last_nudge_at + escalation.after
+    else:
+        at = state.stage_since + stage_playbook.drop_off_after
+    if escalation.kind == "human_task":
+        return _Due(f"human task ({escalation.task_kind.value})", at, None, task_kind=escalation.task_kind)
+    return _Due("sms store offer", at, MessageKind.SMS_STORE_OFFER, attempt=1)

@@ -1,0 +1,166 @@
+"""The recovery playbook as data: thresholds, spacing, copy and escalation per stage, plus the guardrails.
+
+A playbook is edited without a deploy and pinned into each journey's input when it starts, so an
+edit never changes a journey in flight.
+"""
+
+import hashlib
+import tomllib
+from datetime import time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from workflows.durations import Duration
+from workflows.funnel import ErrorKind, RejectionReason, Stage
+
+PLAYBOOKS_DIR = Path(__file__).resolve().parent.parent / "playbooks"
+DEFAULT_PLAYBOOK = PLAYBOOKS_DIR / "default.toml"
+
+
+class TaskKind(StrEnum):
+    VIDEO_CALL = "video_call"
+    HELP_REQUEST = "help_request"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Escalation(_Strict):
+    kind: Literal["sms_store_offer", "human_task"]
+    after: Duration = Field(description="wait after the last unanswered nudge")
+    task_kind: TaskKind = TaskKind.VIDEO_CALL
+
+
+class StagePlaybook(_Strict):
+    label: str = Field(description="short name ops use, e.g. 'A'")
+    step: str = Field(description="what the customer has to do next, in plain words")
+    waiting_on: Literal["customer", "us"] = "customer"
+    drop_off_after: Duration
+    nudges: Annotated[int, Field(ge=0, le=3)] = 0
+    nudge_spacing: list[Duration] = Field(default_factory=list, description="gap before nudge 2, 3")
+    deep_link: str | None = None
+    escalation: Escalation | None = None
+    copy_by_locale: dict[str, dict[str, str]] = Field(default_factory=dict, alias="copy")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "StagePlaybook":
+        if self.waiting_on == "us":
+            if self.nudges or self.escalation:
+                raise ValueError("a stage waiting on us sends no nudges and has no escalation")
+            return self
+        if len(self.nudge_spacing) != max(self.nudges - 1, 0):
+            raise ValueError(f"nudge_spacing needs {max(self.nudges - 1, 0)} entries for {self.nudges} nudges")
+        if self.nudges and not self.deep_link:
+            raise ValueError("a stage that nudges needs a deep_link back into the flow")
+        if self.nudges and not any("default" in texts for texts in self.copy_by_locale.values()):
+            raise ValueError("a stage that nudges needs copy.<locale>.default")
+        return self
+
+    def nudge_gap(self, attempt: int) -> timedelta:
+        """Wait before nudge `attempt` (1-based): the drop-off threshold for the first, spacing after."""
+        return self.drop_off_after if attempt == 1 else self.nudge_spacing[attempt - 2]
+
+
+class QuietHours(_Strict):
+    start: time
+    end: time
+
+
+class FrequencyCap(_Strict):
+    max_messages: Annotated[int, Field(ge=1)]
+    window: Duration
+    min_gap: Duration
+
+
+class Guardrails(_Strict):
+    recovery_window: Duration = Field(description="no progress for this long ends the journey as abandoned")
+    max_lifetime: Duration
+    quiet_hours: QuietHours | None = None
+    frequency_cap: FrequencyCap
+    human_after_rejections: Annotated[int, Field(ge=1)] = 2
+    service_recheck: Duration = Field(description="how often to look again at a service reported down")
+    continue_as_new_after_events: Annotated[int, Field(ge=50, le=10_000)] = 2_000
+
+    @model_validator(mode="after")
+    def _lifetime_covers_window(self) -> "Guardrails":
+        if self.max_lifetime < self.recovery_window:
+            raise ValueError("max_lifetime must be at least the recovery_window")
+        return self
+
+
+class TaskPolicy(_Strict):
+    sla: Duration = Field(description="an agent should act within this")
+    script: dict[str, str] = Field(default_factory=dict, description="suggested script per locale")
+
+
+class Playbook(_Strict):
+    name: str
+    default_locale: str = "en"
+    default_timezone: str = "UTC"
+    guardrails: Guardrails
+    stages: dict[Stage, StagePlaybook]
+    human_tasks: dict[TaskKind, TaskPolicy]
+    error_copy: dict[str, dict[str, str]] = Field(description="per locale: error kind or 'default' -> text")
+    store_offer_copy: dict[str, str] = Field(description="per locale; {store_name}, {store_address}")
+    version: str = ""
+
+    @model_validator(mode="after")
+    def _complete(self) -> "Playbook":
+        missing = [s.value for s in Stage if s is not Stage.COMPLETED and s not in self.stages]
+        if missing:
+            raise ValueError(f"stages missing a playbook: {', '.join(missing)}")
+        if Stage.COMPLETED in self.stages:
+            raise ValueError("stage 'completed' ends the journey and takes no playbook")
+        for stage, stage_playbook in self.stages.items():
+            esc = stage_playbook.escalation
+            if esc and esc.kind == "human_task" and esc.task_kind not in self.human_tasks:
+                raise ValueError(f"stages.{stage.value}.escalation names task kind {esc.task_kind.value} with no human_tasks entry")
+        for kind in TaskKind:
+            if kind not in self.human_tasks:
+                raise ValueError(f"human_tasks.{kind.value} is missing")
+        if self.default_locale not in self.store_offer_copy:
+            raise ValueError(f"store_offer_copy.{self.default_locale} is missing")
+        if "default" not in self.error_copy.get(self.default_locale, {}):
+            raise ValueError(f"error_copy.{self.default_locale}.default is missing")
+        for locale, texts in self.error_copy.items():
+            unknown = set(texts) - {k.value for k in ErrorKind} - {"default"}
+            if unknown:
+                raise ValueError(f"error_copy.{locale} has unknown error kinds: {', '.join(sorted(unknown))}")
+        for stage, stage_playbook in self.stages.items():
+            for locale, texts in stage_playbook.copy_by_locale.items():
+                unknown = set(texts) - {r.value for r in RejectionReason} - {k.value for k in ErrorKind} - {"default"}
+                if unknown:
+                    raise ValueError(f"stages.{stage.value}.copy.{locale} has unknown reasons: {', '.join(sorted(unknown))}")
+        if not self.version:
+            digest = hashlib.sha256(self.model_dump_json(exclude={"version"}).encode()).hexdigest()[:10]
+            object.__setattr__(self, "version", f"{self.name}@{digest}")
+        return self
+
+    def for_stage(self, stage: Stage) -> StagePlaybook:
+        return self.stages[stage]
+
+
+class PlaybookError(ValueError):
+    """A playbook file that cannot be used, with the field that is wrong."""
+
+
+def load_playbook(path: str | Path = DEFAULT_PLAYBOOK) -> Playbook:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlaybookError(f"playbook {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PlaybookError(f"playbook {path} is not valid TOML: {exc}") from None
+    try:
+        return Playbook.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise PlaybookError(f"playbook {path} is invalid: {problems}") from None
+
