@@ -43,4 +43,7 @@ async def bench(time_skipping_env: WorkflowEnvironment, default_playbook: Playbo
     async with worker:
         bench = Bench(time_skipping_env, recovery_client(time_skipping_env, default_playbook, settings), settings)
         bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
-        yield bench
+        try:
+            yield bench
+        finally:
+            await bench.stop_journeys()

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.outbox import read_outbox
@@ -38,12 +39,14 @@ class Bench:
     customer_id: str = field(default_factory=lambda: f"c-{uuid.uuid4().hex[:10]}")
     timezone: str = "Etc/UTC"
     location: dict[str, float] | None = field(default_factory=lambda: dict(SAMARKAND))
+    customers: set[str] = field(default_factory=set)
 
     async def now(self) -> datetime:
         return await self.env.get_current_time()
 
     async def send(self, event_type: str, *, event_id: str | None = None, occurred_at: datetime | None = None,
                    customer_id: str | None = None, **attributes: Any) -> EventReceipt:
+        self.customers.add(customer_id or self.customer_id)
         event = OnboardingEvent(
             event_id=event_id or f"e-{next(_ids)}",
             customer_id=customer_id or self.customer_id,
@@ -53,6 +56,15 @@ class Bench:
             profile={"timezone": self.timezone, "locale": "en", "location": self.location},
         )
         return await self.client.record_event(event)
+
+    async def stop_journeys(self) -> None:
+        """Ends what a test left running: on the time-skipping server, time is shared by all tests."""
+        for customer_id in self.customers:
+            handle = self.env.client.get_workflow_handle(workflow_id_for(customer_id))
+            try:
+                await handle.terminate("test finished")
+            except RPCError:
+                pass  # already ended
 
     async def skip(self, **delta: float) -> None:
         await self.env.sleep(timedelta(**delta))

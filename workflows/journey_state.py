@@ -226,6 +226,9 @@ def _merge_profile(old: CustomerProfile, new: CustomerProfile) -> CustomerProfil
 def _apply(state: JourneyState, event: OnboardingEvent, at: datetime, playbook: Playbook, now: datetime) -> tuple[EventEffect, str]:
     if is_funnel_event(event.type):
         target = STAGE_OF_EVENT[event.type]
+        first_step = target is Stage.STARTED and not any(e.effect is EventEffect.ADVANCED for e in state.events)
+        if first_step:
+            return EventEffect.ADVANCED, ""
         if at < state.stage_since or not moves_forward(state.stage, target):
             return EventEffect.STALE, f"customer is already at {state.stage.value}"
         if event.type is EventType.DOCUMENT_REJECTED:
@@ -262,7 +265,7 @@ def _apply(state: JourneyState, event: OnboardingEvent, at: datetime, playbook: 
         if not changed:
             return EventEffect.STALE, "a newer consent change is known"
         return EventEffect.RECORDED, f"{event.type.value.split('.')[-1]}: {', '.join(changed)}"
-    return EventEffect.RECORDED, ""  # onboarding.started arriving after a later first event
+    return EventEffect.RECORDED, ""
 
 
 def advance_to(state: JourneyState, stage: Stage, at: datetime, now: datetime, reason: str) -> None:

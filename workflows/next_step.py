@@ -77,6 +77,8 @@ class _Due:
 
 def cutoff_of(state: JourneyState, playbook: Playbook) -> datetime:
     """When the journey ends if nothing happens: the recovery window, unless the customer waits on us."""
+    if state.outcome is not None:
+        return state.outcome.ended_at
     lifetime_end = state.started_at + playbook.guardrails.max_lifetime
     if playbook.for_stage(state.stage).waiting_on == "us":
         return lifetime_end
