@@ -14,6 +14,16 @@ from workflows.playbook import Playbook, load_playbook
 from workflows.search_attributes import ALL_KEYS
 
 
+async def register_search_attributes(env: WorkflowEnvironment) -> None:
+    """The time-skipping server knows no custom search attributes until they are registered."""
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in ALL_KEYS},
+        )
+    )
+
+
 @pytest.fixture(scope="session")
 def default_playbook() -> Playbook:
     return load_playbook()
@@ -24,13 +34,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
     )
-    # The test server knows no custom search attributes until they are registered.
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in ALL_KEYS},
-        )
-    )
+    await register_search_attributes(env)
     yield env
     await env.shutdown()
 

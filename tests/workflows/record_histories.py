@@ -1,0 +1,88 @@
+"""Records histories of real journeys for the replay test: `python -m tests.workflows.record_histories`.
+
+Run it when a journey's shape changes on purpose (a new path, a patched change) and commit the files;
+never re-record to make a failing replay pass: that failure means running journeys would break.
+"""
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
+from tests.temporal_binaries import TEST_SERVER
+from workers.worker import build_worker
+from workflows.human_tasks import TaskOutcome
+from workflows.journey import workflow_id_for
+from workflows.playbook import load_playbook
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def stage_a_escalated_then_abandoned(bench: Bench) -> None:
+    await bench.send("onboarding.started")
+    await bench.send("onboarding.phone_verified")
+    await bench.send("customer.opted_out", channel="push")
+    await bench.skip(hours=80)
+
+
+async def stage_b_video_call_then_completed(bench: Bench) -> None:
+    await bench.send("onboarding.phone_verified")
+    await bench.send("onboarding.document_uploaded")
+    await bench.send("onboarding.document_rejected", reason="blur")
+    await bench.skip(hours=30)
+    task = (await bench.view()).open_task
+    assert task is not None
+    await bench.client.claim_task(task.task_id, "agent-ana")
+    await bench.client.complete_task(task.task_id, "agent-ana", TaskOutcome.VERIFIED_ON_CALL)
+    await bench.skip(minutes=5)
+    await bench.send("onboarding.biometric_passed")
+    await bench.send("onboarding.completed")
+    await bench.skip(minutes=5)
+
+
+async def outage_deferred_then_nudged(bench: Bench) -> None:
+    from activities.service_health import write_service_status
+
+    write_service_status(bench.settings.service_status_path, "ocr", "down")
+    await bench.send("onboarding.document_approved")
+    await bench.send("onboarding.error", error="service_unavailable", service="ocr")
+    await bench.skip(hours=2)
+    write_service_status(bench.settings.service_status_path, "ocr", "up")
+    await bench.skip(hours=1)
+    await bench.send("onboarding.help_requested")
+    await bench.skip(minutes=5)
+    await bench.send("onboarding.completed")
+    await bench.skip(minutes=5)
+
+
+SCENARIOS = [stage_a_escalated_then_abandoned, stage_b_video_call_then_completed, outage_deferred_then_nudged]
+
+
+async def record() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter)
+    try:
+        from tests.conftest import register_search_attributes
+
+        await register_search_attributes(env)
+        for scenario in SCENARIOS:
+            with tempfile.TemporaryDirectory() as data_dir:
+                settings = bench_settings(Path(data_dir))
+                async with build_worker(env.client, settings):
+                    bench = Bench(env, recovery_client(env, load_playbook(), settings), settings)
+                    bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
+                    await scenario(bench)
+                    history = await env.client.get_workflow_handle(workflow_id_for(bench.customer_id)).fetch_history()
+                    await bench.stop_journeys()
+            target = HISTORIES / f"{scenario.__name__}.json"
+            target.write_text(history.to_json(), encoding="utf-8")
+            print(f"{target.name}: {len(history.events)} events")
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(record())

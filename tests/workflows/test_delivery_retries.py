@@ -1,0 +1,52 @@
+"""A vendor that fails twice then succeeds: the customer gets the nudge once, through the real HTTP client."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.fake_vendor import FakeVendor
+from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
+from workers.worker import build_worker
+from workflows.playbook import Playbook
+
+
+@pytest.fixture
+async def vendor_bench(time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[tuple[Bench, FakeVendor]]:
+    vendor = FakeVendor()
+    settings = bench_settings(tmp_path, push_webhook_url=vendor.url + "/push", sms_webhook_url=vendor.url + "/sms")
+    async with build_worker(time_skipping_env.client, settings):
+        bench = Bench(time_skipping_env, recovery_client(time_skipping_env, default_playbook, settings), settings)
+        bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
+        try:
+            yield bench, vendor
+        finally:
+            await bench.stop_journeys()
+            vendor.close()
+
+
+async def test_a_send_that_fails_twice_then_succeeds_is_delivered_once(vendor_bench: tuple[Bench, FakeVendor]) -> None:
+    bench, vendor = vendor_bench
+    vendor.scripted_statuses = [503, 502, 202]
+    await bench.send("onboarding.phone_verified")
+    await bench.skip(hours=1, minutes=30)
+    assert [r.status for r in vendor.requests] == [503, 502, 202]
+    assert len({r.idempotency_key for r in vendor.requests}) == 1, "every retry carries the same key"
+    assert len(vendor.delivered) == 1
+    view = await bench.view()
+    assert view.nudges_sent == 1 and view.attempts_at_stage == 1
+    assert bench.outbox() == [], "a configured vendor replaces the local outbox"
+
+
+async def test_a_send_the_vendor_refuses_is_recorded_and_the_playbook_goes_on(vendor_bench: tuple[Bench, FakeVendor]) -> None:
+    bench, vendor = vendor_bench
+    vendor.scripted_statuses = [422]
+    await bench.send("onboarding.phone_verified")
+    await bench.skip(hours=1, minutes=30)
+    assert [r.status for r in vendor.requests] == [422], "a 4xx is not retried"
+    view = await bench.view()
+    assert [(d.action, d.reason) for d in view.decisions if d.action == "failed"] == [("failed", "delivery_failed")]
+    assert view.attempts_at_stage == 1 and view.nudges_sent == 0
+    await bench.skip(hours=5)
+    assert [r.status for r in vendor.requests] == [422, 202], "nudge 2 goes out on schedule"

@@ -1,0 +1,27 @@
+"""Saved histories of real journeys replay against today's workflow code.
+
+A failure here means a change to the workflow would break journeys already running: ship it behind
+`workflow.patched(...)` instead (see the README's section on versioning).
+"""
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.journey import OnboardingJourney
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_there_are_histories_to_replay() -> None:
+    assert len(HISTORIES) >= 3
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_saved_journey_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(f"onboarding-{path.stem}", path.read_text(encoding="utf-8"))
+    replayer = Replayer(workflows=[OnboardingJourney], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
