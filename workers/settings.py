@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     staff_webhook_url: str | None = Field(None, description="support/ops notifications; unset: local file")
     webhook_token: str | None = Field(None, description="bearer token sent to the webhooks")
     service_status_url: str | None = Field(None, description="GET {url}/{service} -> {healthy: bool}")
+    api_token: str | None = Field(None, description="bearer token the HTTP API requires; unset: `recovery up` makes one")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
     max_concurrent_activities: int = 100
