@@ -1,0 +1,257 @@
+"""`recovery`: run the system and talk to journeys from a terminal."""
+
+import asyncio
+import json
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from activities.service_health import write_service_status
+from starters.client import JourneyNotFound, RecoveryClient
+from starters.embedded_stack import StackError, StackOptions, run_stack
+from starters.journey_render import render_journey
+from workers.logging import configure_logging
+from workers.settings import Settings
+from workflows.events import OnboardingEvent
+from workflows.human_tasks import TaskOutcome, TaskRefused
+from workflows.playbook import PlaybookError, load_playbook
+
+app = typer.Typer(help="Onboarding drop-off recovery: durable journeys on Temporal.", no_args_is_help=True)
+tasks_app = typer.Typer(help="Human tasks for support agents.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def _settings(temporal_address: str | None = None) -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        _fail(f"bad RECOVERY_* setting: {exc}")
+    if temporal_address:
+        settings = settings.model_copy(update={"temporal_address": temporal_address})
+    return settings
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except RuntimeError as exc:
+        if "Failed client connect" in str(exc) or "connect" in str(exc).lower():
+            _fail(f"cannot reach Temporal: {exc}. Is `recovery up` running?")
+        raise
+
+
+TemporalAddress = Annotated[str | None, typer.Option(help="Temporal frontend host:port [env RECOVERY_TEMPORAL_ADDRESS]")]
+
+
+@app.command()
+def up(
+    playbook: Annotated[Path, typer.Option(help="playbook new journeys pin")] = Path("playbooks/default.toml"),
+    data_dir: Annotated[Path, typer.Option(help="database, outbox, logs")] = Path("var"),
+    temporal_port: int = 7233,
+    ui_port: int = 8233,
+    api_port: int = 8000,
+    api_token: Annotated[str | None, typer.Option(envvar="RECOVERY_API_TOKEN", help="default: one kept in the data folder")] = None,
+) -> None:
+    """Start the whole system here: Temporal dev server and Web UI, a worker, the HTTP API."""
+    try:
+        load_playbook(playbook)
+        code = run_stack(StackOptions(data_dir, playbook, temporal_port, ui_port, api_port, api_token))
+    except (StackError, PlaybookError) as exc:
+        _fail(str(exc))
+    raise typer.Exit(code)
+
+
+@app.command()
+def worker(temporal_address: TemporalAddress = None) -> None:
+    """Run a worker against any Temporal (settings from RECOVERY_* variables)."""
+    from workers.worker import run_worker
+
+    settings = _settings(temporal_address)
+    configure_logging(settings.log_format, settings.log_level)
+    asyncio.run(run_worker(settings))
+
+
+@app.command()
+def api(host: str = "127.0.0.1", port: int = 8000, temporal_address: TemporalAddress = None) -> None:
+    """Serve the HTTP API against any Temporal (settings from RECOVERY_* variables)."""
+    from starters.api import serve
+
+    settings = _settings(temporal_address)
+    configure_logging(settings.log_format, settings.log_level)
+    serve(settings, host, port)
+
+
+def _parse_attributes(pairs: list[str]) -> dict[str, str]:
+    attributes: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            _fail(f"--attr takes key=value, got {pair!r}")
+        attributes[key] = value
+    return attributes
+
+
+@app.command()
+def event(
+    customer: Annotated[str | None, typer.Option(help="customer id")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="e.g. onboarding.phone_verified")] = None,
+    attr: Annotated[list[str] | None, typer.Option(help="attribute key=value, e.g. reason=blur (repeatable)")] = None,
+    event_id: Annotated[str | None, typer.Option(help="default: a new id")] = None,
+    occurred_at: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"], help="default: now (UTC)")] = None,
+    timezone_: Annotated[str | None, typer.Option("--timezone", help="customer's IANA time zone")] = None,
+    locale: str | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    file: Annotated[Path | None, typer.Option(help="a JSON file with one event or a list of events")] = None,
+    temporal_address: TemporalAddress = None,
+) -> None:
+    """Record onboarding events, as the app backend would."""
+    if file is not None:
+        raw = json.loads(file.read_text())
+        items = raw if isinstance(raw, list) else [raw]
+    else:
+        if not customer or not type_:
+            _fail("give --customer and --type, or --file")
+        when = occurred_at or datetime.now(timezone.utc)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        profile: dict[str, Any] = {k: v for k, v in {"timezone": timezone_, "locale": locale}.items() if v}
+        if lat is not None and lon is not None:
+            profile["location"] = {"lat": lat, "lon": lon}
+        items = [
+            {
+                "event_id": event_id or f"cli-{uuid.uuid4().hex[:12]}",
+                "customer_id": customer,
+                "type": type_,
+                "occurred_at": when.isoformat(),
+                "attributes": _parse_attributes(attr or []),
+                "profile": profile or None,
+            }
+        ]
+    events = []
+    for index, item in enumerate(items):
+        try:
+            events.append(OnboardingEvent.model_validate(item))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())
+            _fail(f"event {index} is invalid, nothing was sent: {problems}")
+
+    async def send() -> None:
+        client = await RecoveryClient.connect(_settings(temporal_address))
+        for receipt in await client.record_events(events):
+            console.print(f"{receipt.event_id} -> {receipt.workflow_id}: {receipt.note}")
+
+    _run(send())
+
+
+@app.command()
+def journey(
+    customer: str,
+    as_json: Annotated[bool, typer.Option("--json", help="the raw journey view")] = False,
+    temporal_address: TemporalAddress = None,
+) -> None:
+    """Show one customer's journey: stage, status, and the timeline of events and messages."""
+
+    async def show() -> None:
+        client = await RecoveryClient.connect(_settings(temporal_address))
+        try:
+            view = await client.journey(customer)
+        except JourneyNotFound as exc:
+            _fail(str(exc))
+        if as_json:
+            console.print_json(view.model_dump_json())
+        else:
+            console.print(render_journey(view))
+
+    _run(show())
+
+
+@tasks_app.command("list")
+def tasks_list(
+    state: Annotated[list[str] | None, typer.Option(help="open and/or claimed (repeatable)")] = None,
+    temporal_address: TemporalAddress = None,
+) -> None:
+    """Live human tasks, soonest due first."""
+
+    async def show() -> None:
+        client = await RecoveryClient.connect(_settings(temporal_address))
+        summaries = await client.list_tasks(tuple(state or ("open", "claimed")))
+        table = Table("task", "kind", "reason", "stage", "state", "agent", "due (UTC)", header_style="bold")
+        for s in summaries:
+            t = s.task
+            table.add_row(t.task_id, t.kind.value, t.reason.value, s.stage, t.state.value, t.claimed_by or "", t.due_at.strftime("%Y-%m-%d %H:%M"))
+        console.print(table if summaries else "no live tasks")
+
+    _run(show())
+
+
+def _task_action(action: str, task_id: str, agent: str, outcome: TaskOutcome | None = None, note: str = "", temporal_address: str | None = None) -> None:
+    async def act() -> None:
+        client = await RecoveryClient.connect(_settings(temporal_address))
+        try:
+            if action == "claim":
+                task = await client.claim_task(task_id, agent)
+            elif action == "release":
+                task = await client.release_task(task_id, agent)
+            else:
+                assert outcome is not None
+                task = await client.complete_task(task_id, agent, outcome, note)
+        except (TaskRefused, ValidationError) as exc:
+            _fail(str(exc))
+        console.print(f"{task.task_id}: {task.state.value}" + (f" ({task.outcome.value})" if task.outcome else ""))
+
+    _run(act())
+
+
+@tasks_app.command("claim")
+def tasks_claim(task_id: str, agent: Annotated[str, typer.Option(help="agent id")], temporal_address: TemporalAddress = None) -> None:
+    """Claim a task: it is yours to work."""
+    _task_action("claim", task_id, agent, temporal_address=temporal_address)
+
+
+@tasks_app.command("release")
+def tasks_release(task_id: str, agent: Annotated[str, typer.Option(help="agent id")], temporal_address: TemporalAddress = None) -> None:
+    """Give a claimed task back to the inbox."""
+    _task_action("release", task_id, agent, temporal_address=temporal_address)
+
+
+@tasks_app.command("complete")
+def tasks_complete(
+    task_id: str,
+    agent: Annotated[str, typer.Option(help="agent id")],
+    outcome: Annotated[TaskOutcome, typer.Option(help="what came of it")],
+    note: str = "",
+    temporal_address: TemporalAddress = None,
+) -> None:
+    """Complete a claimed task with its outcome; the journey acts on it."""
+    _task_action("complete", task_id, agent, outcome, note, temporal_address)
+
+
+@app.command("service-status")
+def service_status(
+    service: Annotated[str, typer.Argument(help="the service named in onboarding.error events, e.g. ocr")],
+    status: Annotated[str, typer.Argument(help="up or down")],
+    data_dir: Annotated[Path, typer.Option(envvar="RECOVERY_DATA_DIR")] = Path("var"),
+) -> None:
+    """Mark a service of the onboarding flow up or down (embedded status file): nudges for its outage wait."""
+    if status not in ("up", "down"):
+        _fail("status is 'up' or 'down'")
+    write_service_status(data_dir / "service_status.json", service, status)
+    console.print(f"{service}: {status}")
+
+
+if __name__ == "__main__":
+    app()
