@@ -1,0 +1,79 @@
+"""The `recovery` CLI as an operator uses it: a real process against the real dev server and worker."""
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from tests.harness import Bench
+from tests.workflows.test_search_attributes import eventually
+
+RECOVERY = str(Path(sys.executable).parent / "recovery")
+
+
+async def recovery(bench: Bench, *args: str) -> tuple[int, str, str]:
+    target = bench.env.client.service_client.config.target_host
+    process = await asyncio.create_subprocess_exec(
+        RECOVERY, *args,
+        env={"RECOVERY_TEMPORAL_ADDRESS": target, "RECOVERY_TASK_QUEUE": bench.settings.task_queue,
+             "RECOVERY_DATA_DIR": str(bench.settings.data_dir), "COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_event_then_journey_shows_stage_and_timeline(live_bench: Bench) -> None:
+    c = live_bench.customer_id
+    live_bench.customers.add(c)
+    code, out, err = await recovery(live_bench, "event", "--customer", c, "--type", "onboarding.document_rejected",
+                                    "--attr", "reason=glare", "--timezone", "Asia/Tashkent")
+    assert code == 0, err
+    assert f"onboarding-{c}: recorded" in out
+    code, out, err = await recovery(live_bench, "journey", c)
+    assert code == 0, err
+    assert "document_rejected" in out and "active" in out and "event onboarding.document_rejected" in out
+    code, out, _ = await recovery(live_bench, "journey", c, "--json")
+    assert json.loads(out)["stage"] == "document_rejected"
+
+
+async def test_invalid_events_are_refused_with_the_field_and_nothing_is_sent(live_bench: Bench, tmp_path: Path) -> None:
+    c = live_bench.customer_id
+    code, _, err = await recovery(live_bench, "event", "--customer", c, "--type", "onboarding.document_rejected")
+    assert code == 1 and "attributes.reason" in err
+    batch = tmp_path / "events.json"
+    batch.write_text(json.dumps([
+        {"event_id": "ok-1", "customer_id": c, "type": "onboarding.started", "occurred_at": "2026-11-22T10:00:00Z"},
+        {"event_id": "bad-2", "customer_id": c, "type": "onboarding.teleported", "occurred_at": "2026-11-22T10:01:00Z"},
+    ]))
+    code, _, err = await recovery(live_bench, "event", "--file", str(batch))
+    assert code == 1 and "event 1" in err and "type" in err
+    code, _, err = await recovery(live_bench, "journey", c)
+    assert code == 1 and "no journey" in err
+
+
+async def test_tasks_list_claim_complete(live_bench: Bench) -> None:
+    c = live_bench.customer_id
+    await live_bench.send("onboarding.phone_verified")
+    await live_bench.send("onboarding.help_requested")
+    task_id = f"{c}:task-1"
+
+    async def listed() -> bool:
+        return task_id in (await recovery(live_bench, "tasks", "list"))[1]
+
+    await eventually(listed)
+    code, out, err = await recovery(live_bench, "tasks", "claim", task_id, "--agent", "ana")
+    assert (code, out.strip()) == (0, f"{task_id}: claimed"), err
+    code, _, err = await recovery(live_bench, "tasks", "complete", task_id, "--agent", "bob", "--outcome", "unreachable")
+    assert code == 1 and "claimed by another agent" in err
+    code, out, err = await recovery(live_bench, "tasks", "complete", task_id, "--agent", "ana", "--outcome", "activated_in_store")
+    assert code == 0 and "completed (activated_in_store)" in out, err
+    view = await live_bench.view()
+    assert (view.status, view.outcome.assisted if view.outcome else None) == ("completed", True)
+
+
+async def test_service_status_marks_a_service_down_for_the_worker(live_bench: Bench) -> None:
+    code, out, _ = await recovery(live_bench, "service-status", "ocr", "down", "--data-dir", str(live_bench.settings.data_dir))
+    assert code == 0
+    status = json.loads((live_bench.settings.data_dir / "service_status.json").read_text())
+    assert status == {"ocr": "down"}
