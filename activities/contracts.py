@@ -68,3 +68,40 @@ class ServiceHealthQuery(_Contract):
 class ServiceHealth(_Contract):
     service: str
     healthy: bool
+
+
+class JournalEntry(_Contract):
+    """One event or decision of a journey, kept after Temporal's retention has deleted the history."""
+
+    entry_id: str
+    at: datetime
+    kind: str  # "event" or "decision"
+    name: str  # the event type or the decision's action
+    stage: Stage
+    reason: str = ""
+    detail: str = ""
+
+
+class JourneySummary(_Contract):
+    """A journey's facts for the report, rewritten on every flush: the latest one wins."""
+
+    workflow_id: str
+    customer_id: str
+    playbook_version: str
+    recovery_group: str
+    started_at: datetime
+    stage: Stage
+    status: str
+    furthest_stage: Stage
+    drop_off_stages: list[Stage]
+    messages_sent: int
+    outcome: str | None = None
+    outcome_reason: str | None = None
+    preceded_by: str | None = None
+    assisted: bool = False
+    ended_at: datetime | None = None
+
+
+class JournalBatch(_Contract):
+    journey: JourneySummary
+    entries: list[JournalEntry]

@@ -253,5 +253,102 @@ def service_status(
     console.print(f"{service}: {status}")
 
 
+@app.command()
+def simulate(
+    customers: Annotated[int, typer.Option(min=1, help="synthetic customers in the cohort")] = 200,
+    seed: Annotated[int, typer.Option(help="same seed, same cohort (and, timing aside, the same summary)")] = 7,
+    api_url: Annotated[str, typer.Option(help="the HTTP API of `recovery up`")] = "http://127.0.0.1:8000",
+    api_token: Annotated[str | None, typer.Option(envvar="RECOVERY_API_TOKEN", help="default: <data-dir>/api-token")] = None,
+    data_dir: Annotated[Path, typer.Option(envvar="RECOVERY_DATA_DIR", help="the folder of `recovery up`: its outbox is the customers' phones")] = Path("var"),
+    concurrency: Annotated[int, typer.Option(min=1, help="HTTP requests in flight at most")] = 50,
+    ramp_up: Annotated[float, typer.Option(min=0, help="seconds over which customers start")] = 5.0,
+    drop_started: Annotated[float, typer.Option(help="P(stall before phone verification)", rich_help_panel="Cohort")] = 0.08,
+    drop_phone_verified: Annotated[float, typer.Option(help="P(stall before the document upload)", rich_help_panel="Cohort")] = 0.12,
+    reject_document: Annotated[float, typer.Option(help="P(document rejected at upload, customer stops)", rich_help_panel="Cohort")] = 0.20,
+    drop_document_approved: Annotated[float, typer.Option(help="P(stall before the selfie)", rich_help_panel="Cohort")] = 0.10,
+    fail_biometric: Annotated[float, typer.Option(help="P(selfie fails, customer stops)", rich_help_panel="Cohort")] = 0.08,
+    drop_biometric_passed: Annotated[float, typer.Option(help="P(stall before activation)", rich_help_panel="Cohort")] = 0.05,
+    natural_return: Annotated[float, typer.Option(help="P(a stalled customer goes on alone, before any nudge)", rich_help_panel="Cohort")] = 0.15,
+    respond_nudge: Annotated[str, typer.Option(help="P(respond) to nudge 1,2,3", rich_help_panel="Cohort")] = "0.25,0.15,0.10",
+    respond_sms: Annotated[float, typer.Option(help="P(activate in store after the SMS offer)", rich_help_panel="Cohort")] = 0.20,
+    opt_out: Annotated[float, typer.Option(help="P(opt out) on each message", rich_help_panel="Cohort")] = 0.02,
+    agent_outcomes: Annotated[str, typer.Option(help="weights of the agents' task outcomes", rich_help_panel="Cohort")] = (
+        "verified_on_call=0.5,customer_will_retry=0.2,activated_in_store=0.2,unreachable=0.1"
+    ),
+    timeout: Annotated[float, typer.Option(min=1, help="give up on journeys not ended after this many seconds")] = 900.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Drive a synthetic cohort through the running system over the HTTP API (customers and agents),
+    then summarise how their journeys ended. Meant for `recovery up --playbook playbooks/demo.toml`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from starters.simulate import (
+        SimulationConfig,
+        SimulationError,
+        parse_agent_outcomes,
+        parse_probabilities,
+        resolve_token,
+        summary_table,
+    )
+    from starters.simulate import simulate as run_simulation
+    from starters.simulate_cohort import CohortParams
+    from workflows.funnel import Stage
+
+    try:
+        params = CohortParams(
+            customers=customers,
+            seed=seed,
+            stall={
+                Stage.STARTED: drop_started,
+                Stage.PHONE_VERIFIED: drop_phone_verified,
+                Stage.DOCUMENT_REJECTED: reject_document,
+                Stage.DOCUMENT_APPROVED: drop_document_approved,
+                Stage.BIOMETRIC_FAILED: fail_biometric,
+                Stage.BIOMETRIC_PASSED: drop_biometric_passed,
+            },
+            natural_return=natural_return,
+            respond_nudge=parse_probabilities(respond_nudge, 3, "--respond-nudge"),  # type: ignore[arg-type]
+            respond_sms=respond_sms,
+            opt_out=opt_out,
+            agent_outcomes=parse_agent_outcomes(agent_outcomes),
+            ramp_up=ramp_up,
+        )
+        config = SimulationConfig(
+            params=params, api_url=api_url, api_token=resolve_token(api_token, data_dir), data_dir=data_dir,
+            concurrency=concurrency, timeout=timeout,
+        )
+    except (ValueError, SimulationError) as exc:
+        _fail(str(exc))
+
+    progress = Progress(
+        TextColumn("journeys ended"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=as_json,
+    )
+    bar = progress.add_task("ended", total=customers)
+
+    def note(message: str) -> None:
+        progress.console.print(f"[yellow]note:[/yellow] {message}")
+
+    with progress:
+        try:
+            result = asyncio.run(run_simulation(config, progress=lambda done, total: progress.update(bar, completed=done), note=note))
+        except SimulationError as exc:
+            progress.stop()
+            _fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(result.to_json()))
+    else:
+        share = 100 * result.needing_help / len(result.plans)
+        title = f"seed {result.seed}, run {result.run_id}: {len(result.plans)} customers in {result.elapsed_s:.0f}s"
+        console.print(summary_table(result.summary, title=title))
+        console.print(f"{result.needing_help} of {len(result.plans)} ({share:.0f}%) would never have activated without help.")
+        if result.holdout:
+            console.print(f"{result.holdout} of them were in the holdout (watched, never messaged: the control group).")
+        if result.agent_outcomes:
+            console.print("agents completed tasks: " + ", ".join(f"{k} {v}" for k, v in sorted(result.agent_outcomes.items())))
+    if result.timed_out or result.interrupted:
+        err_console.print(f"[red]{'interrupted' if result.interrupted else 'timed out'}:[/red] {result.summary.not_ended} journeys had not ended")
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

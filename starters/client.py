@@ -4,10 +4,14 @@ Recording is signal-with-start: it returns as soon as Temporal has the event, wh
 is running, and starts the customer's journey if this is their first event.
 """
 
+import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
+
+import structlog
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -20,6 +24,10 @@ from workflows.journey import JourneyInput, OnboardingJourney, workflow_id_for
 from workflows.journey_view import JourneyView
 from workflows.playbook import Playbook, load_playbook
 from workflows.search_attributes import HUMAN_TASK_STATE, initial_search_attributes
+
+
+log = structlog.get_logger(__name__)
+QUERY_DEADLINE = timedelta(seconds=3)
 
 
 class JourneyNotFound(LookupError):
@@ -112,18 +120,28 @@ class RecoveryClient:
             raise
 
     async def list_tasks(self, states: Sequence[str] = ("open", "claimed")) -> list[TaskSummary]:
-        """Live human tasks, found through visibility and read from each journey."""
+        """Live human tasks, found through visibility and read from each journey.
+
+        Visibility lags: a journey it still lists may have just ended. Each journey gets a short
+        query deadline, and one that does not answer is left out rather than holding up the inbox.
+        """
         wanted = ", ".join(f"'{s}'" for s in states)
         query = (
             f"WorkflowType = '{OnboardingJourney.__name__}' AND ExecutionStatus = 'Running' "
             f"AND {HUMAN_TASK_STATE.name} IN ({wanted})"
         )
-        summaries: list[TaskSummary] = []
-        async for execution in self.temporal.list_workflows(query):
-            view = await self.temporal.get_workflow_handle(execution.id).query(OnboardingJourney.view)
-            task = view.open_task
-            if task is not None and task.state.value in states:
-                summaries.append(
-                    TaskSummary(task=task, customer_id=view.customer_id, workflow_id=view.workflow_id, stage=view.stage.value, timezone=view.timezone)
-                )
+        workflow_ids = [execution.id async for execution in self.temporal.list_workflows(query)]
+        views = await asyncio.gather(*(self._view_or_none(wid) for wid in workflow_ids))
+        summaries = [
+            TaskSummary(task=view.open_task, customer_id=view.customer_id, workflow_id=view.workflow_id, stage=view.stage.value, timezone=view.timezone)
+            for view in views
+            if view is not None and view.open_task is not None and view.open_task.state.value in states
+        ]
         return sorted(summaries, key=lambda s: s.task.due_at)
+
+    async def _view_or_none(self, workflow_id: str) -> JourneyView | None:
+        try:
+            return await self.temporal.get_workflow_handle(workflow_id).query(OnboardingJourney.view, rpc_timeout=QUERY_DEADLINE)
+        except (RPCError, WorkflowQueryFailedError) as err:
+            log.warning("journey_unreadable", workflow_id=workflow_id, error=type(err).__name__)
+            return None

@@ -26,7 +26,8 @@ async def register_search_attributes(env: WorkflowEnvironment) -> None:
 
 @pytest.fixture(scope="session")
 def default_playbook() -> Playbook:
-    return load_playbook()
+    """The default playbook with no holdout, so every test customer is messaged; holdout tests set their own."""
+    return load_playbook().model_copy(update={"holdout_share": 0.0})
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     staff_webhook_url: str | None = Field(None, description="support/ops notifications; unset: local file")
     webhook_token: str | None = Field(None, description="bearer token sent to the webhooks")
     service_status_url: str | None = Field(None, description="GET {url}/{service} -> {healthy: bool}")
+    journal_url: str | None = Field(None, description="SQLAlchemy URL of the journal; unset: SQLite in the data folder")
     api_token: str | None = Field(None, description="bearer token the HTTP API requires; unset: `recovery up` makes one")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
     @property
     def staff_notifications_path(self) -> Path:
         return self.data_dir / "staff_notifications.jsonl"
+
+    @property
+    def journal_database_url(self) -> str:
+        return self.journal_url or f"sqlite:///{(self.data_dir / 'journal.db').resolve()}"
 
     @property
     def service_status_path(self) -> Path:

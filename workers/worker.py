@@ -12,6 +12,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.delivery import Delivery
+from activities.journal_activities import JournalActivities
+from activities.journal_store import migrate, open_journal
 from activities.messaging import MessagingActivities
 from activities.outbox import OutboxProvider
 from activities.service_health import ServiceHealthActivities
@@ -38,6 +40,9 @@ def build_worker(client: Client, settings: Settings) -> Worker:
     )
     stores = StoreActivities(StoreDirectory.load(settings.store_directory))
     health = ServiceHealthActivities(settings.service_status_path, settings.service_status_url)
+    journal_engine = open_journal(settings.journal_database_url)
+    migrate(journal_engine)
+    journal = JournalActivities(journal_engine)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -48,6 +53,7 @@ def build_worker(client: Client, settings: Settings) -> Worker:
             messaging.notify_staff,
             stores.find_nearest_store,
             health.check_service_health,
+            journal.record_journal,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=10),

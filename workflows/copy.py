@@ -29,10 +29,10 @@ def nudge_text(state: JourneyState, playbook: Playbook) -> str:
     error = state.last_error
     if error is not None:
         keys = [error.kind.value, "default"] if error.kind is not ErrorKind.OTHER else ["default"]
-        stage_text = _pick(stage_playbook.copy_by_locale, locales, [error.kind.value])
-        text = stage_text or _pick(playbook.error_copy, locales, keys)
-        if text:
-            return text.format(step=stage_playbook.step)
+        for locale in locales:  # the customer's language first, whether the words are the stage's or general
+            text = _pick(stage_playbook.copy_by_locale, [locale], [error.kind.value]) or _pick(playbook.error_copy, [locale], keys)
+            if text:
+                return text.format(step=stage_playbook.step)
     keys = ["default"]
     if state.stage is Stage.DOCUMENT_REJECTED and state.rejection_reasons:
         keys.insert(0, state.rejection_reasons[-1])

@@ -29,6 +29,8 @@ def parse_duration(value: object) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
+    if value.microseconds:
+        return f"{value.total_seconds():g}s"
     seconds = int(value.total_seconds())
     out = []
     for unit, size in _UNIT_SECONDS.items():

@@ -85,6 +85,16 @@ STAGE_OF_EVENT: dict[EventType, Stage] = {
     EventType.COMPLETED: Stage.COMPLETED,
 }
 
+# The way through when nothing goes wrong; rejections and failures are detours from it.
+MAIN_PATH: tuple[Stage, ...] = (
+    Stage.STARTED,
+    Stage.PHONE_VERIFIED,
+    Stage.DOCUMENT_UPLOADED,
+    Stage.DOCUMENT_APPROVED,
+    Stage.BIOMETRIC_PASSED,
+    Stage.COMPLETED,
+)
+
 _RANK: dict[Stage, int] = {stage: rank for rank, stage in enumerate(Stage)}
 
 # The only moves to a lower rank the funnel allows: a retry after a failure.

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from activities.contracts import (
+        JournalBatch,
         OutboundMessage,
         ServiceHealth,
         ServiceHealthQuery,
@@ -25,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.copy import nudge_text, store_offer_text
     from workflows.events import OnboardingEvent
-    from workflows.funnel import Channel
+    from workflows.funnel import Channel, Stage
     from workflows.human_tasks import (
         ClaimTask,
         CompleteTask,
@@ -50,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         new_journey,
         open_task,
     )
+    from workflows.journal_entries import journal_position, mark_journaled, unjournaled_batch
     from workflows.journey_view import JourneyView, view_of
     from workflows.next_step import (
         AlertOps,
@@ -68,6 +70,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import search_attribute_values, updates_for
 
 WORKFLOW_ID_PREFIX = "onboarding-"
+# Journeys started before the journal and the holdout existed replay without either (see README: versioning).
+JOURNAL_AND_HOLDOUT_PATCH = "journal-and-holdout"
 
 
 def workflow_id_for(customer_id: str) -> str:
@@ -90,6 +94,8 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_attempts=12,
     non_retryable_error_types=["DeliveryRejected"],
 )
+# The journal must not lose a decision, nor hold a journey up: retry a while, then try again next wake-up.
+JOURNAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=2))
 LOOKUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5)
 
 
@@ -116,6 +122,7 @@ class OnboardingJourney:
         state = self._journey()
         while state.outcome is None:
             now = workflow.now()
+            self._changed = False  # from here on, any event makes the next wait return at once
             if detect_drop_off(state, self._playbook, now):
                 self._log("drop_off_detected")
             step = next_step(state, self._playbook, now)
@@ -123,6 +130,7 @@ class OnboardingJourney:
                 case Wait(until=until, next_action=label):
                     state.next_action, state.next_action_at = label, until
                     self._publish_search_attributes()
+                    await self._flush_journal()
                     if await self._wait_for_news(until) == "continue_as_new":
                         await workflow.wait_condition(workflow.all_handlers_finished)
                         workflow.continue_as_new(JourneyInput(customer_id=self._customer_id, playbook=self._playbook, state=state))
@@ -144,18 +152,21 @@ class OnboardingJourney:
                     await self._send(step)
                 case EscalateToAgent(task_kind=task_kind):
                     state.escalated = True
-                    state.record(now, DecisionAction.ESCALATED, "human_task", f"{state.attempts} unanswered nudges")
-                    open_task(state, self._playbook, task_kind, TaskReason.PLAYBOOK_ESCALATION, now, detail="no answer to the nudges")
+                    if state.in_holdout:
+                        state.record(now, DecisionAction.SUPPRESSED, "holdout", f"would have opened a {task_kind.value} task")
+                    else:
+                        state.record(now, DecisionAction.ESCALATED, "human_task", f"{state.attempts} unanswered nudges")
+                        open_task(state, self._playbook, task_kind, TaskReason.PLAYBOOK_ESCALATION, now, detail="no answer to the nudges")
         self._publish_search_attributes()
+        await self._flush_journal()
         self._log("journey_ended", outcome=state.outcome.kind.value, reason=state.outcome.reason)
         return state.outcome
 
     async def _wait_for_news(self, until: datetime) -> str:
         """Sleeps on one timer until `until`, an event that changes something, or a history to roll over."""
-        self._changed = False
         timeout = until - workflow.now()
-        if timeout <= timedelta(0):
-            return "due"
+        if timeout <= timedelta(0) or self._changed:
+            return "changed" if self._changed else "due"
         try:
             await workflow.wait_condition(lambda: self._changed or self._history_is_long(), timeout=timeout)
         except asyncio.TimeoutError:
@@ -188,6 +199,13 @@ class OnboardingJourney:
             text, deep_link = store_offer_text(state, self._playbook, store.name, store.address), None
         else:
             text, deep_link = nudge_text(state, self._playbook), self._playbook.for_stage(stage).deep_link
+        if state.in_holdout:
+            state.record(
+                workflow.now(), DecisionAction.SUPPRESSED, "holdout",
+                f"would have sent {step.kind.value} {step.attempt} by {step.channel.value}: {text}",
+            )
+            self._count_attempt(step, stage, stage_since, workflow.now())
+            return
         state.message_seq += 1
         message = OutboundMessage(
             message_id=f"{workflow.info().workflow_id}:{workflow.info().first_execution_run_id[:8]}:m{state.message_seq}",
@@ -223,14 +241,39 @@ class OnboardingJourney:
             reason = f"fallback_to_{step.channel.value}" if step.fallback else step.channel.value
             state.record(workflow.now(), DecisionAction.SENT, reason, f"{step.kind.value} {step.attempt}")
             self._log("message_sent", channel=step.channel.value, kind=step.kind.value, attempt=step.attempt)
+        self._count_attempt(step, stage, stage_since, message.created_at)
+
+    def _count_attempt(self, step: SendMessage, stage: Stage, stage_since: datetime, sent_at: datetime) -> None:
+        state = self._journey()
         if (state.stage, state.stage_since) != (stage, stage_since):
             return  # the customer moved on while we were sending: the new stage starts its own count
         state.deferred_until = state.service_retry_at = None
         if step.kind is MessageKind.NUDGE:
-            state.attempts, state.last_nudge_at = step.attempt, message.created_at
+            state.attempts, state.last_nudge_at = step.attempt, sent_at
         else:
             state.store_offer_requested, state.escalated = False, True
-            state.record(workflow.now(), DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
+            if not state.in_holdout:
+                state.record(workflow.now(), DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
+
+    async def _flush_journal(self) -> None:
+        """One activity per wake-up, not per decision: the journal costs a few actions per journey."""
+        if not workflow.patched(JOURNAL_AND_HOLDOUT_PATCH):
+            return
+        state = self._journey()
+        info = workflow.info()
+        position = journal_position(state)
+        batch = unjournaled_batch(state, info.workflow_id, info.first_execution_run_id[:8])
+        if batch is None:
+            return
+        try:
+            await workflow.execute_activity(
+                "record_journal", batch, start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=10), retry_policy=JOURNAL_RETRY,
+            )
+        except ActivityError:
+            self._log("journal_unavailable")  # kept in state: the next wake-up writes it
+            return
+        mark_journaled(state, position)
 
     async def _service_is_healthy(self, service: str) -> bool:
         health = await workflow.execute_activity(
@@ -280,7 +323,8 @@ class OnboardingJourney:
     def record_event(self, event: OnboardingEvent) -> None:
         now = workflow.now()
         if self._state is None:
-            self._state = new_journey(event, self._playbook, now)
+            share = None if workflow.patched(JOURNAL_AND_HOLDOUT_PATCH) else 0.0
+            self._state = new_journey(event, self._playbook, now, holdout_share=share)
         effect = apply_event(self._state, event, self._playbook, now)
         if effect is not None:
             self._changed = True

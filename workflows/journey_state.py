@@ -20,6 +20,7 @@ from workflows.funnel import (
     is_funnel_event,
     moves_forward,
 )
+from workflows.holdout import RecoveryGroup, recovery_group
 from workflows.human_tasks import HumanTask, TaskOutcome, TaskReason, TaskState, task_id_for
 from workflows.playbook import Playbook, TaskKind
 
@@ -73,6 +74,7 @@ class EventRecord(BaseModel):
     received_at: datetime
     effect: EventEffect
     detail: str = ""
+    stage: Stage | None = Field(default=None, description="the customer's stage once the event was applied")
 
 
 class MessageKind(StrEnum):
@@ -120,9 +122,11 @@ class JourneyOutcome(BaseModel):
 class JourneyState(BaseModel):
     customer_id: str
     playbook_version: str
+    group: RecoveryGroup = RecoveryGroup.TREATMENT
     started_at: datetime
     stage: Stage = Stage.STARTED
     stage_since: datetime
+    stage_event_at: datetime | None = Field(default=None, description="when the last funnel event happened; None before one")
     last_progress_at: datetime
     profile: CustomerProfile = CustomerProfile()
     profile_at: datetime | None = None
@@ -152,6 +156,13 @@ class JourneyState(BaseModel):
     next_action: str | None = None
     next_action_at: datetime | None = None
     outcome: JourneyOutcome | None = None
+    journaled_events: int = 0
+    journaled_decisions: int = 0
+    outcome_journaled: bool = False
+
+    @property
+    def in_holdout(self) -> bool:
+        return self.group is RecoveryGroup.HOLDOUT
 
     @property
     def live_task(self) -> HumanTask | None:
@@ -169,10 +180,12 @@ class JourneyState(BaseModel):
         self.decisions.append(Decision(at=at, action=action, stage=self.stage, reason=reason, detail=detail))
 
 
-def new_journey(first: OnboardingEvent, playbook: Playbook, now: datetime) -> JourneyState:
+def new_journey(first: OnboardingEvent, playbook: Playbook, now: datetime, holdout_share: float | None = None) -> JourneyState:
+    share = playbook.holdout_share if holdout_share is None else holdout_share
     return JourneyState(
         customer_id=first.customer_id,
         playbook_version=playbook.version,
+        group=recovery_group(first.customer_id, share),
         started_at=now,
         stage_since=min(first.occurred_at, now),
         last_progress_at=min(first.occurred_at, now),
@@ -209,7 +222,8 @@ def apply_event(state: JourneyState, event: OnboardingEvent, playbook: Playbook,
             state.profile_at = at
     state.events.append(
         EventRecord(
-            event_id=event.event_id, type=event.type, occurred_at=event.occurred_at, received_at=now, effect=effect, detail=detail
+            event_id=event.event_id, type=event.type, occurred_at=event.occurred_at, received_at=now, effect=effect,
+            detail=detail, stage=state.stage,
         )
     )
     return effect
@@ -226,16 +240,19 @@ def _merge_profile(old: CustomerProfile, new: CustomerProfile) -> CustomerProfil
 def _apply(state: JourneyState, event: OnboardingEvent, at: datetime, playbook: Playbook, now: datetime) -> tuple[EventEffect, str]:
     if is_funnel_event(event.type):
         target = STAGE_OF_EVENT[event.type]
-        first_step = target is Stage.STARTED and not any(e.effect is EventEffect.ADVANCED for e in state.events)
-        if first_step:
+        if state.stage_event_at is None and target is Stage.STARTED:  # the journey's first funnel step
+            state.stage_since = state.stage_event_at = at
             return EventEffect.ADVANCED, ""
-        if at < state.stage_since or not moves_forward(state.stage, target):
+        if (state.stage_event_at is not None and at < state.stage_event_at) or not moves_forward(state.stage, target):
             return EventEffect.STALE, f"customer is already at {state.stage.value}"
         if event.type is EventType.DOCUMENT_REJECTED:
             state.rejections += 1
             state.rejection_reasons.append(event.rejection_reason.value)
         advance_to(state, target, at, now, reason=event.type.value)
         if event.type is EventType.DOCUMENT_REJECTED and state.rejections >= playbook.guardrails.human_after_rejections:
+            if state.in_holdout:
+                state.record(now, DecisionAction.SUPPRESSED, "holdout", "would have opened a video_call task (repeated rejection)")
+                return EventEffect.ADVANCED, ""
             open_task(
                 state, playbook, TaskKind.VIDEO_CALL, TaskReason.REPEATED_REJECTION, now,
                 detail=f"{state.rejections} rejections: {', '.join(state.rejection_reasons)}",
@@ -271,7 +288,7 @@ def _apply(state: JourneyState, event: OnboardingEvent, at: datetime, playbook: 
 def advance_to(state: JourneyState, stage: Stage, at: datetime, now: datetime, reason: str) -> None:
     """Progress: a new stage, a fresh recovery window, and the playbook starts over."""
     state.stage = stage
-    state.stage_since = at
+    state.stage_since = state.stage_event_at = at
     state.last_progress_at = max(state.last_progress_at, at)
     state.attempts = 0
     state.last_nudge_at = None

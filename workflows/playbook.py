@@ -56,8 +56,6 @@ class StagePlaybook(_Strict):
             raise ValueError(f"nudge_spacing needs {max(self.nudges - 1, 0)} entries for {self.nudges} nudges")
         if self.nudges and not self.deep_link:
             raise ValueError("a stage that nudges needs a deep_link back into the flow")
-        if self.nudges and not any("default" in texts for texts in self.copy_by_locale.values()):
-            raise ValueError("a stage that nudges needs copy.<locale>.default")
         return self
 
     def nudge_gap(self, attempt: int) -> timedelta:
@@ -106,6 +104,9 @@ class Playbook(_Strict):
     human_tasks: dict[TaskKind, TaskPolicy]
     error_copy: dict[str, dict[str, str]] = Field(description="per locale: error kind or 'default' -> text")
     store_offer_copy: dict[str, str] = Field(description="per locale; {store_name}, {store_address}")
+    holdout_share: Annotated[float, Field(ge=0, le=0.5)] = Field(
+        0.10, description="share of customers watched but never messaged, to measure uplift"
+    )
     version: str = ""
 
     @model_validator(mode="after")
@@ -116,6 +117,8 @@ class Playbook(_Strict):
         if Stage.COMPLETED in self.stages:
             raise ValueError("stage 'completed' ends the journey and takes no playbook")
         for stage, stage_playbook in self.stages.items():
+            if stage_playbook.nudges and "default" not in stage_playbook.copy_by_locale.get(self.default_locale, {}):
+                raise ValueError(f"stages.{stage.value}.copy.{self.default_locale}.default is missing: the words every customer can get")
             esc = stage_playbook.escalation
             if esc and esc.kind == "human_task" and esc.task_kind not in self.human_tasks:
                 raise ValueError(f"stages.{stage.value}.escalation names task kind {esc.task_kind.value} with no human_tasks entry")

@@ -1,0 +1,29 @@
+"""The journal activity: a journey's new events and decisions, written once however often retried."""
+
+import asyncio
+
+import structlog
+from sqlalchemy import Engine
+from temporalio import activity
+
+from activities.contracts import JournalBatch
+from activities.journal_store import write_batch
+
+log = structlog.get_logger(__name__)
+
+
+class JournalActivities:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @activity.defn
+    async def record_journal(self, batch: JournalBatch) -> int:
+        written = await asyncio.to_thread(write_batch, self._engine, batch)
+        log.info(
+            "journal_written",
+            customer_id=batch.journey.customer_id,
+            workflow_id=batch.journey.workflow_id,
+            entries=len(batch.entries),
+            new=written,
+        )
+        return written

@@ -1,0 +1,19 @@
+"""Alembic environment for the journal; run through `activities.journal_store.migrate`."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from activities.journal_schema import metadata
+
+config = context.config
+connection = config.attributes.get("connection")
+if connection is not None:
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    with engine.connect() as conn:
+        context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()

@@ -1,0 +1,415 @@
+"""The HTTP API: the app backend reports events, agents work human tasks, ops read journeys.
+
+Every `/v1` route needs `Authorization: Bearer <RECOVERY_API_TOKEN>`; `/healthz`, `/docs` and
+`/openapi.json` are open. Events are validated as a whole before any is recorded, and error
+messages name the batch index and the field, never the value sent (it may be personal data).
+"""
+
+import asyncio
+import json
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any, Literal, TypeVar
+
+import structlog
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from starters.client import EventReceipt, JourneyNotFound, RecoveryClient, TaskSummary
+from workers.settings import Settings
+from workflows.events import OnboardingEvent
+from workflows.human_tasks import AGENT_ID_PATTERN, HumanTask, TaskOutcome, TaskRefused
+from workflows.journey_view import JourneyView
+
+log = structlog.get_logger(__name__)
+
+MAX_BATCH = 500
+MAX_BODY_BYTES = 8 * 1024 * 1024
+TEMPORAL_TIMEOUT_S = 10.0  # a query or update with no worker to answer it would otherwise hang the request
+HEALTH_TIMEOUT_S = 3.0
+
+try:
+    _VERSION = version("onboarding-recovery")
+except PackageNotFoundError:  # running from a checkout without installing
+    _VERSION = "0.0.0"
+
+T = TypeVar("T")
+
+
+# -- request and response bodies ------------------------------------------------------------------
+
+
+AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN, description="1-64 characters: letters, digits, '_', '.', '@', '-'")]
+
+
+class AgentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: AgentId
+
+
+class CompleteRequest(AgentRequest):
+    outcome: TaskOutcome
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class JourneyReceipt(BaseModel):
+    customer_id: str
+    workflow_id: str
+    accepted: int = Field(description="events of this batch handed to the journey (duplicates are dropped by the journey)")
+    note: str
+
+
+class EventsAccepted(BaseModel):
+    accepted: int = Field(description="events handed to their journeys")
+    received: int = Field(description="events in the request")
+    journeys: list[JourneyReceipt]
+
+
+class FieldError(BaseModel):
+    index: int | None = Field(None, description="position in the batch (0 for a single event); null: the request as a whole")
+    field: str | None = Field(None, description="dotted path inside the event; null: the event as a whole")
+    message: str
+
+
+class BatchRejected(BaseModel):
+    detail: list[FieldError]
+
+
+class RequestFieldError(BaseModel):
+    location: str | None = Field(None, description="body, query, path or header")
+    field: str | None = None
+    message: str
+
+
+class RequestRejected(BaseModel):
+    detail: list[RequestFieldError]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    temporal: Literal["reachable", "unreachable"]
+
+
+EventsBody = OnboardingEvent | Annotated[list[OnboardingEvent], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+# -- validation errors without the values sent ----------------------------------------------------
+
+
+def _field_of(loc: tuple[Any, ...], message: str) -> str | None:
+    if loc:
+        return ".".join(str(part) for part in loc)
+    # A rule over the whole event (e.g. a rejection needs attributes.reason): name the attribute it asks for.
+    match = re.search(r"\battributes\.\w+", message)
+    return match.group(0) if match else None
+
+
+def _message_of(error: Any) -> str:
+    """Pydantic's message, with the input redacted where a validator quoted it back."""
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    value = error.get("input")
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        text = str(value)
+        if text:
+            for quoted in (repr(text), json.dumps(text), f"'{text}'", f'"{text}"'):
+                message = message.replace(quoted, "<redacted>")
+            if len(text) >= 4:
+                message = message.replace(text, "<redacted>")
+    return message
+
+
+def _event_errors(index: int, err: ValidationError) -> list[FieldError]:
+    return [
+        FieldError(index=index, field=_field_of(tuple(e["loc"]), e["msg"]), message=_message_of(e))
+        for e in err.errors(include_url=False)
+    ]
+
+
+def _unprocessable(errors: list[FieldError]) -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={"detail": [e.model_dump() for e in errors]},
+    )
+
+
+async def _request_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own 422s (task bodies, query strings), reshaped like ours and without `input`."""
+    detail = []
+    for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        where = loc[0] if loc and loc[0] in ("body", "query", "path", "header") else None
+        rest = loc[1:] if where else loc
+        if error.get("type") == "json_invalid":
+            detail.append({"location": where, "field": None, "message": "body is not valid JSON"})
+            continue
+        detail.append({"location": where, "field": _field_of(rest, str(error.get("msg", ""))), "message": _message_of(error)})
+    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
+
+
+async def _temporal_rpc_error(_: Request, exc: RPCError) -> JSONResponse:
+    unavailable = exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED)
+    log.warning("temporal_rpc_failed", status=exc.status.name if exc.status else None)
+    return JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_502_BAD_GATEWAY,
+        content={"detail": f"Temporal answered {exc.status.name if exc.status else 'an error'}; try again"},
+    )
+
+
+# -- dependencies ---------------------------------------------------------------------------------
+
+
+_bearer = HTTPBearer(auto_error=False, description="the value of RECOVERY_API_TOKEN")
+
+
+def require_token(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    expected: str | None = request.app.state.settings.api_token
+    if not expected:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "RECOVERY_API_TOKEN is not set")
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token: send 'Authorization: Bearer <RECOVERY_API_TOKEN>'", challenge)
+    if not secrets.compare_digest(credentials.credentials.encode(), expected.encode()):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid bearer token", challenge)
+
+
+def recovery_client(request: Request) -> RecoveryClient:
+    client: RecoveryClient | None = request.app.state.recovery
+    if client is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "not connected to Temporal yet")
+    return client
+
+
+Recovery = Annotated[RecoveryClient, Depends(recovery_client)]
+
+
+async def _within(request: Request, work: Awaitable[T], what: str) -> T:
+    try:
+        return await asyncio.wait_for(work, timeout=request.app.state.temporal_timeout)
+    except TimeoutError:
+        raise HTTPException(
+            status.HTTP_504_GATEWAY_TIMEOUT, f"{what}: no answer from Temporal in time (is a worker running?)"
+        ) from None
+
+
+# -- routes ---------------------------------------------------------------------------------------
+
+
+v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or wrong bearer token"},
+    503: {"description": "RECOVERY_API_TOKEN is not set, or Temporal is unavailable"},
+}
+
+
+@v1.post(
+    "/events",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EventsAccepted,
+    responses={**_ERRORS, 422: {"description": "the batch was rejected whole; nothing was recorded", "model": BatchRejected}},
+    summary="Record one onboarding event or a batch of up to 500",
+)
+async def post_events(request: Request, recovery: Recovery) -> Any:
+    """Body: one event object, or a JSON list of them. All are validated before any is recorded;
+    sending the same `event_id` again is harmless (the journey ignores the duplicate)."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes; send smaller batches")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        where = f" (line {err.lineno}, column {err.colno})" if isinstance(err, json.JSONDecodeError) else ""
+        return _unprocessable([FieldError(message=f"body is not valid JSON{where}")])
+    items = body if isinstance(body, list) else [body]
+    if not items:
+        return _unprocessable([FieldError(message="an empty batch: send at least one event")])
+    if len(items) > MAX_BATCH:
+        return _unprocessable([FieldError(message=f"a batch holds at most {MAX_BATCH} events; this one has {len(items)}")])
+
+    events: list[OnboardingEvent] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(OnboardingEvent.model_validate(item))
+        except ValidationError as err:
+            errors.extend(_event_errors(index, err))
+    if errors:
+        log.info("events_rejected", received=len(items), invalid_events=len({e.index for e in errors}), errors=len(errors))
+        return _unprocessable(errors)
+
+    try:
+        receipts = await recovery.record_events(events)
+    except RPCError as err:
+        log.warning("events_not_recorded", received=len(events), status=err.status.name if err.status else None)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "Temporal did not take the batch (part of it may be recorded): retry it, events are idempotent on event_id",
+        ) from None
+    result = _summarise(receipts, order=[e.customer_id for e in events])
+    log.info(
+        "events_accepted",
+        received=result.received,
+        accepted=result.accepted,
+        customers={j.customer_id: j.accepted for j in result.journeys},
+    )
+    return result
+
+
+def _summarise(receipts: list[EventReceipt], order: list[str]) -> EventsAccepted:
+    by_customer: dict[str, list[EventReceipt]] = {customer_id: [] for customer_id in order}
+    for receipt in receipts:
+        by_customer[receipt.customer_id].append(receipt)
+    journeys = []
+    for customer_id, mine in by_customer.items():
+        accepted = sum(r.accepted for r in mine)
+        notes = sorted({r.note for r in mine if not r.accepted})
+        if not notes:
+            note = "recorded"
+        elif accepted == 0:
+            note = "; ".join(notes)
+        else:
+            note = f"{accepted} recorded, {len(mine) - accepted} not: " + "; ".join(notes)
+        journeys.append(JourneyReceipt(customer_id=customer_id, workflow_id=mine[0].workflow_id, accepted=accepted, note=note))
+    return EventsAccepted(accepted=sum(r.accepted for r in receipts), received=len(receipts), journeys=journeys)
+
+
+@v1.get(
+    "/journeys/{customer_id}",
+    response_model=JourneyView,
+    responses={**_ERRORS, 404: {"description": "no journey for this customer"}},
+    summary="The whole journey of one customer",
+)
+async def get_journey(customer_id: str, request: Request, recovery: Recovery) -> JourneyView:
+    try:
+        return await _within(request, recovery.journey(customer_id), "journey query")
+    except JourneyNotFound as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
+    except WorkflowQueryFailedError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"journey of customer {customer_id} has no view: {err.message}") from None
+
+
+@v1.get("/tasks", response_model=list[TaskSummary], responses={**_ERRORS, 422: {"description": "unknown state", "model": RequestRejected}}, summary="Live human tasks, soonest due first")
+async def get_tasks(
+    request: Request,
+    recovery: Recovery,
+    state: Annotated[list[Literal["open", "claimed"]] | None, Query(description="open, claimed, or both (default)")] = None,
+) -> list[TaskSummary]:
+    states = tuple(dict.fromkeys(state)) if state else ("open", "claimed")
+    return await _within(request, recovery.list_tasks(states), "task list")
+
+
+_TASK_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    409: {"description": "the journey refused: the reason is in `detail`"},
+    422: {"description": "a bad body (unknown outcome, malformed agent_id, unknown field)", "model": RequestRejected},
+}
+
+
+async def _task_action(request: Request, work: Awaitable[HumanTask], what: str) -> HumanTask:
+    try:
+        return await _within(request, work, what)
+    except TaskRefused as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+
+
+@v1.post("/tasks/{task_id}/claim", response_model=HumanTask, responses=_TASK_ERRORS, summary="Claim a task for an agent")
+async def claim_task(task_id: str, body: AgentRequest, request: Request, recovery: Recovery) -> HumanTask:
+    return await _task_action(request, recovery.claim_task(task_id, body.agent_id), "claim")
+
+
+@v1.post("/tasks/{task_id}/release", response_model=HumanTask, responses=_TASK_ERRORS, summary="Give a claimed task back")
+async def release_task(task_id: str, body: AgentRequest, request: Request, recovery: Recovery) -> HumanTask:
+    return await _task_action(request, recovery.release_task(task_id, body.agent_id), "release")
+
+
+@v1.post("/tasks/{task_id}/complete", response_model=HumanTask, responses=_TASK_ERRORS, summary="Complete a claimed task with an outcome")
+async def complete_task(task_id: str, body: CompleteRequest, request: Request, recovery: Recovery) -> HumanTask:
+    return await _task_action(request, recovery.complete_task(task_id, body.agent_id, body.outcome, body.note), "complete")
+
+
+async def healthz(request: Request) -> JSONResponse:
+    client: RecoveryClient | None = request.app.state.recovery
+    reachable = False
+    if client is not None:
+        try:
+            reachable = await asyncio.wait_for(
+                client.temporal.service_client.check_health(timeout=timedelta(seconds=HEALTH_TIMEOUT_S)), timeout=HEALTH_TIMEOUT_S + 1
+            )
+        except Exception as err:  # anything short of an answer means unreachable
+            log.warning("temporal_health_check_failed", error=type(err).__name__)
+    health = Health(status="ok", temporal="reachable") if reachable else Health(status="degraded", temporal="unreachable")
+    return JSONResponse(health.model_dump(), status_code=status.HTTP_200_OK if reachable else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+# -- the app --------------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings | None = None, recovery: RecoveryClient | None = None) -> FastAPI:
+    """The API app. Without `recovery`, it connects to Temporal on startup (lifespan) with `settings`."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.recovery is None:
+            app.state.recovery = await RecoveryClient.connect(settings)
+            log.info("api_connected", temporal_address=settings.temporal_address, namespace=settings.namespace)
+        if not settings.api_token:
+            log.warning("api_token_missing", detail="RECOVERY_API_TOKEN is not set: every /v1 route answers 503")
+        yield
+
+    app = FastAPI(
+        title="onboarding-recovery",
+        version=_VERSION,
+        description=(
+            "Brings back customers who stopped onboarding. The app backend reports events; support agents "
+            "claim and complete human tasks; ops read journeys. `/v1` routes need `Authorization: Bearer <RECOVERY_API_TOKEN>`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.recovery = recovery
+    app.state.temporal_timeout = TEMPORAL_TIMEOUT_S
+    app.add_exception_handler(RequestValidationError, _request_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RPCError, _temporal_rpc_error)  # type: ignore[arg-type]
+    app.include_router(v1)
+    app.add_api_route(
+        "/healthz", healthz, methods=["GET"], response_model=Health,
+        responses={503: {"description": "Temporal unreachable", "model": Health}}, summary="Liveness and Temporal reachability",
+    )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, plus the event body (read by hand so a batch is validated as a whole)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    body = TypeAdapter(EventsBody).json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in body.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    schema["paths"]["/v1/events"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": body}},
+    }
+    app.openapi_schema = schema
+    return schema
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Run the API with uvicorn; logging goes through the structlog setup the caller configured."""
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True, server_header=False)

@@ -1,0 +1,330 @@
+"""The synthetic cohort of `recovery simulate`: who the customers are and what each of them will do.
+
+Pure and seeded: every random decision about customer `index` is drawn up front, in a fixed order,
+from `random.Random(f"{seed}-{index}")`, so the same seed gives the same cohort whatever the timing
+of the run, and a change to one probability does not reshuffle the other draws. The I/O (HTTP API,
+outbox, agents) is in `starters/simulate.py`; this module only says what happens.
+
+The customer's path through the funnel, and the points where they may stop ("stalls"):
+
+    started -> phone_verified -> document_uploaded -> document_rejected (reason) | document_approved
+            -> biometric_failed | biometric_passed -> completed
+
+- `started`, `phone_verified`, `document_approved`, `biometric_passed`: the customer stalls there
+  with the stage's probability (does not send the next event).
+- `document_rejected`, `biometric_failed`: the check fails with the stage's probability, and a
+  customer whose check failed stops there (the failure is the drop-off the seeds talk about).
+- Natural return. A stalled customer comes back by themselves, with no message at all, with the
+  natural-return probability. The demo playbook detects a drop-off 1 s after the last event, and the
+  first nudge goes out at that moment, so a customer who "comes back later but before any nudge" is
+  not something a run can time reliably. A natural returner is therefore defined as a customer who
+  *pauses but does not drop*: they send their next event after 0.6 s instead of 0.1-0.5 s, still under
+  the 1 s threshold, and the journey records no drop-off. Every other stall is a real drop-off.
+- A dropped customer reacts to at most one message at that stage, drawn up front: for each message
+  the stage can send (nudge 1, 2, 3, then the SMS store offer) in order, they respond with its
+  probability, or opt out of all messages with the opt-out probability; the first hit decides. A
+  response to a nudge resumes the funnel (the rest of the plan still applies, so they may stall again
+  later); a response to the SMS store offer means they activate in the store (`onboarding.completed`).
+  A message the stage never sends (e.g. a third nudge where the playbook has two) is never answered.
+- Support agents complete each human task with an outcome drawn per task number of the customer
+  (`<customer>:task-<n>`). `verified_on_call` moves the journey past the step and the customer goes on
+  from there; `customer_will_retry` restarts the stage and the customer retries at once;
+  `activated_in_store` completes the journey; `unreachable` makes the journey send the SMS store
+  offer, which the customer answers as drawn.
+
+"Would never reach activation without help" = at least one real drop-off (a stall that is not a
+natural return). With the default probabilities that is about 43% of a cohort (the seeds: 30-50%).
+"""
+
+import random
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from activities.stores import DEFAULT_STORE_DIRECTORY, StoreDirectory
+from workflows.funnel import EventType, RejectionReason, Stage
+from workflows.human_tasks import TaskOutcome
+
+# The points of the funnel where a customer may stop, in funnel order.
+STALL_STAGES: tuple[Stage, ...] = (
+    Stage.STARTED,
+    Stage.PHONE_VERIFIED,
+    Stage.DOCUMENT_REJECTED,
+    Stage.DOCUMENT_APPROVED,
+    Stage.BIOMETRIC_FAILED,
+    Stage.BIOMETRIC_PASSED,
+)
+
+# Messages a stage may send, in the order they go out.
+MESSAGES: tuple[str, ...] = ("nudge_1", "nudge_2", "nudge_3", "sms_store_offer")
+
+TIMEZONES: tuple[str, ...] = (
+    "Asia/Tashkent",
+    "Asia/Samarkand",
+    "Asia/Almaty",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Jakarta",
+    "Asia/Tokyo",
+    "Europe/Istanbul",
+    "Europe/Berlin",
+    "Europe/London",
+    "Africa/Lagos",
+    "America/Sao_Paulo",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Australia/Sydney",
+)
+
+# What happened at a document check that failed (the event's `reason`), with their weights.
+REJECTION_REASONS: tuple[tuple[RejectionReason, float], ...] = (
+    (RejectionReason.BLUR, 0.35),
+    (RejectionReason.GLARE, 0.25),
+    (RejectionReason.EXPIRED, 0.15),
+    (RejectionReason.UNSUPPORTED_DOCUMENT, 0.1),
+    (RejectionReason.DATA_MISMATCH, 0.1),
+    (RejectionReason.OTHER, 0.05),
+)
+
+DEFAULT_STALL: dict[Stage, float] = {
+    Stage.STARTED: 0.08,
+    Stage.PHONE_VERIFIED: 0.12,
+    Stage.DOCUMENT_REJECTED: 0.20,
+    Stage.DOCUMENT_APPROVED: 0.10,
+    Stage.BIOMETRIC_FAILED: 0.08,
+    Stage.BIOMETRIC_PASSED: 0.05,
+}
+
+DEFAULT_AGENT_OUTCOMES: dict[TaskOutcome, float] = {
+    TaskOutcome.VERIFIED_ON_CALL: 0.5,
+    TaskOutcome.CUSTOMER_WILL_RETRY: 0.2,
+    TaskOutcome.ACTIVATED_IN_STORE: 0.2,
+    TaskOutcome.UNREACHABLE: 0.1,
+}
+
+STEP_DELAY_S = (0.1, 0.5)  # between two funnel events, well under the demo's 1 s drop-off threshold
+NATURAL_RETURN_DELAY_S = 0.6  # a pause that is not a drop-off (see the module docstring)
+REACTION_DELAY_S = (0.1, 0.5)  # from a message on the phone to the customer acting on it
+AGENT_PICKUP_S = (0.2, 1.0)  # from a task in the inbox to the agent claiming it
+AGENT_CALL_S = (0.2, 1.0)  # from claim to completion
+TASK_SLOTS = 4  # outcomes drawn per customer for tasks 1..4 (later tasks reuse the last)
+STEP_SLOTS = 16  # event delays drawn per customer (a long path reuses them cyclically)
+JITTER_DEG = 0.05  # about 5 km around the store
+
+
+class ReactionKind(StrEnum):
+    RESPOND = "respond"
+    OPT_OUT = "opt_out"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Reaction:
+    kind: ReactionKind
+    message: str | None = None  # one of MESSAGES, or None with ReactionKind.NONE
+
+    def label(self) -> str:
+        return self.kind.value if self.message is None else f"{self.kind.value}:{self.message}"
+
+
+@dataclass(frozen=True)
+class StallPlan:
+    stage: Stage
+    stalls: bool
+    natural_return: bool
+    reaction: Reaction
+    reaction_delay: float
+
+    @property
+    def drops(self) -> bool:
+        """A real drop-off: the customer stops here and the journey must bring them back."""
+        return self.stalls and not self.natural_return
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    outcome: TaskOutcome
+    pickup_delay: float
+    call_duration: float
+
+
+@dataclass(frozen=True)
+class CustomerPlan:
+    index: int
+    customer_id: str
+    timezone: str
+    locale: str
+    lat: float
+    lon: float
+    start_after: float
+    rejection_reason: RejectionReason
+    stalls: dict[Stage, StallPlan]
+    tasks: tuple[TaskPlan, ...]
+    step_delays: tuple[float, ...]
+
+    @property
+    def needs_help(self) -> bool:
+        """Would never reach activation without a message or an agent."""
+        return any(plan.drops for plan in self.stalls.values())
+
+    @property
+    def drop_stages(self) -> list[Stage]:
+        return [stage for stage in STALL_STAGES if self.stalls[stage].drops]
+
+    def task(self, number: int) -> TaskPlan:
+        return self.tasks[min(max(number, 1), len(self.tasks)) - 1]
+
+    def profile(self) -> dict[str, object]:
+        return {"timezone": self.timezone, "locale": self.locale, "location": {"lat": self.lat, "lon": self.lon}}
+
+    def essence(self) -> tuple[object, ...]:
+        """Everything drawn, without the run-specific customer id."""
+        return (
+            self.index, self.timezone, self.locale, self.lat, self.lon, self.start_after, self.rejection_reason,
+            tuple(self.stalls[s] for s in STALL_STAGES), self.tasks, self.step_delays,
+        )
+
+
+@dataclass(frozen=True)
+class CohortParams:
+    customers: int = 200
+    seed: int = 7
+    stall: dict[Stage, float] = field(default_factory=lambda: dict(DEFAULT_STALL))
+    natural_return: float = 0.15
+    respond_nudge: tuple[float, float, float] = (0.25, 0.15, 0.10)
+    respond_sms: float = 0.20
+    opt_out: float = 0.02
+    agent_outcomes: dict[TaskOutcome, float] = field(default_factory=lambda: dict(DEFAULT_AGENT_OUTCOMES))
+    ramp_up: float = 5.0  # first events spread over this many seconds
+
+    def __post_init__(self) -> None:
+        if self.customers < 1:
+            raise ValueError("customers must be at least 1")
+        if self.ramp_up < 0:
+            raise ValueError("ramp_up must not be negative")
+        missing = [s.value for s in STALL_STAGES if s not in self.stall]
+        if missing:
+            raise ValueError(f"stall probabilities missing for: {', '.join(missing)}")
+        probabilities = {
+            **{f"stall {stage.value}": p for stage, p in self.stall.items()},
+            "natural_return": self.natural_return,
+            "respond_sms": self.respond_sms,
+            "opt_out": self.opt_out,
+            **{f"respond_nudge {i}": p for i, p in enumerate(self.respond_nudge, 1)},
+        }
+        for name, p in probabilities.items():
+            if not 0 <= p <= 1:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
+        if len(self.respond_nudge) != 3:
+            raise ValueError("respond_nudge takes three probabilities (nudge 1, 2, 3)")
+        for name, p in (*((f"nudge {i}", q) for i, q in enumerate(self.respond_nudge, 1)), ("sms", self.respond_sms)):
+            if p + self.opt_out > 1:
+                raise ValueError(f"respond to {name} ({p}) plus opt_out ({self.opt_out}) exceeds 1")
+        if not self.agent_outcomes or any(w < 0 for w in self.agent_outcomes.values()) or sum(self.agent_outcomes.values()) <= 0:
+            raise ValueError("agent outcome weights must be non-negative and not all zero")
+
+    @property
+    def respond(self) -> dict[str, float]:
+        return dict(zip(MESSAGES, (*self.respond_nudge, self.respond_sms), strict=True))
+
+
+def store_locations(path: Path = DEFAULT_STORE_DIRECTORY) -> list[tuple[float, float]]:
+    return [(store.lat, store.lon) for store in StoreDirectory.load(path).stores]
+
+
+def _weighted(rng: random.Random, choices: tuple[tuple[object, float], ...] | list[tuple[object, float]]) -> object:
+    """One draw from weighted choices, always consuming exactly one random number."""
+    total = sum(w for _, w in choices)
+    u = rng.random() * total
+    for value, weight in choices:
+        if u < weight:
+            return value
+        u -= weight
+    return choices[-1][0]
+
+
+def _reaction(rng: random.Random, params: CohortParams) -> Reaction:
+    """The first message of the stage the customer acts on; always draws one number per message."""
+    draws = [rng.random() for _ in MESSAGES]
+    respond = params.respond
+    for message, u in zip(MESSAGES, draws, strict=True):
+        if u < respond[message]:
+            return Reaction(ReactionKind.RESPOND, message)
+        if u < respond[message] + params.opt_out:
+            return Reaction(ReactionKind.OPT_OUT, message)
+    return Reaction(ReactionKind.NONE)
+
+
+def plan_customer(params: CohortParams, index: int, customer_id: str, stores: list[tuple[float, float]]) -> CustomerPlan:
+    """Every decision about one customer, drawn in a fixed order from their own seeded generator."""
+    rng = random.Random(f"{params.seed}-{index}")
+    timezone = rng.choice(TIMEZONES)
+    lat, lon = rng.choice(stores)
+    lat = round(max(-90.0, min(90.0, lat + rng.uniform(-JITTER_DEG, JITTER_DEG))), 5)
+    lon = round(max(-180.0, min(180.0, lon + rng.uniform(-JITTER_DEG, JITTER_DEG))), 5)
+    start_after = round(rng.uniform(0, params.ramp_up), 3)
+    reason = RejectionReason(_weighted(rng, REJECTION_REASONS))
+    stalls: dict[Stage, StallPlan] = {}
+    for stage in STALL_STAGES:
+        stalls_here = rng.random() < params.stall[stage]
+        returns = rng.random() < params.natural_return
+        reaction = _reaction(rng, params)
+        delay = round(rng.uniform(*REACTION_DELAY_S), 3)
+        stalls[stage] = StallPlan(stage, stalls_here, returns, reaction, delay)
+    outcomes = tuple(params.agent_outcomes.items())
+    tasks = tuple(
+        TaskPlan(TaskOutcome(_weighted(rng, outcomes)), round(rng.uniform(*AGENT_PICKUP_S), 3), round(rng.uniform(*AGENT_CALL_S), 3))
+        for _ in range(TASK_SLOTS)
+    )
+    step_delays = tuple(round(rng.uniform(*STEP_DELAY_S), 3) for _ in range(STEP_SLOTS))
+    return CustomerPlan(
+        index=index, customer_id=customer_id, timezone=timezone, locale="en", lat=lat, lon=lon, start_after=start_after,
+        rejection_reason=reason, stalls=stalls, tasks=tasks, step_delays=step_delays,
+    )
+
+
+def customer_id_for(seed: int, run_id: str, index: int) -> str:
+    return f"sim-{seed}-{run_id}-{index:04d}"
+
+
+def plan_cohort(params: CohortParams, run_id: str, stores: list[tuple[float, float]] | None = None) -> list[CustomerPlan]:
+    stores = stores or store_locations()
+    return [plan_customer(params, index, customer_id_for(params.seed, run_id, index), stores) for index in range(params.customers)]
+
+
+# -- the funnel as the customer walks it ----------------------------------------------------------
+
+
+def next_leg(stage: Stage, plan: CustomerPlan) -> tuple[list[tuple[EventType, dict[str, str]]], Stage]:
+    """The events that take the customer from `stage` to their next stall point, and that point.
+
+    From a failure stage (rejected, biometric failed) the leg is the retry, which succeeds.
+    """
+    if stage is Stage.STARTED:
+        return [(EventType.PHONE_VERIFIED, {})], Stage.PHONE_VERIFIED
+    if stage is Stage.PHONE_VERIFIED:
+        if plan.stalls[Stage.DOCUMENT_REJECTED].stalls:
+            return [
+                (EventType.DOCUMENT_UPLOADED, {}),
+                (EventType.DOCUMENT_REJECTED, {"reason": plan.rejection_reason.value}),
+            ], Stage.DOCUMENT_REJECTED
+        return [(EventType.DOCUMENT_UPLOADED, {}), (EventType.DOCUMENT_APPROVED, {})], Stage.DOCUMENT_APPROVED
+    if stage is Stage.DOCUMENT_UPLOADED:  # waiting on our review: the review passes
+        return [(EventType.DOCUMENT_APPROVED, {})], Stage.DOCUMENT_APPROVED
+    if stage is Stage.DOCUMENT_REJECTED:
+        return [(EventType.DOCUMENT_UPLOADED, {}), (EventType.DOCUMENT_APPROVED, {})], Stage.DOCUMENT_APPROVED
+    if stage is Stage.DOCUMENT_APPROVED:
+        if plan.stalls[Stage.BIOMETRIC_FAILED].stalls:
+            return [(EventType.BIOMETRIC_FAILED, {})], Stage.BIOMETRIC_FAILED
+        return [(EventType.BIOMETRIC_PASSED, {})], Stage.BIOMETRIC_PASSED
+    if stage is Stage.BIOMETRIC_FAILED:
+        return [(EventType.BIOMETRIC_PASSED, {})], Stage.BIOMETRIC_PASSED
+    if stage is Stage.BIOMETRIC_PASSED:
+        return [(EventType.COMPLETED, {})], Stage.COMPLETED
+    raise ValueError(f"no next leg from {stage.value}")
+
+
+def stall_at(stage: Stage, plan: CustomerPlan) -> StallPlan | None:
+    """Whether the customer stops on reaching `stage` (a failure stage is only reached when it stalls)."""
+    stall = plan.stalls.get(stage)
+    return stall if stall is not None and stall.stalls else None

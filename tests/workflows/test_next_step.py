@@ -1,0 +1,259 @@
+"""The playbook's decision at a given moment: wait, nudge, defer, suppress, escalate, alert, or end."""
+
+import itertools
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from workflows.events import OnboardingEvent
+from workflows.funnel import Channel, Stage
+from workflows.journey_state import JourneyState, MessageKind, OutcomeKind, SentMessage, apply_event, new_journey
+from workflows.next_step import (
+    AlertOps,
+    Defer,
+    EndJourney,
+    EscalateToAgent,
+    NotifyAgents,
+    SendMessage,
+    Suppress,
+    Wait,
+    cutoff_of,
+    detect_drop_off,
+    next_step,
+)
+from workflows.playbook import TaskKind, load_playbook
+
+PLAYBOOK = load_playbook()  # quiet hours 21:00-09:00, 2 per 24 h, 3 h apart, 48 h window, 7 d lifetime
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)  # 10:00 in the playbook's default zone (UTC)
+H = timedelta(hours=1)
+CUSTOMER = "c-43"  # hashes into the messaged (treatment) group even at the largest holdout share
+_ids = itertools.count(1)
+
+
+def ev(event_type: str, offset: timedelta = timedelta(0), profile: dict[str, Any] | None = None, **attributes: Any) -> OnboardingEvent:
+    return OnboardingEvent(
+        event_id=f"e-{next(_ids)}", customer_id=CUSTOMER, type=event_type, occurred_at=T0 + offset,
+        attributes=attributes, profile=profile,
+    )
+
+
+def journey(*events: OnboardingEvent) -> JourneyState:
+    state = new_journey(events[0], PLAYBOOK, events[0].occurred_at)
+    for event in events:
+        apply_event(state, event, PLAYBOOK, event.occurred_at)
+    return state
+
+
+def nudged(state: JourneyState, attempt: int, when: datetime) -> None:
+    """What the workflow records after it sends nudge `attempt`."""
+    state.messages.append(
+        SentMessage(message_id=f"m{attempt}", channel=Channel.PUSH, kind=MessageKind.NUDGE, stage=state.stage,
+                    attempt=attempt, sent_at=when, text="...")
+    )
+    state.attempts, state.last_nudge_at, state.deferred_until = attempt, when, None
+
+
+def three_unanswered_nudges(stage_event: str, **attributes: Any) -> tuple[JourneyState, datetime]:
+    """Nudges at +1 h, +5 h and (the cap allowing only 2 a day) +25 h: the last one at the returned time."""
+    state = journey(ev("onboarding.phone_verified"), ev(stage_event, timedelta(0), **attributes))
+    for attempt, offset in enumerate([1 * H, 5 * H, 25 * H], start=1):
+        nudged(state, attempt, T0 + offset)
+    return state, T0 + 25 * H
+
+
+# -- before and at the drop-off -----------------------------------------------------------------
+
+
+def test_waits_for_the_drop_off_threshold() -> None:
+    state = journey(ev("onboarding.phone_verified"))
+    assert next_step(state, PLAYBOOK, T0 + 30 * timedelta(minutes=1)) == Wait(T0 + H, "nudge 1")
+
+
+def test_first_nudge_by_push_at_the_drop_off() -> None:
+    state = journey(ev("onboarding.phone_verified"))
+    assert next_step(state, PLAYBOOK, T0 + H) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, fallback=False, check_service=None)
+
+
+def test_after_a_nudge_waits_for_the_spacing() -> None:
+    state = journey(ev("onboarding.phone_verified"))
+    nudged(state, 1, T0 + H)
+    assert next_step(state, PLAYBOOK, T0 + 2 * H) == Wait(T0 + 5 * H, "nudge 2")
+    assert next_step(state, PLAYBOOK, T0 + 5 * H) == SendMessage(MessageKind.NUDGE, 2, Channel.PUSH, False, None)
+
+
+def test_drop_off_is_detected_once_and_never_while_waiting_on_us() -> None:
+    state = journey(ev("onboarding.phone_verified"))
+    assert not detect_drop_off(state, PLAYBOOK, T0 + 59 * timedelta(minutes=1))
+    assert detect_drop_off(state, PLAYBOOK, T0 + H)
+    assert not detect_drop_off(state, PLAYBOOK, T0 + 2 * H)
+    assert (state.drop_off_stage, state.drop_off_stages) == (Stage.PHONE_VERIFIED, [Stage.PHONE_VERIFIED])
+    review = journey(ev("onboarding.phone_verified"), ev("onboarding.document_uploaded"))
+    assert not detect_drop_off(review, PLAYBOOK, T0 + 10 * H)
+
+
+# -- quiet hours and the cap ----------------------------------------------------------------------
+
+
+def test_nudge_due_in_quiet_hours_is_deferred_then_waits_then_goes() -> None:
+    evening = timedelta(hours=10, minutes=30)  # phone verified at 20:30, nudge due 21:30
+    state = journey(ev("onboarding.phone_verified", evening))
+    morning = T0 + timedelta(hours=23)  # 09:00 next day
+    step = next_step(state, PLAYBOOK, T0 + evening + H)
+    assert step == Defer(morning, "quiet_hours", "nudge 1")
+    state.deferred_until = step.until
+    assert next_step(state, PLAYBOOK, T0 + evening + H) == Wait(morning, "nudge 1")
+    # A deferred nudge is not an attempt: at 09:00 it is still nudge 1.
+    assert next_step(state, PLAYBOOK, morning) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, None)
+
+
+def test_quiet_hours_follow_the_customers_time_zone() -> None:
+    # 10:00 UTC is 05:00 in New York: the nudge due at 06:00 there waits for 09:00 New York (14:00 UTC).
+    state = journey(ev("onboarding.phone_verified", profile={"timezone": "America/New_York"}))
+    assert next_step(state, PLAYBOOK, T0 + H) == Defer(T0 + 4 * H, "quiet_hours", "nudge 1")
+
+
+def test_third_nudge_waits_for_the_frequency_cap() -> None:
+    state = journey(ev("onboarding.phone_verified"))
+    nudged(state, 1, T0 + H)
+    nudged(state, 2, T0 + 5 * H)
+    # Nudge 3 is due at 23:00 (quiet hours), but 2 were sent today: it waits until 11:00 tomorrow.
+    assert next_step(state, PLAYBOOK, T0 + 13 * H) == Defer(T0 + 25 * H, "frequency_cap", "nudge 3")
+
+
+def test_nudge_for_a_service_reported_down_waits_for_the_recheck() -> None:
+    state = journey(ev("onboarding.phone_verified"), ev("onboarding.error", timedelta(minutes=5), error="maintenance", service="ocr"))
+    state.service_retry_at = T0 + 90 * timedelta(minutes=1)
+    assert next_step(state, PLAYBOOK, T0 + H) == Defer(T0 + 90 * timedelta(minutes=1), "service_unhealthy", "nudge 1")
+
+
+# -- channels -----------------------------------------------------------------------------------
+
+
+def test_all_channels_opted_out_suppresses_once_then_waits_for_the_cutoff() -> None:
+    state = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", timedelta(minutes=10), channel="all"))
+    step = next_step(state, PLAYBOOK, T0 + H)
+    assert step == Suppress("nudge 1", "opted_out", "phone_verified:nudge 1")
+    state.suppressed_attempt = step.key
+    assert next_step(state, PLAYBOOK, T0 + H) == Wait(T0 + 48 * H, "nudge 1 once the customer allows a channel")
+    assert next_step(state, PLAYBOOK, T0 + 48 * H) == EndJourney(OutcomeKind.OPTED_OUT, "no_progress_within_recovery_window")
+
+
+def test_opted_back_in_after_a_suppression_gets_the_nudge() -> None:
+    state = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", timedelta(minutes=10), channel="all"))
+    state.suppressed_attempt = "phone_verified:nudge 1"
+    apply_event(state, ev("customer.opted_in", 2 * H, channel="push"), PLAYBOOK, T0 + 2 * H)
+    assert next_step(state, PLAYBOOK, T0 + 2 * H) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, None)
+
+
+def test_push_opted_out_falls_back_to_sms() -> None:
+    state = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", timedelta(minutes=10), channel="push"))
+    assert next_step(state, PLAYBOOK, T0 + H) == SendMessage(MessageKind.NUDGE, 1, Channel.SMS, fallback=True, check_service=None)
+
+
+# -- escalation -----------------------------------------------------------------------------------
+
+
+def test_stage_a_sends_the_sms_store_offer_after_the_last_nudge() -> None:
+    state = journey(ev("onboarding.phone_verified"))
+    for attempt, offset in enumerate([1 * H, 5 * H, 25 * H], start=1):
+        nudged(state, attempt, T0 + offset)
+    assert next_step(state, PLAYBOOK, T0 + 26 * H) == Wait(T0 + 29 * H, "sms store offer")
+    assert next_step(state, PLAYBOOK, T0 + 29 * H) == SendMessage(MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None)
+    # Once the offer went out, nothing is left but the cutoff.
+    state.escalated = True
+    assert next_step(state, PLAYBOOK, T0 + 30 * H) == Wait(T0 + 48 * H, "end as abandoned without progress")
+
+
+def test_stage_b_escalates_to_a_video_call_after_the_last_nudge() -> None:
+    state, last = three_unanswered_nudges("onboarding.document_rejected", reason="blur")
+    assert next_step(state, PLAYBOOK, last + H) == Wait(last + 4 * H, "human task (video_call)")
+    assert next_step(state, PLAYBOOK, last + 4 * H) == EscalateToAgent(TaskKind.VIDEO_CALL)
+
+
+def test_unreachable_customer_gets_the_store_offer_at_once() -> None:
+    state, last = three_unanswered_nudges("onboarding.document_rejected", reason="blur")
+    state.escalated, state.store_offer_requested = True, True
+    assert next_step(state, PLAYBOOK, last + 5 * H) == SendMessage(MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None)
+
+
+# -- the end --------------------------------------------------------------------------------------
+
+
+def test_ends_as_abandoned_at_the_recovery_window() -> None:
+    state = journey(ev("onboarding.phone_verified"))
+    nudged(state, 1, T0 + H)
+    assert not isinstance(next_step(state, PLAYBOOK, T0 + 48 * H - timedelta(seconds=1)), EndJourney)
+    assert next_step(state, PLAYBOOK, T0 + 48 * H) == EndJourney(OutcomeKind.ABANDONED, "no_progress_within_recovery_window")
+
+
+def test_progress_moves_the_cutoff() -> None:
+    state = journey(ev("onboarding.phone_verified"), ev("onboarding.document_approved", 30 * H))
+    assert cutoff_of(state, PLAYBOOK) == T0 + 78 * H
+    assert not isinstance(next_step(state, PLAYBOOK, T0 + 48 * H), EndJourney)
+
+
+def test_ends_at_max_lifetime_even_with_recent_progress() -> None:
+    state = journey(
+        ev("onboarding.started"),
+        ev("onboarding.phone_verified", 40 * H),
+        ev("onboarding.document_uploaded", 80 * H),
+        ev("onboarding.document_approved", 120 * H),
+        ev("onboarding.biometric_failed", 160 * H),
+    )
+    assert next_step(state, PLAYBOOK, T0 + 168 * H) == EndJourney(OutcomeKind.ABANDONED, "max_lifetime")
+
+
+# -- waiting on us ------------------------------------------------------------------------------
+
+
+def test_stalled_review_alerts_ops_and_never_abandons_the_customer_at_48h() -> None:
+    state = journey(ev("onboarding.phone_verified"), ev("onboarding.document_uploaded", timedelta(minutes=10)))
+    review_since = T0 + timedelta(minutes=10)
+    assert next_step(state, PLAYBOOK, T0 + H) == Wait(review_since + 2 * H, "alert ops if the review stalls")
+    step = next_step(state, PLAYBOOK, review_since + 2 * H)
+    assert isinstance(step, AlertOps) and "document_uploaded" in step.reason
+    state.ops_alerted = True
+    lifetime_end = T0 + timedelta(days=7)
+    assert next_step(state, PLAYBOOK, review_since + 3 * H) == Wait(lifetime_end, "waiting on our review")
+    assert next_step(state, PLAYBOOK, review_since + 48 * H) == Wait(lifetime_end, "waiting on our review")
+    assert state.messages == []
+    assert next_step(state, PLAYBOOK, lifetime_end) == EndJourney(OutcomeKind.ABANDONED, "max_lifetime")
+
+
+# -- agents ---------------------------------------------------------------------------------------
+
+
+def test_new_task_notifies_agents_then_no_nudges_while_it_is_live() -> None:
+    state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", timedelta(minutes=5)))
+    assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=6)) == NotifyAgents(f"{CUSTOMER}:task-1")
+    state.tasks[0].notified = True
+    assert next_step(state, PLAYBOOK, T0 + 3 * H) == Wait(T0 + 48 * H, "agent works the task")
+
+
+def test_second_rejection_goes_to_a_human_at_once() -> None:
+    state = journey(
+        ev("onboarding.phone_verified"),
+        ev("onboarding.document_rejected", timedelta(minutes=5), reason="blur"),
+        ev("onboarding.document_rejected", timedelta(minutes=20), reason="glare"),
+    )
+    assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=21)) == NotifyAgents(f"{CUSTOMER}:task-1")
+
+
+# -- our own errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "service", "check"),
+    [
+        ("service_unavailable", "ocr", "ocr"),
+        ("maintenance", "liveness", "liveness"),
+        ("high_latency", "ocr", "ocr"),
+        ("auth_failed", "sso", None),  # not an outage: nothing to wait for
+        ("service_unavailable", None, None),  # no service named: nothing to check
+    ],
+)
+def test_nudge_after_an_outage_checks_the_service_first(error: str, service: str | None, check: str | None) -> None:
+    attributes = {"error": error} | ({"service": service} if service else {})
+    state = journey(ev("onboarding.phone_verified"), ev("onboarding.error", timedelta(minutes=5), **attributes))
+    assert next_step(state, PLAYBOOK, T0 + H) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, check_service=check)

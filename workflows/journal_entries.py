@@ -1,0 +1,64 @@
+"""What of a journey goes to the durable journal, and which part is new since the last flush."""
+
+from activities.contracts import JournalBatch, JournalEntry, JourneySummary
+from workflows.funnel import MAIN_PATH, Stage, funnel_position
+from workflows.journey_state import EventEffect, JourneyState, status_of
+
+
+def furthest_stage(state: JourneyState) -> Stage:
+    """The furthest stage of the main path the customer reached (a rejection reached 'uploaded')."""
+    reached = [Stage.STARTED, state.stage] + [
+        e.stage for e in state.events if e.effect is EventEffect.ADVANCED and e.stage is not None
+    ]
+    return max((s for s in MAIN_PATH if any(funnel_position(r) >= funnel_position(s) for r in reached)), key=funnel_position)
+
+
+def unjournaled_batch(state: JourneyState, workflow_id: str, run_key: str) -> JournalBatch | None:
+    """Everything recorded since the last flush, or None when nothing is new."""
+    entries = [
+        JournalEntry(
+            entry_id=f"{workflow_id}:{run_key}:e{index}", at=event.occurred_at, kind="event", name=event.type.value,
+            stage=event.stage or state.stage, reason=event.effect.value, detail=event.detail,
+        )
+        for index, event in enumerate(state.events)
+        if index >= state.journaled_events
+    ] + [
+        JournalEntry(
+            entry_id=f"{workflow_id}:{run_key}:d{index}", at=decision.at, kind="decision", name=decision.action.value,
+            stage=decision.stage, reason=decision.reason, detail=decision.detail,
+        )
+        for index, decision in enumerate(state.decisions)
+        if index >= state.journaled_decisions
+    ]
+    outcome = state.outcome
+    if not entries and not (outcome and not state.outcome_journaled):
+        return None
+    return JournalBatch(
+        journey=JourneySummary(
+            workflow_id=workflow_id,
+            customer_id=state.customer_id,
+            playbook_version=state.playbook_version,
+            recovery_group=state.group.value,
+            started_at=state.started_at,
+            stage=state.stage,
+            status=status_of(state).value,
+            furthest_stage=furthest_stage(state),
+            drop_off_stages=state.drop_off_stages,
+            messages_sent=len(state.messages),
+            outcome=outcome.kind.value if outcome else None,
+            outcome_reason=outcome.reason if outcome else None,
+            preceded_by=outcome.preceded_by if outcome else None,
+            assisted=outcome.assisted if outcome else False,
+            ended_at=outcome.ended_at if outcome else None,
+        ),
+        entries=entries,
+    )
+
+
+def journal_position(state: JourneyState) -> tuple[int, int, bool]:
+    """How far a batch built now reaches; what arrives while it is written goes in the next one."""
+    return len(state.events), len(state.decisions), state.outcome is not None
+
+
+def mark_journaled(state: JourneyState, position: tuple[int, int, bool]) -> None:
+    state.journaled_events, state.journaled_decisions, state.outcome_journaled = position
