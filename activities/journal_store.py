@@ -88,8 +88,11 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
             }
             for e in batch.entries
         ]
-        result = connection.execute(_insert(engine, journal_entries).values(rows).on_conflict_do_nothing(index_elements=["entry_id"]))
-        return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
+        statement = (
+            _insert(engine, journal_entries).values(rows).on_conflict_do_nothing(index_elements=["entry_id"])
+            .returning(journal_entries.c.entry_id)
+        )
+        return len(connection.execute(statement).all())
 
 
 def record_activity(engine: Engine, event_id: str, customer_id: str, occurred_at: datetime) -> None:

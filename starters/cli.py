@@ -240,6 +240,39 @@ def tasks_complete(
     _task_action("complete", task_id, agent, outcome, note, temporal_address)
 
 
+@app.command()
+def report(
+    since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z"], help="journeys started from (UTC)")] = None,
+    until: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z"], help="... up to (default: now)")] = None,
+    playbook_version: Annotated[str | None, typer.Option(help="only journeys that pinned this playbook version")] = None,
+    dormancy_days: int = 30,
+    chart: Annotated[Path | None, typer.Option(help="also write the funnel and recovery chart (.png or .svg)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+) -> None:
+    """The recovery report from the journal: completion, funnel, friction, recovery, uplift, guardrails."""
+    from activities.journal_store import migrate, open_journal
+    from starters.recovery_report import report_from_journal
+    from starters.report_render import render_report
+
+    settings = _settings()
+    engine = open_journal(settings.journal_database_url)
+    migrate(engine)
+    until_utc = (until or datetime.now(timezone.utc)).replace(tzinfo=(until.tzinfo if until and until.tzinfo else timezone.utc))
+    since_utc = since.replace(tzinfo=since.tzinfo or timezone.utc) if since else None
+    result = report_from_journal(engine, since=since_utc, until=until_utc, playbook_version=playbook_version, dormancy_days=dormancy_days)
+    if as_json:
+        console.print_json(result.model_dump_json())
+    else:
+        console.print(render_report(result))
+    if chart is not None:
+        from starters.report_chart import write_chart
+
+        if chart.suffix.lower() not in (".png", ".svg"):
+            _fail("--chart takes a .png or .svg file name")
+        write_chart(result, chart)
+        err_console.print(f"chart written to {chart}")
+
+
 @app.command("service-status")
 def service_status(
     service: Annotated[str, typer.Argument(help="the service named in onboarding.error events, e.g. ocr")],

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import structlog
+from sqlalchemy import Engine
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
@@ -16,9 +17,11 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.journal_store import migrate, open_journal, record_activity
 from workers.settings import Settings
 from workers.temporal_client import connect
 from workflows.events import OnboardingEvent
+from workflows.funnel import EventType
 from workflows.human_tasks import ClaimTask, CompleteTask, HumanTask, ReleaseTask, TaskOutcome, TaskRefused, customer_of_task
 from workflows.journey import JourneyInput, OnboardingJourney, workflow_id_for
 from workflows.journey_view import JourneyView
@@ -53,18 +56,29 @@ class TaskSummary(BaseModel):
 
 
 class RecoveryClient:
-    def __init__(self, client: Client, playbook: Playbook, task_queue: str) -> None:
+    def __init__(self, client: Client, playbook: Playbook, task_queue: str, journal: Engine | None = None) -> None:
         self.temporal = client
         self.playbook = playbook
         self.task_queue = task_queue
+        self.journal = journal
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> "RecoveryClient":
         settings = settings or Settings()
-        return cls(await connect(settings), load_playbook(settings.playbook), settings.task_queue)
+        journal = open_journal(settings.journal_database_url)
+        await asyncio.to_thread(migrate, journal)
+        return cls(await connect(settings), load_playbook(settings.playbook), settings.task_queue, journal)
 
     async def record_event(self, event: OnboardingEvent) -> EventReceipt:
         workflow_id = workflow_id_for(event.customer_id)
+        if event.type is EventType.ACTIVE:
+            # Activity after activation outlives the journey: it goes straight to the journal.
+            if self.journal is None:
+                return EventReceipt(event_id=event.event_id, customer_id=event.customer_id, workflow_id=workflow_id,
+                                    accepted=False, note="no journal configured; activity ignored")
+            await asyncio.to_thread(record_activity, self.journal, event.event_id, event.customer_id, event.occurred_at)
+            return EventReceipt(event_id=event.event_id, customer_id=event.customer_id, workflow_id=workflow_id,
+                                accepted=True, note="activity recorded")
         try:
             await self.temporal.start_workflow(
                 OnboardingJourney.run,

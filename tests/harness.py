@@ -10,6 +10,7 @@ from typing import Any
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.journal_store import migrate, open_journal
 from activities.outbox import read_outbox
 from starters.client import EventReceipt, RecoveryClient
 from workers.settings import Settings
@@ -90,7 +91,9 @@ def bench_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 def recovery_client(env: WorkflowEnvironment, playbook: Playbook, settings: Settings) -> RecoveryClient:
-    return RecoveryClient(env.client, playbook, settings.task_queue)
+    journal = open_journal(settings.journal_database_url)
+    migrate(journal)
+    return RecoveryClient(env.client, playbook, settings.task_queue, journal)
 
 
 __all__ = ["Bench", "OnboardingJourney", "bench_settings", "recovery_client", "zone_where_local_hour_is"]

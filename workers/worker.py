@@ -31,7 +31,7 @@ def _provider(url: str | None, fallback: Delivery, settings: Settings) -> Delive
     return WebhookProvider(url, token=settings.webhook_token) if url else fallback
 
 
-def build_worker(client: Client, settings: Settings) -> Worker:
+def build_worker(client: Client, settings: Settings, journal: JournalActivities | None = None) -> Worker:
     outbox = OutboxProvider(settings.outbox_path)
     messaging = MessagingActivities(
         push=_provider(settings.push_webhook_url, outbox, settings),
@@ -40,9 +40,10 @@ def build_worker(client: Client, settings: Settings) -> Worker:
     )
     stores = StoreActivities(StoreDirectory.load(settings.store_directory))
     health = ServiceHealthActivities(settings.service_status_path, settings.service_status_url)
-    journal_engine = open_journal(settings.journal_database_url)
-    migrate(journal_engine)
-    journal = JournalActivities(journal_engine)
+    if journal is None:
+        journal_engine = open_journal(settings.journal_database_url)
+        migrate(journal_engine)
+        journal = JournalActivities(journal_engine)
     return Worker(
         client,
         task_queue=settings.task_queue,

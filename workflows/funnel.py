@@ -33,6 +33,7 @@ class EventType(StrEnum):
     HELP_REQUESTED = "onboarding.help_requested"
     OPTED_OUT = "customer.opted_out"
     OPTED_IN = "customer.opted_in"
+    ACTIVE = "customer.active"  # activity after activation: goes to the journal, for post-recovery dormancy
 
 
 class RejectionReason(StrEnum):

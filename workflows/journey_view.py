@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from workflows.funnel import Channel, Stage
+from workflows.holdout import RecoveryGroup
 from workflows.human_tasks import HumanTask
 from workflows.journey_state import (
     Decision,
@@ -23,6 +24,7 @@ class JourneyView(BaseModel):
     workflow_id: str
     customer_id: str
     playbook_version: str
+    recovery_group: RecoveryGroup
     status: JourneyStatus
     stage: Stage
     stage_since: datetime
@@ -53,6 +55,7 @@ def view_of(state: JourneyState, workflow_id: str, recovery_deadline: datetime) 
         workflow_id=workflow_id,
         customer_id=state.customer_id,
         playbook_version=state.playbook_version,
+        recovery_group=state.group,
         status=status_of(state),
         stage=state.stage,
         stage_since=state.stage_since,

@@ -16,6 +16,7 @@ DROP_OFF_STAGE = SearchAttributeKey.for_keyword("DropOffStage")
 HUMAN_TASK_STATE = SearchAttributeKey.for_keyword("HumanTaskState")
 ONBOARDING_ERROR = SearchAttributeKey.for_keyword("OnboardingError")
 PLAYBOOK_VERSION = SearchAttributeKey.for_keyword("PlaybookVersion")
+RECOVERY_GROUP = SearchAttributeKey.for_keyword("RecoveryGroup")
 
 ALL_KEYS: list[SearchAttributeKey[Any]] = [
     ONBOARDING_STAGE,
@@ -25,6 +26,7 @@ ALL_KEYS: list[SearchAttributeKey[Any]] = [
     HUMAN_TASK_STATE,
     ONBOARDING_ERROR,
     PLAYBOOK_VERSION,
+    RECOVERY_GROUP,
 ]
 
 
@@ -36,6 +38,7 @@ def search_attribute_values(state: JourneyState) -> dict[str, Any]:
         NUDGE_COUNT.name: state.nudges_sent,
         HUMAN_TASK_STATE.name: task.state.value if task else "none",
         PLAYBOOK_VERSION.name: state.playbook_version,
+        RECOVERY_GROUP.name: state.group.value,
         DROP_OFF_STAGE.name: state.drop_off_stage.value if state.drop_off_stage else None,
         ONBOARDING_ERROR.name: state.last_error.kind.value if state.last_error else None,
     }

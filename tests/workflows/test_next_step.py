@@ -27,7 +27,7 @@ from workflows.playbook import TaskKind, load_playbook
 PLAYBOOK = load_playbook()  # quiet hours 21:00-09:00, 2 per 24 h, 3 h apart, 48 h window, 7 d lifetime
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)  # 10:00 in the playbook's default zone (UTC)
 H = timedelta(hours=1)
-CUSTOMER = "c-43"  # hashes into the messaged (treatment) group even at the largest holdout share
+CUSTOMER = "c-43"
 _ids = itertools.count(1)
 
 
@@ -39,7 +39,7 @@ def ev(event_type: str, offset: timedelta = timedelta(0), profile: dict[str, Any
 
 
 def journey(*events: OnboardingEvent) -> JourneyState:
-    state = new_journey(events[0], PLAYBOOK, events[0].occurred_at)
+    state = new_journey(events[0], PLAYBOOK, events[0].occurred_at, holdout_share=0.0)  # a messaged customer
     for event in events:
         apply_event(state, event, PLAYBOOK, event.occurred_at)
     return state
