@@ -51,11 +51,16 @@ RETRY_FOR_S = 20.0  # how long a request is retried on 5xx / connection errors b
 JOURNEY_POLL_S = 2.0  # how often a customer with nothing to do asks whether their journey has ended
 AGENT_POLL_S = 0.5  # how often the agents look at the task inbox
 OUTBOX_POLL_S = 0.15  # how often the phones look at the outbox
+MAX_LOOK_S = 20.0  # a waiting customer looks at their journey at least this often
 OUTBOX_SILENCE_S = 5.0  # a message in a journey but not in the outbox this long: wrong --data-dir
 
 
 class SimulationError(RuntimeError):
     """Something the operator must fix (API down, wrong token, ...); the message says what."""
+
+
+class ApiUnavailable(SimulationError):
+    """The API did not answer, or answered 5xx/429, for longer than the simulator waits."""
 
 
 # -- the summary: a pure function of the outcomes --------------------------------------------------
@@ -220,6 +225,7 @@ class Api:
         self.base_url = base_url.rstrip("/")
         self.retry_for = retry_for
         self._gate = asyncio.Semaphore(concurrency)
+        self.last_ok = time.monotonic()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}"},
@@ -248,6 +254,7 @@ class Api:
             else:
                 code = response.status_code
                 if code in expect:
+                    self.last_ok = time.monotonic()
                     return response
                 if code == 401:
                     raise SimulationError(
@@ -261,7 +268,7 @@ class Api:
                     raise SimulationError(f"{method} {path}: the API answered {code}: {detail}")
                 problem = f"{method} {path}: the API answered {code}: {detail}"
             if time.monotonic() + pause > deadline:
-                raise SimulationError(problem)
+                raise ApiUnavailable(problem)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 2.0)
 
@@ -273,8 +280,14 @@ class Api:
         await self._request("POST", "/v1/events", body=events if len(events) > 1 else events[0], expect=(202,))
 
     async def journey(self, customer_id: str) -> dict[str, Any] | None:
-        """The journey view, or None while there is none (unknown, or no view yet)."""
-        response = await self._request("GET", f"/v1/journeys/{quote(customer_id, safe='')}", expect=(200, 404, 409))
+        """The journey view, or None while there is none (unknown, no view yet, or the system too busy to
+        answer now: a look is asked again later, so only a long outage ends the run)."""
+        try:
+            response = await self._request("GET", f"/v1/journeys/{quote(customer_id, safe='')}", expect=(200, 404, 409), retry_for=0)
+        except ApiUnavailable:
+            if time.monotonic() - self.last_ok > self.retry_for * 3:
+                raise
+            return None
         return response.json() if response.status_code == 200 else None
 
     async def open_tasks(self) -> list[dict[str, Any]]:
@@ -410,6 +423,7 @@ class _Customer:
         self._events = 0
         self._step = 0
         self._stamped = 0.0  # monotonic time of the last event's occurred_at
+        self._look_at = 0.0  # monotonic time of the next look at the journey
 
     # the phone
     def phone_received(self, record: dict[str, Any]) -> None:
@@ -501,7 +515,7 @@ class _Customer:
         """The next thing on the phone or from an agent; between them, looks whether the journey ended."""
         while True:
             try:
-                return await asyncio.wait_for(self.inbox.get(), timeout=self.run_.config.journey_poll)
+                return await asyncio.wait_for(self.inbox.get(), timeout=max(0.0, self._look_at - time.monotonic()))
             except TimeoutError:
                 if await self._look():
                     return None
@@ -509,16 +523,20 @@ class _Customer:
     async def _until_ended(self, first_look: float) -> None:
         await asyncio.sleep(first_look)
         while not await self._look():
-            await asyncio.sleep(self.run_.config.journey_poll)
+            await asyncio.sleep(max(0.0, self._look_at - time.monotonic()))
 
     async def _look(self) -> bool:
-        """Reads the journey; True once it has ended."""
+        """Reads the journey; True once it has ended. Plans the next look: not before the journey's own
+        deadline (`recovery_deadline`) unless something happens, so waiting customers cost few queries."""
         if self.outcome is not None:
             return True
+        poll = self.run_.config.journey_poll
         view = await self.api.journey(self.plan.customer_id)
         if view is None:
+            self._look_at = time.monotonic() + poll
             return False
         self._check_view(view)
+        self._look_at = time.monotonic() + _until_deadline(view, poll)
         if view.get("outcome"):
             self.group = view.get("group") if isinstance(view.get("group"), str) else None
             self.outcome = JourneyOutcome.model_validate(view["outcome"])
@@ -550,6 +568,18 @@ class _Customer:
                     "at the folder `recovery up` uses (messages must go to the outbox, not a webhook).",
                 )
                 return
+
+
+def _until_deadline(view: dict[str, Any], poll: float) -> float:
+    """Seconds until the journey ends by itself if nothing happens, within [poll, MAX_LOOK_S]."""
+    try:
+        deadline = datetime.fromisoformat(str(view.get("recovery_deadline")))
+    except ValueError:
+        return poll
+    if deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=timezone.utc)
+    left = (deadline - datetime.now(timezone.utc)).total_seconds() + 0.5
+    return min(max(left, poll), max(MAX_LOOK_S, poll))
 
 
 class _OutboxWatcher:

@@ -299,9 +299,11 @@ def advance_to(state: JourneyState, stage: Stage, at: datetime, now: datetime, r
     state.deferred_until = None
     state.service_retry_at = None
     state.suppressed_attempt = None
-    state.last_error = None
+    # A late event moves the stage, but what happened after it (an error, a call for help) still stands.
+    if state.last_error is not None and state.last_error.occurred_at <= at:
+        state.last_error = None
     for task in state.tasks:
-        if task.is_live and task.stage is not stage:
+        if task.is_live and task.stage is not stage and task.opened_at <= at:
             task.state = TaskState.CLOSED
             task.note = f"customer moved on to {stage.value}"
             state.record(now, DecisionAction.TASK_CLOSED, "customer_progressed", task.task_id)

@@ -119,11 +119,6 @@ def test_earlier_funnel_event_arriving_after_a_non_funnel_first_event_still_coun
     assert state.stage is Stage.PHONE_VERIFIED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="journey_state.py:302 advance_to clears last_error whatever its time: an error at 10:12 is lost when the "
-    "10:10 progress event arrives after it, so the nudge neither says it was our fault nor waits for the service",
-)
 def test_error_after_a_late_progress_event_is_kept_whatever_the_arrival_order() -> None:
     in_order = journey(
         ev("onboarding.phone_verified"), ev("onboarding.document_approved", 10), ev("onboarding.error", 12, error="maintenance", service="liveness")
@@ -135,11 +130,6 @@ def test_error_after_a_late_progress_event_is_kept_whatever_the_arrival_order() 
     assert late.last_error == in_order.last_error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="journey_state.py:304 advance_to closes every live task of another stage, even one opened by a help "
-    "request made after the (late-arriving) progress event: the customer asked for help and no agent is told",
-)
 def test_help_requested_after_a_late_progress_event_stays_open() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", 12))
     feed(state, ev("onboarding.document_approved", 10), received_minutes=13)
