@@ -11,7 +11,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -20,13 +20,17 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from sqlalchemy import Engine
+
 from starters.client import EventReceipt, JourneyNotFound, RecoveryClient, TaskSummary
+from starters.recovery_report import RecoveryReport, report_from_journal
+from starters.report_chart import chart_png
 from workers.settings import Settings
 from workflows.events import OnboardingEvent
 from workflows.human_tasks import AGENT_ID_PATTERN, HumanTask, TaskOutcome, TaskRefused
@@ -338,6 +342,43 @@ async def release_task(task_id: str, body: AgentRequest, request: Request, recov
 @v1.post("/tasks/{task_id}/complete", response_model=HumanTask, responses=_TASK_ERRORS, summary="Complete a claimed task with an outcome")
 async def complete_task(task_id: str, body: CompleteRequest, request: Request, recovery: Recovery) -> HumanTask:
     return await _task_action(request, recovery.complete_task(task_id, body.agent_id, body.outcome, body.note), "complete")
+
+
+def _journal(recovery: RecoveryClient) -> Engine:
+    if recovery.journal is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no journal configured (RECOVERY_JOURNAL_URL)")
+    return recovery.journal
+
+
+async def _report(recovery: RecoveryClient, since: datetime | None, until: datetime | None, playbook_version: str | None, dormancy_days: int) -> RecoveryReport:
+    def aware(moment: datetime | None) -> datetime | None:
+        return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
+
+    return await asyncio.to_thread(
+        report_from_journal, _journal(recovery), since=aware(since), until=aware(until) or datetime.now(timezone.utc),
+        playbook_version=playbook_version, dormancy_days=dormancy_days,
+    )
+
+
+ReportSince = Annotated[datetime | None, Query(description="journeys started from (ISO 8601; naive means UTC)")]
+ReportUntil = Annotated[datetime | None, Query(description="journeys started before (default: now)")]
+ReportPlaybook = Annotated[str | None, Query(description="only journeys that pinned this playbook version")]
+DormancyDays = Annotated[int, Query(ge=1, le=365, description="days without activity after completion that count as dormant")]
+
+
+@v1.get("/report", response_model=RecoveryReport, responses=_ERRORS, summary="The recovery report from the journal")
+async def get_report(
+    recovery: Recovery, since: ReportSince = None, until: ReportUntil = None, playbook_version: ReportPlaybook = None, dormancy_days: DormancyDays = 30
+) -> RecoveryReport:
+    return await _report(recovery, since, until, playbook_version, dormancy_days)
+
+
+@v1.get("/report/chart.png", responses={**_ERRORS, 200: {"content": {"image/png": {}}}}, summary="The funnel and recovery per stage as a PNG")
+async def get_report_chart(
+    recovery: Recovery, since: ReportSince = None, until: ReportUntil = None, playbook_version: ReportPlaybook = None
+) -> Response:
+    report = await _report(recovery, since, until, playbook_version, 30)
+    return Response(await asyncio.to_thread(chart_png, report), media_type="image/png")
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -1,11 +1,13 @@
 """The report as pictures: the funnel, and recovery per stage split by what brought customers back."""
 
+import io
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from starters.recovery_report import INTERVENTIONS, RecoveryReport  # noqa: E402
 
@@ -14,6 +16,22 @@ COLOURS = {"nudge_1": "#9ecae1", "nudge_2": "#6baed6", "nudge_3": "#3182bd", "sm
 
 def write_chart(report: RecoveryReport, path: Path) -> Path:
     """PNG or SVG by the file's extension."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure = _figure(report)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def chart_png(report: RecoveryReport) -> bytes:
+    buffer = io.BytesIO()
+    figure = _figure(report)
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _figure(report: RecoveryReport) -> Figure:
     figure, (funnel_axis, recovery_axis) = plt.subplots(1, 2, figsize=(13, 5.5))
     stages = [step.stage.value for step in report.funnel]
     reached = [step.reached for step in report.funnel]
@@ -41,7 +59,4 @@ def write_chart(report: RecoveryReport, path: Path) -> Path:
     recovery_axis.set_xlabel("share of drop-offs who completed, by what came last")
     recovery_axis.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return figure

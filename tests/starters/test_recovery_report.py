@@ -2,15 +2,19 @@
 time-skipping server, written to a real journal, every figure checked against a hand-computed value."""
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.journal_store import open_journal
+from starters.api import create_app
+from starters.client import RecoveryClient
 from starters.recovery_report import RecoveryReport, report_from_journal
 from starters.report_chart import write_chart
+from workers.settings import Settings
 from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
 from workers.worker import build_worker
 from workflows.holdout import RecoveryGroup, recovery_group
@@ -18,6 +22,7 @@ from workflows.human_tasks import TaskOutcome
 from workflows.playbook import Playbook
 
 HOLDOUT_SHARE = 0.5
+Cohort = tuple[RecoveryReport, Path, RecoveryClient, datetime]
 FUNNEL_REST = ("onboarding.document_uploaded", "onboarding.document_approved", "onboarding.biometric_passed", "onboarding.completed")
 
 
@@ -74,29 +79,29 @@ async def cohort(time_skipping_env: WorkflowEnvironment, default_playbook: Playb
             for customer in (t1, t2, t3, t4, t5, h1, h2):
                 assert (await bench.view(customer)).outcome is not None, customer
             until = await bench.now() + timedelta(days=40)
-            yield report_from_journal(open_journal(settings.journal_database_url), since=None, until=until), tmp
+            yield report_from_journal(open_journal(settings.journal_database_url), since=None, until=until), tmp, bench.client, until
         finally:
             await bench.stop_journeys()
 
 
-def test_completion_rate_and_cohort_weeks(cohort: tuple[RecoveryReport, Path]) -> None:
-    report, _ = cohort
+def test_completion_rate_and_cohort_weeks(cohort: Cohort) -> None:
+    report = cohort[0]
     assert (report.journeys, report.completed, report.ended, report.holdout_journeys) == (7, 4, 7, 2)
     assert report.completion_rate == pytest.approx(4 / 7)
     assert sum(w.started for w in report.by_cohort_week) == 7
     assert sum(w.completed for w in report.by_cohort_week) == 4
 
 
-def test_funnel_and_friction(cohort: tuple[RecoveryReport, Path]) -> None:
-    report, _ = cohort
+def test_funnel_and_friction(cohort: Cohort) -> None:
+    report = cohort[0]
     assert [(s.stage, s.reached) for s in report.funnel] == [
         ("started", 7), ("phone_verified", 7), ("document_uploaded", 5), ("document_approved", 5), ("biometric_passed", 4), ("completed", 4),
     ]
     assert [(f.stage, f.drop_offs) for f in report.friction] == [("phone_verified", 4), ("document_rejected", 1), ("document_approved", 1)]
 
 
-def test_recovery_per_stage_split_by_what_came_last(cohort: tuple[RecoveryReport, Path]) -> None:
-    report, _ = cohort
+def test_recovery_per_stage_split_by_what_came_last(cohort: Cohort) -> None:
+    report = cohort[0]
     by_stage = {r.stage: r for r in report.recovery}
     a, b, c = by_stage["phone_verified"], by_stage["document_rejected"], by_stage["document_approved"]
     assert (a.dropped, a.recovered, a.by_intervention["nudge_1"]) == (2, 1, 1), "T2 after nudge 1; T5 opted out"
@@ -104,8 +109,8 @@ def test_recovery_per_stage_split_by_what_came_last(cohort: tuple[RecoveryReport
     assert (c.dropped, c.recovered, c.recovery_rate) == (1, 0, 0.0)
 
 
-def test_time_to_completion(cohort: tuple[RecoveryReport, Path]) -> None:
-    report, _ = cohort
+def test_time_to_completion(cohort: Cohort) -> None:
+    report = cohort[0]
     unassisted, recovered = report.time_to_completion["unassisted"], report.time_to_completion["recovered"]
     assert unassisted.customers == 1 and unassisted.median_hours == pytest.approx(25 / 60, abs=0.02)
     # T2: about 12 h (deferred to 09:00 local); T4: about 30 h (three nudges, then the agent).
@@ -114,8 +119,8 @@ def test_time_to_completion(cohort: tuple[RecoveryReport, Path]) -> None:
     assert recovered.p90_hours == pytest.approx(11.6 + 0.9 * (30.0 - 11.6), abs=0.6)
 
 
-def test_uplift_against_the_holdout(cohort: tuple[RecoveryReport, Path]) -> None:
-    report, _ = cohort
+def test_uplift_against_the_holdout(cohort: Cohort) -> None:
+    report = cohort[0]
     overall = report.uplift[0]
     assert overall.stage == "any stage"
     assert (overall.treated, overall.treated_recovered, overall.holdout, overall.holdout_returned) == (4, 2, 2, 1)
@@ -124,8 +129,8 @@ def test_uplift_against_the_holdout(cohort: tuple[RecoveryReport, Path]) -> None
     assert "too small to tell" in overall.verdict
 
 
-def test_guardrail_figures(cohort: tuple[RecoveryReport, Path]) -> None:
-    report, _ = cohort
+def test_guardrail_figures(cohort: Cohort) -> None:
+    report = cohort[0]
     g = report.guardrails
     assert g.messages_sent == 8, "T2: 1 nudge; T3: 3 nudges and the SMS store offer; T4: 3 nudges"
     assert (g.opt_outs, g.opt_outs_per_1000_messages) == (1, 125.0)
@@ -134,9 +139,22 @@ def test_guardrail_figures(cohort: tuple[RecoveryReport, Path]) -> None:
     assert (g.dormant_after_completion, g.completed_eligible_for_dormancy) == (3, 4), "only T1 was active again"
 
 
-def test_the_chart_is_a_picture(cohort: tuple[RecoveryReport, Path]) -> None:
-    report, tmp = cohort
+def test_the_chart_is_a_picture(cohort: Cohort) -> None:
+    report, tmp = cohort[0], cohort[1]
     png = write_chart(report, tmp / "report.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     svg = write_chart(report, tmp / "report.svg")
     assert svg.read_text().lstrip().startswith("<?xml") and "<svg" in svg.read_text()
+
+
+async def test_the_api_serves_the_same_report_and_its_chart(cohort: Cohort) -> None:
+    report, _, client, until = cohort
+    app = create_app(Settings(api_token="t0ken"), recovery=client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+        auth = {"Authorization": "Bearer t0ken"}
+        response = await http.get("/v1/report", params={"until": until.isoformat()}, headers=auth)
+        assert response.status_code == 200, response.text
+        assert RecoveryReport.model_validate(response.json()) == report
+        chart = await http.get("/v1/report/chart.png", params={"until": until.isoformat()}, headers=auth)
+        assert chart.headers["content-type"] == "image/png" and chart.content[:4] == b"\x89PNG"
+        assert (await http.get("/v1/report")).status_code == 401
