@@ -125,6 +125,7 @@ def run_stack(options: StackOptions, say: Callable[[str], None] = print) -> int:
         "RECOVERY_PLAYBOOK": str(options.playbook.resolve()),
         "RECOVERY_API_TOKEN": token,
     }
+    stack_env = _write_stack_env(data_dir, {k: v for k, v in env.items() if k.startswith("RECOVERY_")})
     children: list[_Child] = []
     stopping = False
 
@@ -170,9 +171,18 @@ def run_stack(options: StackOptions, say: Callable[[str], None] = print) -> int:
         return 0
     finally:
         _stop_children(children)
+        stack_env.unlink(missing_ok=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         lock.close()
+
+
+def _write_stack_env(data_dir: Path, values: dict[str, str]) -> Path:
+    """Where this stack listens, for the CLI in another terminal (read when it runs from the project)."""
+    path = data_dir / "recovery.env"
+    path.write_text("".join(f"{key}={value}\n" for key, value in sorted(values.items())))
+    path.chmod(0o600)
+    return path
 
 
 def _stop_children(children: list[_Child], grace_s: float = 15.0) -> None:

@@ -1,3 +1,4 @@
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from tests.temporal_binaries import DEV_SERVER, TEST_SERVER
 from workers.worker import build_worker
 from workflows.playbook import Playbook, load_playbook
 from workflows.search_attributes import ALL_KEYS
+
+
+# Tests set every setting they need; a stack running in this checkout must not leak into them.
+os.environ["RECOVERY_ENV_FILE"] = os.devnull
 
 
 async def register_search_attributes(env: WorkflowEnvironment) -> None:

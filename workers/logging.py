@@ -11,6 +11,12 @@ from typing import Any
 import structlog
 
 
+def _drop_color_message(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn adds an ANSI-coloured copy of each message; JSON lines need one."""
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
 def _temporal_context(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """Lift the workflow/activity ids the SDK puts in `extra` to top-level fields."""
     for key in ("temporal_workflow", "temporal_activity"):
@@ -30,6 +36,7 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
         _temporal_context,
+        _drop_color_message,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
@@ -49,3 +56,4 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations say what they did only when it matters

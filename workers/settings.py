@@ -1,5 +1,6 @@
 """Settings from the environment (`RECOVERY_*`), shared by the worker, the API and the CLI."""
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -10,8 +11,15 @@ from activities.stores import DEFAULT_STORE_DIRECTORY
 from workflows.playbook import DEFAULT_PLAYBOOK
 
 
+# `recovery up` writes the addresses, token and playbook of the stack it runs here, so a second
+# terminal in the project talks to that stack with no variables to set. The environment wins.
+STACK_ENV_FILE = Path("var") / "recovery.env"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RECOVERY_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RECOVERY_", extra="ignore", env_file=os.environ.get("RECOVERY_ENV_FILE", str(STACK_ENV_FILE))
+    )
 
     temporal_address: str = Field("localhost:7233", description="host:port of the Temporal frontend")
     namespace: str = "default"

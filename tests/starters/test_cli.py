@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,8 @@ async def recovery(bench: Bench, *args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         RECOVERY, *args,
         env={"RECOVERY_TEMPORAL_ADDRESS": target, "RECOVERY_TASK_QUEUE": bench.settings.task_queue,
-             "RECOVERY_DATA_DIR": str(bench.settings.data_dir), "COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+             "RECOVERY_DATA_DIR": str(bench.settings.data_dir), "COLUMNS": "200", "PATH": "/usr/bin:/bin",
+             "RECOVERY_ENV_FILE": os.devnull},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
