@@ -56,18 +56,23 @@ class TaskSummary(BaseModel):
 
 
 class RecoveryClient:
-    def __init__(self, client: Client, playbook: Playbook, task_queue: str, journal: Engine | None = None) -> None:
+    def __init__(
+        self, client: Client, playbook: Playbook, task_queue: str, journal: Engine | None = None, messaging_task_queue: str | None = None
+    ) -> None:
         self.temporal = client
         self.playbook = playbook
         self.task_queue = task_queue
         self.journal = journal
+        self.messaging_task_queue = messaging_task_queue
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> "RecoveryClient":
         settings = settings or Settings()
         journal = open_journal(settings.journal_database_url)
         await asyncio.to_thread(migrate, journal)
-        return cls(await connect(settings), load_playbook(settings.playbook), settings.task_queue, journal)
+        return cls(
+            await connect(settings), load_playbook(settings.playbook), settings.task_queue, journal, settings.messaging_task_queue
+        )
 
     async def record_event(self, event: OnboardingEvent) -> EventReceipt:
         workflow_id = workflow_id_for(event.customer_id)
@@ -82,7 +87,7 @@ class RecoveryClient:
         try:
             await self.temporal.start_workflow(
                 OnboardingJourney.run,
-                JourneyInput(customer_id=event.customer_id, playbook=self.playbook),
+                JourneyInput(customer_id=event.customer_id, playbook=self.playbook, messaging_task_queue=self.messaging_task_queue),
                 id=workflow_id,
                 task_queue=self.task_queue,
                 start_signal="record_event",

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     temporal_address: str = Field("localhost:7233", description="host:port of the Temporal frontend")
     namespace: str = "default"
     task_queue: str = "onboarding-journeys"
+    messaging_task_queue: str | None = Field(
+        None, description="deliveries on their own task queue, for workers with a provider rate limit; unset: task_queue"
+    )
     data_dir: Path = Field(Path("var"), description="outbox, notifications, service status, dev-server database")
     playbook: Path = Field(DEFAULT_PLAYBOOK, description="the playbook new journeys pin")
     store_directory: Path = DEFAULT_STORE_DIRECTORY
@@ -37,6 +40,8 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
     max_concurrent_activities: int = 100
+    temporal_ui_url: str = Field("http://localhost:8233", description="Temporal Web UI the agents' console links journeys to")
+    console_secret: str | None = Field(None, description="signs console session cookies; unset: kept in <data_dir>/console-secret")
 
     @property
     def outbox_path(self) -> Path:

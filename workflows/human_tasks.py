@@ -47,6 +47,7 @@ class HumanTask(BaseModel):
     due_at: datetime
     state: TaskState = TaskState.OPEN
     notified: bool = False
+    overdue_escalated: bool = False
     claimed_by: str | None = None
     claimed_at: datetime | None = None
     completed_by: str | None = None

@@ -13,7 +13,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
+    from pydantic import BaseModel, Field
 
     from activities.contracts import (
         JournalBatch,
@@ -51,12 +51,14 @@ with workflow.unsafe.imports_passed_through():
         new_journey,
         open_task,
     )
+    from workflows.journey_metrics import count_decision, count_journey_started
     from workflows.journal_entries import journal_position, mark_journaled, unjournaled_batch
     from workflows.journey_view import JourneyView, view_of
     from workflows.next_step import (
         AlertOps,
         Defer,
         EndJourney,
+        EscalateOverdueTask,
         EscalateToAgent,
         NotifyAgents,
         SendMessage,
@@ -72,6 +74,8 @@ with workflow.unsafe.imports_passed_through():
 WORKFLOW_ID_PREFIX = "onboarding-"
 # Journeys started before the journal and the holdout existed replay without either (see README: versioning).
 JOURNAL_AND_HOLDOUT_PATCH = "journal-and-holdout"
+# Journeys started before unclaimed tasks escalated at their due time wait for the agent as they did.
+TASK_OVERDUE_PATCH = "task-overdue"
 
 
 def workflow_id_for(customer_id: str) -> str:
@@ -84,6 +88,9 @@ class JourneyInput(BaseModel):
     customer_id: str
     playbook: Playbook
     state: JourneyState | None = None
+    messaging_task_queue: str | None = Field(
+        default=None, description="run deliveries on their own task queue (rate-limited workers); None: the journey's"
+    )
 
 
 # Deliveries: quick attempts, patient retries; a message undeliverable for a day is not worth sending late.
@@ -108,6 +115,9 @@ class OnboardingJourney:
         self._state: JourneyState | None = journey.state
         self._changed = False
         self._published: dict[str, object] = {}
+        self._messaging_queue = journey.messaging_task_queue
+        # Metrics count decisions once; a continued run's decisions were counted by the run before.
+        self._metrics_cursor = len(journey.state.decisions) if journey.state else 0
 
     # -- the playbook ---------------------------------------------------------------------------
 
@@ -125,19 +135,25 @@ class OnboardingJourney:
             self._changed = False  # from here on, any event makes the next wait return at once
             if detect_drop_off(state, self._playbook, now):
                 self._log("drop_off_detected")
-            step = next_step(state, self._playbook, now)
+            step = next_step(state, self._playbook, now, escalate_overdue_tasks=workflow.patched(TASK_OVERDUE_PATCH))
             match step:
                 case Wait(until=until, next_action=label):
                     state.next_action, state.next_action_at = label, until
                     self._publish_search_attributes()
+                    self._count_decisions()
                     await self._flush_journal()
                     if await self._wait_for_news(until) == "continue_as_new":
                         await workflow.wait_condition(workflow.all_handlers_finished)
-                        workflow.continue_as_new(JourneyInput(customer_id=self._customer_id, playbook=self._playbook, state=state))
+                        workflow.continue_as_new(
+                            JourneyInput(customer_id=self._customer_id, playbook=self._playbook, state=state,
+                                         messaging_task_queue=self._messaging_queue)
+                        )
                 case EndJourney(kind=kind, reason=reason):
                     finish(state, kind, now, reason)
                 case NotifyAgents(task_id=task_id):
                     await self._notify_agents(task_id)
+                case EscalateOverdueTask(task_id=task_id):
+                    await self._escalate_overdue(task_id)
                 case AlertOps(reason=reason):
                     await self._alert_ops(reason)
                 case Defer(until=until, reason=reason, what=what):
@@ -158,6 +174,7 @@ class OnboardingJourney:
                         state.record(now, DecisionAction.ESCALATED, "human_task", f"{state.attempts} unanswered nudges")
                         open_task(state, self._playbook, task_kind, TaskReason.PLAYBOOK_ESCALATION, now, detail="no answer to the nudges")
         self._publish_search_attributes()
+        self._count_decisions()
         await self._flush_journal()
         self._log("journey_ended", outcome=state.outcome.kind.value, reason=state.outcome.reason)
         return state.outcome
@@ -226,6 +243,7 @@ class OnboardingJourney:
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=timedelta(hours=1),
                 retry_policy=DELIVERY_RETRY,
+                task_queue=self._messaging_queue,
             )
         except ActivityError as err:
             cause = err.cause.message if err.cause is not None and hasattr(err.cause, "message") else str(err)
@@ -291,6 +309,13 @@ class OnboardingJourney:
         await self._notify_staff("task_opened", f"{task.kind.value}: {task.reason.value}", task)
         task.notified = True
 
+    async def _escalate_overdue(self, task_id: str) -> None:
+        state = self._journey()
+        task = next(t for t in state.tasks if t.task_id == task_id)
+        await self._notify_staff("task_overdue", f"{task.kind.value} unclaimed past its due time", task)
+        task.overdue_escalated = True
+        state.record(workflow.now(), DecisionAction.TASK_OVERDUE, "unclaimed_past_due", task.task_id)
+
     async def _alert_ops(self, reason: str) -> None:
         state = self._journey()
         await self._notify_staff("review_stalled", reason, None)
@@ -315,6 +340,7 @@ class OnboardingJourney:
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=DELIVERY_RETRY,
+            task_queue=self._messaging_queue,
         )
 
     # -- events from the app --------------------------------------------------------------------
@@ -325,6 +351,7 @@ class OnboardingJourney:
         if self._state is None:
             share = None if workflow.patched(JOURNAL_AND_HOLDOUT_PATCH) else 0.0
             self._state = new_journey(event, self._playbook, now, holdout_share=share)
+            count_journey_started(workflow.metric_meter(), self._state.group.value)
         effect = apply_event(self._state, event, self._playbook, now)
         if effect is not None:
             self._changed = True
@@ -388,6 +415,13 @@ class OnboardingJourney:
         if self._state is None:
             raise TaskRefused(f"journey of {self._customer_id} has received no event yet")
         return self._state
+
+    def _count_decisions(self) -> None:
+        """Product metrics (replay-safe: the SDK records nothing while replaying)."""
+        state = self._journey()
+        for decision in state.decisions[self._metrics_cursor:]:
+            count_decision(workflow.metric_meter(), decision, state.group.value)
+        self._metrics_cursor = len(state.decisions)
 
     def _publish_search_attributes(self) -> None:
         values = search_attribute_values(self._journey())

@@ -46,6 +46,7 @@ class DecisionAction(StrEnum):
     TASK_RELEASED = "task_released"
     TASK_COMPLETED = "task_completed"
     TASK_CLOSED = "task_closed"
+    TASK_OVERDUE = "task_overdue"
     OPS_ALERTED = "ops_alerted"
     ENDED = "ended"
 

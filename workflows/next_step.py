@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workflows.funnel import OUTAGE_ERRORS, Channel
+from workflows.human_tasks import TaskState
 from workflows.journey_state import JourneyState, MessageKind, OutcomeKind
 from workflows.playbook import Playbook, StagePlaybook, TaskKind
 from workflows.send_time import earliest_send_time
@@ -27,6 +28,11 @@ class EndJourney:
 
 @dataclass(frozen=True)
 class NotifyAgents:
+    task_id: str
+
+
+@dataclass(frozen=True)
+class EscalateOverdueTask:
     task_id: str
 
 
@@ -63,7 +69,7 @@ class EscalateToAgent:
     task_kind: TaskKind
 
 
-Step = Wait | EndJourney | NotifyAgents | AlertOps | Defer | Suppress | SendMessage | EscalateToAgent
+Step = Wait | EndJourney | NotifyAgents | EscalateOverdueTask | AlertOps | Defer | Suppress | SendMessage | EscalateToAgent
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ def detect_drop_off(state: JourneyState, playbook: Playbook, now: datetime) -> b
     return True
 
 
-def next_step(state: JourneyState, playbook: Playbook, now: datetime) -> Step:
+def next_step(state: JourneyState, playbook: Playbook, now: datetime, *, escalate_overdue_tasks: bool = True) -> Step:
     guardrails = playbook.guardrails
     stage_playbook = playbook.for_stage(state.stage)
     end_kind = OutcomeKind.ABANDONED if state.allowed_channels else OutcomeKind.OPTED_OUT
@@ -110,7 +116,12 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime) -> Step:
     unnotified = next((t for t in state.tasks if t.is_live and not t.notified), None)
     if unnotified is not None:
         return NotifyAgents(unnotified.task_id)
-    if state.live_task is not None:
+    task = state.live_task
+    if task is not None:
+        if escalate_overdue_tasks and task.state is TaskState.OPEN and not task.overdue_escalated:
+            if now >= task.due_at:
+                return EscalateOverdueTask(task.task_id)
+            return Wait(min(task.due_at, cutoff), "escalate the task if nobody claims it by its due time")
         return Wait(cutoff, "agent works the task")
     if stage_playbook.waiting_on == "us":
         alert_at = state.stage_since + stage_playbook.drop_off_after

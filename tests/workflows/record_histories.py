@@ -58,7 +58,18 @@ async def outage_deferred_then_nudged(bench: Bench) -> None:
     await bench.skip(minutes=5)
 
 
-SCENARIOS = [stage_a_escalated_then_abandoned, stage_b_video_call_then_completed, outage_deferred_then_nudged]
+async def help_unclaimed_then_claimed_late(bench: Bench) -> None:
+    await bench.send("onboarding.document_approved")
+    await bench.send("onboarding.help_requested")
+    await bench.skip(hours=3)
+    task = (await bench.view()).open_task
+    assert task is not None
+    await bench.client.claim_task(task.task_id, "agent-ana")
+    await bench.client.complete_task(task.task_id, "agent-ana", TaskOutcome.UNREACHABLE)
+    await bench.skip(hours=50)
+
+
+SCENARIOS = [help_unclaimed_then_claimed_late, stage_a_escalated_then_abandoned, stage_b_video_call_then_completed, outage_deferred_then_nudged]
 
 
 async def record() -> None:
@@ -72,7 +83,7 @@ async def record() -> None:
             with tempfile.TemporaryDirectory() as data_dir:
                 settings = bench_settings(Path(data_dir))
                 async with build_worker(env.client, settings):
-                    bench = Bench(env, recovery_client(env, load_playbook(), settings), settings)
+                    bench = Bench(env, recovery_client(env, load_playbook().model_copy(update={"holdout_share": 0.0}), settings), settings)
                     bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
                     await scenario(bench)
                     history = await env.client.get_workflow_handle(workflow_id_for(bench.customer_id)).fetch_history()

@@ -124,6 +124,20 @@ async def test_help_requested_goes_to_a_human_at_once_and_pauses_nudges(bench: B
     assert bench.outbox() == [], "an agent has the customer: no automated nudges meanwhile"
 
 
+async def test_a_task_nobody_claims_by_its_due_time_is_escalated_once(bench: Bench) -> None:
+    await bench.send("onboarding.phone_verified")
+    await bench.send("onboarding.help_requested")
+    await bench.skip(minutes=59)
+    assert [n["kind"] for n in bench.staff_notifications()] == ["task_opened"]
+    await bench.skip(minutes=2)
+    assert [n["kind"] for n in bench.staff_notifications()] == ["task_opened", "task_overdue"]
+    view = await bench.view()
+    assert [(d.action, d.reason) for d in view.decisions if d.action == "task_overdue"] == [("task_overdue", "unclaimed_past_due")]
+    assert view.open_task is not None and view.open_task.state == "open", "still waiting for an agent"
+    await bench.skip(hours=5)
+    assert len(bench.staff_notifications()) == 2
+
+
 async def test_second_rejection_goes_to_a_human_at_once(bench: Bench) -> None:
     await bench.send("onboarding.phone_verified")
     await bench.send("onboarding.document_uploaded")

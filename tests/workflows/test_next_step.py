@@ -8,11 +8,13 @@ import pytest
 
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel, Stage
+from workflows.human_tasks import TaskState
 from workflows.journey_state import JourneyState, MessageKind, OutcomeKind, SentMessage, apply_event, new_journey
 from workflows.next_step import (
     AlertOps,
     Defer,
     EndJourney,
+    EscalateOverdueTask,
     EscalateToAgent,
     NotifyAgents,
     SendMessage,
@@ -228,6 +230,20 @@ def test_new_task_notifies_agents_then_no_nudges_while_it_is_live() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", timedelta(minutes=5)))
     assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=6)) == NotifyAgents(f"{CUSTOMER}:task-1")
     state.tasks[0].notified = True
+    task = state.tasks[0]
+    assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=30)) == Wait(
+        task.due_at, "escalate the task if nobody claims it by its due time"
+    ), "no nudge while an agent has the customer: only the task's due time is watched"
+    assert next_step(state, PLAYBOOK, T0 + 3 * H) == EscalateOverdueTask(task.task_id)
+    task.overdue_escalated = True
+    assert next_step(state, PLAYBOOK, T0 + 3 * H) == Wait(T0 + 48 * H, "agent works the task")
+
+
+def test_a_claimed_task_is_not_overdue_and_old_journeys_do_not_escalate() -> None:
+    state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", timedelta(minutes=5)))
+    state.tasks[0].notified = True
+    assert next_step(state, PLAYBOOK, T0 + 3 * H, escalate_overdue_tasks=False) == Wait(T0 + 48 * H, "agent works the task")
+    state.tasks[0].state, state.tasks[0].claimed_by = TaskState.CLAIMED, "ana"
     assert next_step(state, PLAYBOOK, T0 + 3 * H) == Wait(T0 + 48 * H, "agent works the task")
 
 
