@@ -104,8 +104,18 @@ class RecoveryClient:
         return EventReceipt(event_id=event.event_id, customer_id=event.customer_id, workflow_id=workflow_id, accepted=True, note="recorded")
 
     async def record_events(self, events: Sequence[OnboardingEvent]) -> list[EventReceipt]:
-        ordered = sorted(events, key=lambda e: (e.occurred_at, e.event_id))
-        return [await self.record_event(event) for event in ordered]
+        """A batch: each customer's events in order of occurrence, different customers side by side."""
+        by_customer: dict[str, list[OnboardingEvent]] = {}
+        for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
+            by_customer.setdefault(event.customer_id, []).append(event)
+
+        async def one_customer(customer_events: list[OnboardingEvent]) -> list[EventReceipt]:
+            return [await self.record_event(event) for event in customer_events]
+
+        receipts: list[EventReceipt] = []
+        for batch in await asyncio.gather(*(one_customer(evs) for evs in by_customer.values())):
+            receipts.extend(batch)
+        return receipts
 
     async def journey(self, customer_id: str) -> JourneyView:
         handle = self.temporal.get_workflow_handle(workflow_id_for(customer_id))
