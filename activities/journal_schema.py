@@ -49,3 +49,35 @@ customer_activity = Table(
     Column("customer_id", String(128), nullable=False, index=True),
     Column("occurred_at", DateTime, nullable=False),
 )
+
+# The agents' console (`console/`): accounts, their sessions, and the audit of what each agent did.
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+agent_sessions = Table(
+    "agent_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),  # sha256 of the id in the cookie, never the id itself
+    Column("username", String(64), nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
+agent_actions = Table(
+    "agent_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("agent", String(64), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("task_id", String(200), index=True),
+    Column("customer_id", String(128)),
+    Column("detail", Text, nullable=False, default=""),
+)

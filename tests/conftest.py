@@ -8,9 +8,8 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
+from tests.harness import Bench, bench_settings, running_bench
 from tests.temporal_binaries import DEV_SERVER, TEST_SERVER
-from workers.worker import build_worker
 from workflows.playbook import Playbook, load_playbook
 from workflows.search_attributes import ALL_KEYS
 
@@ -48,15 +47,8 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 async def bench(time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[Bench]:
     """A worker on its own task queue and outbox, and a customer whose local time is 10:00 now."""
-    settings = bench_settings(tmp_path)
-    worker = build_worker(time_skipping_env.client, settings)
-    async with worker:
-        bench = Bench(time_skipping_env, recovery_client(time_skipping_env, default_playbook, settings), settings)
-        bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
-        try:
-            yield bench
-        finally:
-            await bench.stop_journeys()
+    async with running_bench(time_skipping_env, default_playbook, bench_settings(tmp_path)) as bench:
+        yield bench
 
 
 @pytest.fixture(scope="session")
@@ -75,11 +67,5 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 async def live_bench(dev_server_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[Bench]:
     """Like `bench`, on the real dev server: real time, real visibility."""
-    settings = bench_settings(tmp_path)
-    async with build_worker(dev_server_env.client, settings):
-        bench = Bench(dev_server_env, recovery_client(dev_server_env, default_playbook, settings), settings)
-        bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
-        try:
-            yield bench
-        finally:
-            await bench.stop_journeys()
+    async with running_bench(dev_server_env, default_playbook, bench_settings(tmp_path)) as bench:
+        yield bench

@@ -1,7 +1,10 @@
 """A journey test bench: the real workflow and activities on a Temporal server, driven like the app would."""
 
+import asyncio
 import itertools
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -9,11 +12,13 @@ from typing import Any
 
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from activities.journal_store import migrate, open_journal
 from activities.outbox import read_outbox
 from starters.client import EventReceipt, RecoveryClient
 from workers.settings import Settings
+from workers.worker import build_worker
 from workflows.events import OnboardingEvent
 from workflows.journey import OnboardingJourney, workflow_id_for
 from workflows.journey_state import JourneyOutcome
@@ -22,6 +27,14 @@ from workflows.playbook import Playbook
 
 SAMARKAND = {"lat": 39.66, "lon": 66.96}
 _ids = itertools.count(1)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    """Visibility is eventually consistent: poll a query until it agrees, within a deadline."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "visibility never caught up"
+        await asyncio.sleep(0.2)
 
 
 def zone_where_local_hour_is(now: datetime, local_hour: int) -> str:
@@ -86,6 +99,20 @@ class Bench:
         return [m for m in read_outbox(self.settings.staff_notifications_path) if m["customer_id"] == wanted]
 
 
+@asynccontextmanager
+async def running_bench(
+    env: WorkflowEnvironment, playbook: Playbook, settings: Settings, worker: Worker | None = None
+) -> AsyncIterator[Bench]:
+    """A worker on the bench's own task queue, a customer whose local time is 10:00 now, and a clean end."""
+    async with worker or build_worker(env.client, settings):
+        bench = Bench(env, recovery_client(env, playbook, settings), settings)
+        bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
+        try:
+            yield bench
+        finally:
+            await bench.stop_journeys()
+
+
 def bench_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(data_dir=tmp_path, task_queue=f"journeys-{uuid.uuid4().hex[:8]}", **overrides)
 
@@ -96,4 +123,4 @@ def recovery_client(env: WorkflowEnvironment, playbook: Playbook, settings: Sett
     return RecoveryClient(env.client, playbook, settings.task_queue, journal)
 
 
-__all__ = ["Bench", "OnboardingJourney", "bench_settings", "recovery_client", "zone_where_local_hour_is"]
+__all__ = ["Bench", "eventually", "OnboardingJourney", "bench_settings", "recovery_client", "running_bench", "zone_where_local_hour_is"]

@@ -122,23 +122,20 @@ def check_claim(tasks: list[HumanTask], request: ClaimTask) -> HumanTask:
     return task
 
 
-def check_release(tasks: list[HumanTask], request: ReleaseTask) -> HumanTask:
-    task = _find(tasks, request.task_id)
+def _check_claimer(tasks: list[HumanTask], task_id: str, agent_id: str, unclaimed: str) -> HumanTask:
+    task = _find(tasks, task_id)
     if not task.is_live:
         raise _closed_refusal(task)
     if task.state is not TaskState.CLAIMED:
-        raise TaskRefused(f"task {task.task_id} is not claimed")
-    if task.claimed_by != request.agent_id:
+        raise TaskRefused(f"task {task.task_id} {unclaimed}")
+    if task.claimed_by != agent_id:
         raise TaskRefused(f"task {task.task_id} is claimed by another agent ({task.claimed_by})")
     return task
+
+
+def check_release(tasks: list[HumanTask], request: ReleaseTask) -> HumanTask:
+    return _check_claimer(tasks, request.task_id, request.agent_id, "is not claimed")
 
 
 def check_complete(tasks: list[HumanTask], request: CompleteTask) -> HumanTask:
-    task = _find(tasks, request.task_id)
-    if not task.is_live:
-        raise _closed_refusal(task)
-    if task.state is not TaskState.CLAIMED:
-        raise TaskRefused(f"task {task.task_id} must be claimed before it is completed")
-    if task.claimed_by != request.agent_id:
-        raise TaskRefused(f"task {task.task_id} is claimed by another agent ({task.claimed_by})")
-    return task
+    return _check_claimer(tasks, request.task_id, request.agent_id, "must be claimed before it is completed")

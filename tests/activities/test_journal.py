@@ -98,4 +98,5 @@ def test_migrations_on_an_existing_journal_keep_its_rows(tmp_path: Path) -> None
     migrate(again)
     assert len(read_rows(again, journal_entries)) == 2
     with again.connect() as connection:
-        assert connection.execute(text("select version_num from alembic_version")).scalar_one() == "0001"
+        assert connection.execute(text("select version_num from alembic_version")).scalar_one() == "0002"
+    assert {"agents", "agent_sessions", "agent_actions"} <= set(inspect(again).get_table_names())

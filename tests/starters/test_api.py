@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from starters.api import create_app
 from starters.client import RecoveryClient
 from tests.harness import Bench
-from tests.workflows.test_search_attributes import eventually
+from tests.harness import eventually
 from workers.settings import Settings
 from workflows.journey import workflow_id_for
 from workflows.playbook import load_playbook

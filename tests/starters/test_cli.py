@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.harness import Bench
-from tests.workflows.test_search_attributes import eventually
+from tests.harness import eventually
 
 RECOVERY = str(Path(sys.executable).parent / "recovery")
 

@@ -7,8 +7,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.fake_vendor import FakeVendor
-from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
-from workers.worker import build_worker
+from tests.harness import Bench, bench_settings, running_bench
 from workflows.playbook import Playbook
 
 
@@ -16,14 +15,11 @@ from workflows.playbook import Playbook
 async def vendor_bench(time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[tuple[Bench, FakeVendor]]:
     vendor = FakeVendor()
     settings = bench_settings(tmp_path, push_webhook_url=vendor.url + "/push", sms_webhook_url=vendor.url + "/sms")
-    async with build_worker(time_skipping_env.client, settings):
-        bench = Bench(time_skipping_env, recovery_client(time_skipping_env, default_playbook, settings), settings)
-        bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
-        try:
+    try:
+        async with running_bench(time_skipping_env, default_playbook, settings) as bench:
             yield bench, vendor
-        finally:
-            await bench.stop_journeys()
-            vendor.close()
+    finally:
+        vendor.close()
 
 
 async def test_a_send_that_fails_twice_then_succeeds_is_delivered_once(vendor_bench: tuple[Bench, FakeVendor]) -> None:

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
-from workers.worker import build_worker
+from tests.harness import Bench, bench_settings, running_bench
 from workflows.holdout import RecoveryGroup, recovery_group
 from workflows.playbook import Playbook
 
@@ -32,15 +31,9 @@ def test_a_larger_share_only_adds_customers_to_the_holdout() -> None:
 @pytest.fixture
 async def holdout_bench(time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[Bench]:
     playbook = default_playbook.model_copy(update={"holdout_share": 0.5})
-    settings = bench_settings(tmp_path)
-    async with build_worker(time_skipping_env.client, settings):
-        bench = Bench(time_skipping_env, recovery_client(time_skipping_env, playbook, settings), settings)
+    async with running_bench(time_skipping_env, playbook, bench_settings(tmp_path)) as bench:
         bench.customer_id = next(c for c in (f"hold-{uuid.uuid4().hex[:8]}" for _ in range(100)) if recovery_group(c, 0.5) is RecoveryGroup.HOLDOUT)
-        bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
-        try:
-            yield bench
-        finally:
-            await bench.stop_journeys()
+        yield bench
 
 
 async def test_a_holdout_journey_detects_drop_offs_but_sends_nothing(holdout_bench: Bench) -> None:

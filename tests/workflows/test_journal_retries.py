@@ -9,7 +9,7 @@ from activities.contracts import JournalBatch
 from activities.journal_activities import JournalActivities
 from activities.journal_schema import journal_entries, journeys
 from activities.journal_store import migrate, open_journal, read_rows
-from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
+from tests.harness import bench_settings, running_bench
 from workers.worker import build_worker
 from workflows.playbook import Playbook
 
@@ -33,16 +33,11 @@ async def test_retried_journal_writes_leave_one_row_per_entry(
     engine = open_journal(settings.journal_database_url)
     migrate(engine)
     flaky = JournalThatLosesItsFirstAnswers(engine)
-    async with build_worker(time_skipping_env.client, settings, journal=flaky):
-        bench = Bench(time_skipping_env, recovery_client(time_skipping_env, default_playbook, settings), settings)
-        bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
-        try:
-            await bench.send("onboarding.phone_verified")
-            await bench.skip(hours=2)
-            await bench.send("onboarding.completed")
-            await bench.outcome()
-        finally:
-            await bench.stop_journeys()
+    async with running_bench(time_skipping_env, default_playbook, settings, build_worker(time_skipping_env.client, settings, journal=flaky)) as bench:
+        await bench.send("onboarding.phone_verified")
+        await bench.skip(hours=2)
+        await bench.send("onboarding.completed")
+        await bench.outcome()
     assert flaky.attempts >= 4, "every batch was written twice"
     view_entries = read_rows(engine, journal_entries)
     ids = [row["entry_id"] for row in view_entries]

@@ -1,20 +1,10 @@
 """Ops filter journeys in the Temporal UI by custom search attributes: checked on the real dev server."""
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
-from tests.harness import Bench
+from tests.harness import Bench, eventually
 from workflows.journey import workflow_id_for
 from workflows.search_attributes import ALL_KEYS
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    """Visibility is eventually consistent: poll a query until it agrees, within a deadline."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "visibility never caught up"
-        await asyncio.sleep(0.2)
 
 
 async def ids_matching(bench: Bench, query: str) -> set[str]:

@@ -1,0 +1,39 @@
+"""Wires the console into the API app: its routes, static files, and error pages."""
+
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from console.routes import PREFIX, ConsoleContext, ConsoleError, SignInRequired, render, router
+from workers.settings import Settings
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+async def _console_error(request: Request, exc: Exception) -> HTMLResponse:
+    assert isinstance(exc, ConsoleError)
+    return render(request, "error.html", {"session": None, "status_code": exc.status_code, "message": exc.message}, exc.status_code)
+
+
+async def _sign_in_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    if exc.redirect:
+        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"{PREFIX}/sign-in?next={quote(wanted, safe='')}", status_code=303)
+    return render(
+        request, "error.html",
+        {"session": None, "status_code": 401, "message": "You are not signed in, or your session has ended. Sign in again."},
+        401,
+    )
+
+
+def mount_console(app: FastAPI, settings: Settings) -> None:
+    """Serve the agents' console at `/console` from this app, with the app's `state.recovery`."""
+    app.state.console = ConsoleContext(settings)
+    app.include_router(router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
+    app.add_exception_handler(ConsoleError, _console_error)
+    app.add_exception_handler(SignInRequired, _sign_in_required)
