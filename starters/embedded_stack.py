@@ -124,6 +124,7 @@ def run_stack(options: StackOptions, say: Callable[[str], None] = print) -> int:
         "RECOVERY_DATA_DIR": str(data_dir),
         "RECOVERY_PLAYBOOK": str(options.playbook.resolve()),
         "RECOVERY_API_TOKEN": token,
+        "RECOVERY_TEMPORAL_UI_URL": f"http://{options.host}:{options.ui_port}",
     }
     stack_env = _write_stack_env(data_dir, {k: v for k, v in env.items() if k.startswith("RECOVERY_")})
     children: list[_Child] = []
