@@ -19,7 +19,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +51,8 @@ RETRY_FOR_S = 20.0  # how long a request is retried on 5xx / connection errors b
 JOURNEY_POLL_S = 2.0  # how often a customer with nothing to do asks whether their journey has ended
 AGENT_POLL_S = 0.5  # how often the agents look at the task inbox
 OUTBOX_POLL_S = 0.15  # how often the phones look at the outbox
+ADMIT_LATENCY_S = 0.25  # events slower than this to be accepted: new customers wait (back-pressure)
+LAG_NOTE_S = 1.0  # a journey that saw an event this late cannot judge drop-offs of 1 s
 MAX_LOOK_S = 20.0  # a waiting customer looks at their journey at least this often
 OUTBOX_SILENCE_S = 5.0  # a message in a journey but not in the outbox this long: wrong --data-dir
 
@@ -148,10 +150,10 @@ def summary_table(summary: Summary, title: str | None = None) -> Table:
     if summary.completed_other:
         row("completed after help, no drop-off", summary.completed_other)
     table.add_section()
-    stages = [s.value for s in STALL_STAGES] + [s for s in summary.abandoned if s not in {x.value for x in STALL_STAGES}]
-    for stage in stages:
-        if stage in {s.value for s in STALL_STAGES} or summary.abandoned.get(stage):
-            row(f"abandoned at {stage}", summary.abandoned.get(stage, 0), "red")
+    where_customers_stop = [stage.value for stage in STALL_STAGES]
+    for stage, count in summary.abandoned.items():  # funnel order; other stages only when someone ended there
+        if stage in where_customers_stop or count:
+            row(f"abandoned at {stage}", count, "red")
     row("opted out", summary.opted_out, "yellow")
     if summary.not_ended:
         row("not ended", summary.not_ended, "magenta")
@@ -226,6 +228,9 @@ class Api:
         self.retry_for = retry_for
         self._gate = asyncio.Semaphore(concurrency)
         self.last_ok = time.monotonic()
+        self.event_latencies: list[float] = []  # seconds from sending an event to the API accepting it
+        self.latency_ewma = 0.0
+        self.last_event_at = 0.0
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}"},
@@ -277,21 +282,41 @@ class Api:
         await self._request("GET", f"/v1/journeys/{quote(probe_customer, safe='')}", expect=(404, 200), retry_for=3.0)
 
     async def post_events(self, events: list[dict[str, Any]]) -> None:
+        sent = time.monotonic()
         await self._request("POST", "/v1/events", body=events if len(events) > 1 else events[0], expect=(202,))
+        self.last_event_at = time.monotonic()
+        latency = self.last_event_at - sent
+        self.event_latencies.append(latency)
+        self.latency_ewma = 0.8 * self.latency_ewma + 0.2 * latency
+
+    def is_struggling(self) -> bool:
+        """Events took long to be accepted lately: the system is behind, start no one new for now."""
+        return self.latency_ewma > ADMIT_LATENCY_S and time.monotonic() - self.last_event_at < 1.0
 
     async def journey(self, customer_id: str) -> dict[str, Any] | None:
-        """The journey view, or None while there is none (unknown, no view yet, or the system too busy to
-        answer now: a look is asked again later, so only a long outage ends the run)."""
+        """The journey view, or None while there is none (unknown, or no view yet).
+
+        Raises `ApiUnavailable` when the API could not read it right now (busy, or the journey's workflow
+        task is failing in the worker); the caller looks again later, and only a long outage ends the run.
+        """
         try:
             response = await self._request("GET", f"/v1/journeys/{quote(customer_id, safe='')}", expect=(200, 404, 409), retry_for=0)
         except ApiUnavailable:
-            if time.monotonic() - self.last_ok > self.retry_for * 3:
-                raise
-            return None
+            self.raise_if_down_for_long()
+            raise
         return response.json() if response.status_code == 200 else None
 
+    def raise_if_down_for_long(self) -> None:
+        """A busy moment is waited out; no successful answer for a long time ends the run."""
+        if time.monotonic() - self.last_ok > self.retry_for * 3:
+            raise ApiUnavailable(f"the API at {self.base_url} has not answered a request successfully for {self.retry_for * 3:.0f}s")
+
     async def open_tasks(self) -> list[dict[str, Any]]:
-        response = await self._request("GET", "/v1/tasks", params={"state": "open"})
+        try:
+            response = await self._request("GET", "/v1/tasks", params={"state": "open"}, retry_for=0)
+        except ApiUnavailable:
+            self.raise_if_down_for_long()
+            return []
         data = response.json()
         return data if isinstance(data, list) else []
 
@@ -338,6 +363,9 @@ class SimulationResult:
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
     holdout: int = 0  # journeys the system kept as its control group (watched, never messaged)
+    holdout_completed: int = 0
+    event_accept_s: dict[str, float] = field(default_factory=dict)  # sending an event -> API accepted it
+    journey_lag_s: dict[str, float] = field(default_factory=dict)  # an event happening -> its journey seeing it
 
     @property
     def needing_help(self) -> int:
@@ -354,7 +382,9 @@ class SimulationResult:
             "interrupted": self.interrupted,
             "summary": self.summary.model_dump(),
             "agent_outcomes": self.agent_outcomes,
-            "holdout": self.holdout,
+            "holdout": {"journeys": self.holdout, "completed": self.holdout_completed},
+            "event_accept_s": self.event_accept_s,
+            "journey_lag_s": self.journey_lag_s,
             "notes": self.notes,
             "customer_ids": [plan.customer_id for plan in self.plans],
         }
@@ -388,6 +418,7 @@ class _Run:
         self.ended = 0
         self.notes: list[str] = []
         self.agent_outcomes: Counter[str] = Counter()
+        self.journey_lags: list[float] = []
         self._progress = progress
         self._note = note
         self._noted: set[str] = set()
@@ -424,6 +455,7 @@ class _Customer:
         self._step = 0
         self._stamped = 0.0  # monotonic time of the last event's occurred_at
         self._look_at = 0.0  # monotonic time of the next look at the journey
+        self._misses = 0  # looks in a row that could not read the journey
 
     # the phone
     def phone_received(self, record: dict[str, Any]) -> None:
@@ -458,6 +490,8 @@ class _Customer:
 
     async def run(self) -> None:
         await asyncio.sleep(self.plan.start_after)
+        while self.api.is_struggling():
+            await asyncio.sleep(0.25)
         await self._send(EventType.STARTED, {})
         stage, check_stall, delay, from_last = Stage.STARTED, True, self._next_delay(), True
         while stage is not Stage.COMPLETED and self.outcome is None:
@@ -531,20 +565,40 @@ class _Customer:
         if self.outcome is not None:
             return True
         poll = self.run_.config.journey_poll
-        view = await self.api.journey(self.plan.customer_id)
-        if view is None:
-            self._look_at = time.monotonic() + poll
+        try:
+            view = await self.api.journey(self.plan.customer_id)
+        except ApiUnavailable as err:
+            self._misses += 1
+            if self._misses >= 3:
+                self.run_.say_once(
+                    "unreadable",
+                    f"journeys cannot be read, still trying: {err}. If it lasts, the worker's log says why "
+                    "(a journey whose workflow task keeps failing cannot answer).",
+                )
+            view = None
+        if view is None:  # not there yet, or unreadable now: look again, less often each time
+            self._look_at = time.monotonic() + min(poll * 2 ** min(self._misses, 5), max(MAX_LOOK_S, poll))
             return False
+        self._misses = 0
         self._check_view(view)
         self._look_at = time.monotonic() + _until_deadline(view, poll)
         if view.get("outcome"):
-            self.group = view.get("group") if isinstance(view.get("group"), str) else None
+            self.run_.journey_lags.extend(_lags(view))
+            group = view.get("recovery_group")
+            self.group = group if isinstance(group, str) else None
             self.outcome = JourneyOutcome.model_validate(view["outcome"])
             self.run_.journey_ended()
             return True
         return False
 
     def _check_view(self, view: dict[str, Any]) -> None:
+        late = max(_lags(view), default=0.0)
+        if late > LAG_NOTE_S:
+            self.run_.say_once(
+                "lag",
+                f"the system is behind: a journey saw an event {late:.1f}s after it happened, so journeys count "
+                "drop-offs that did not happen. Start customers more slowly (--start-rate) or run fewer.",
+            )
         version = str(view.get("playbook_version", ""))
         if version and not version.startswith("demo"):
             self.run_.say_once(
@@ -568,6 +622,18 @@ class _Customer:
                     "at the folder `recovery up` uses (messages must go to the outbox, not a webhook).",
                 )
                 return
+
+
+def _lags(view: dict[str, Any]) -> list[float]:
+    """Seconds from each event happening to the journey seeing it (`received_at - occurred_at`)."""
+    lags = []
+    for event in view.get("events") or []:
+        try:
+            lag = datetime.fromisoformat(str(event["received_at"])) - datetime.fromisoformat(str(event["occurred_at"]))
+        except (KeyError, ValueError, TypeError):
+            continue
+        lags.append(lag.total_seconds())
+    return lags
 
 
 def _until_deadline(view: dict[str, Any], poll: float) -> float:
@@ -642,15 +708,24 @@ class _AgentDesk:
                 self.spawn(self._work(customer, task_id, str(task.get("stage", ""))))
             await asyncio.sleep(self.run_.config.agent_poll)
 
+    async def _patiently(self, call: Callable[[], Awaitable[bool]]) -> bool:
+        """A claim or completion is retried through a busy moment (both are safe to repeat)."""
+        while True:
+            try:
+                return await call()
+            except ApiUnavailable:
+                self.run_.api.raise_if_down_for_long()
+                await asyncio.sleep(1.0)
+
     async def _work(self, customer: _Customer, task_id: str, stage: str) -> None:
         number = task_id.rpartition(":task-")[2]
         plan = customer.plan.task(int(number) if number.isdigit() else 1)
         agent = f"sim-agent-{customer.plan.index % 5 + 1}"
         await asyncio.sleep(plan.pickup_delay)
-        if not await self.run_.api.claim(task_id, agent):
+        if not await self._patiently(lambda: self.run_.api.claim(task_id, agent)):
             return  # closed meanwhile (the customer moved on, or the journey ended)
         await asyncio.sleep(plan.call_duration)
-        if not await self.run_.api.complete(task_id, agent, plan.outcome, note="recovery simulate"):
+        if not await self._patiently(lambda: self.run_.api.complete(task_id, agent, plan.outcome, note="recovery simulate")):
             return
         self.run_.agent_outcomes[plan.outcome.value] += 1
         try:
@@ -702,7 +777,23 @@ async def simulate(
         interrupted=interrupted,
         notes=run.notes,
         holdout=sum(c.group == "holdout" for c in run.customers.values()),
+        holdout_completed=sum(
+            c.group == "holdout" and c.outcome is not None and c.outcome.kind is OutcomeKind.COMPLETED for c in run.customers.values()
+        ),
+        event_accept_s=_spread(api.event_latencies),
+        journey_lag_s=_spread(run.journey_lags),
     )
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    return {
+        "median": round(ordered[len(ordered) // 2], 3),
+        "p90": round(ordered[int(len(ordered) * 0.9)], 3),
+        "max": round(ordered[-1], 3),
+    }
 
 
 async def _drive(run: _Run, config: SimulationConfig) -> bool:

@@ -195,13 +195,13 @@ class CohortParams:
     respond_sms: float = 0.20
     opt_out: float = 0.02
     agent_outcomes: dict[TaskOutcome, float] = field(default_factory=lambda: dict(DEFAULT_AGENT_OUTCOMES))
-    ramp_up: float = 5.0  # first events spread over this many seconds
+    start_rate: float = 3.0  # customers starting per second (customer n starts at (n + U[0,1)) / rate)
 
     def __post_init__(self) -> None:
         if self.customers < 1:
             raise ValueError("customers must be at least 1")
-        if self.ramp_up < 0:
-            raise ValueError("ramp_up must not be negative")
+        if self.start_rate <= 0:
+            raise ValueError("start_rate must be positive (customers per second)")
         missing = [s.value for s in STALL_STAGES if s not in self.stall]
         if missing:
             raise ValueError(f"stall probabilities missing for: {', '.join(missing)}")
@@ -262,7 +262,7 @@ def plan_customer(params: CohortParams, index: int, customer_id: str, stores: li
     lat, lon = rng.choice(stores)
     lat = round(max(-90.0, min(90.0, lat + rng.uniform(-JITTER_DEG, JITTER_DEG))), 5)
     lon = round(max(-180.0, min(180.0, lon + rng.uniform(-JITTER_DEG, JITTER_DEG))), 5)
-    start_after = round(rng.uniform(0, params.ramp_up), 3)
+    start_after = round((index + rng.random()) / params.start_rate, 3)
     reason = RejectionReason(_weighted(rng, REJECTION_REASONS))
     stalls: dict[Stage, StallPlan] = {}
     for stage in STALL_STAGES:

@@ -43,10 +43,11 @@ from starters.simulate_cohort import (
 )
 from tests.harness import bench_settings
 from workers.worker import build_worker
-from workflows.funnel import EventType, Stage
+from workflows.funnel import STAGE_OF_EVENT, EventType, Stage
 from workflows.human_tasks import TaskOutcome
 from workflows.journey import workflow_id_for
 from workflows.journey_state import JourneyOutcome, OutcomeKind
+from workflows.journey_view import JourneyView
 from workflows.playbook import load_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,8 +173,8 @@ def test_the_cli_defaults_are_the_cohort_defaults() -> None:
     params = CohortParams()
     assert parse_probabilities(defaults["respond_nudge"], 3, "") == params.respond_nudge
     assert parse_agent_outcomes(defaults["agent_outcomes"]) == DEFAULT_AGENT_OUTCOMES
-    assert (defaults["natural_return"], defaults["respond_sms"], defaults["opt_out"], defaults["ramp_up"]) == (
-        params.natural_return, params.respond_sms, params.opt_out, params.ramp_up,
+    assert (defaults["natural_return"], defaults["respond_sms"], defaults["opt_out"], defaults["start_rate"]) == (
+        params.natural_return, params.respond_sms, params.opt_out, params.start_rate,
     )
 
 
@@ -269,13 +270,6 @@ async def test_an_unreachable_api_is_a_clear_error_without_a_traceback(tmp_path:
     assert process.returncode == 1 and "no API token" in err.decode()
 
 
-def _story(view, plan) -> str:  # type: ignore[no-untyped-def]
-    lines = [f"{plan.customer_id}: {plan.stalls}"]
-    lines += [f"event {e.type.value} occurred {e.occurred_at.isoformat()} received {e.received_at.isoformat()} {e.effect.value}" for e in view.events]
-    lines += [f"decision {d.at.isoformat()} {d.action.value} {d.reason} {d.detail}" for d in view.decisions]
-    return "\n".join(lines)
-
-
 # -- a cohort end to end --------------------------------------------------------------------------
 
 
@@ -284,7 +278,7 @@ def _quick_cohort(customers: int) -> CohortParams:
     drop-off per customer, several of them, and at least one that only an agent can resolve."""
     stall = {stage: 0.2 for stage in STALL_STAGES}
     for seed in range(1, 500):
-        params = CohortParams(customers=customers, seed=seed, stall=stall, ramp_up=1.0)
+        params = CohortParams(customers=customers, seed=seed, stall=stall, start_rate=12.0)
         plans = plan_cohort(params, "probe")
         drops = [(p, s) for p in plans for s in p.drop_stages]
         to_agent = [
@@ -298,8 +292,31 @@ def _quick_cohort(customers: int) -> CohortParams:
     raise AssertionError("no suitable seed")
 
 
+def _late_drop_offs(view: JourneyView, plan: CustomerPlan) -> tuple[set[Stage], list[Stage]]:
+    """The drop-offs a journey saw where the customer did not stop, split into those explained by the
+    machine being slow (the next event reached the journey 1 s or more after the previous one happened,
+    which is exactly when its drop-off clock runs out) and those that are not (a bug)."""
+    assert view.outcome is not None
+    funnel = [e for e in view.events if e.type in STAGE_OF_EVENT and e.effect.value == "advanced"]
+    late, unexplained = set(), []
+    for stage in set(view.outcome.drop_off_stages) - set(plan.drop_stages):
+        gaps = [(b.received_at - a.occurred_at).total_seconds() for a, b in zip(funnel, funnel[1:]) if STAGE_OF_EVENT[a.type] is stage]
+        if any(gap >= 0.95 for gap in gaps):
+            late.add(stage)
+        else:
+            unexplained.append(stage)
+    return late, unexplained
+
+
+def _story(view: JourneyView, plan: CustomerPlan) -> str:
+    lines = [f"{plan.customer_id}: {plan.stalls}"]
+    lines += [f"event {e.type.value} occurred {e.occurred_at.isoformat()} received {e.received_at.isoformat()} {e.effect.value}" for e in view.events]
+    lines += [f"decision {d.at.isoformat()} {d.action.value} {d.reason} {d.detail}" for d in view.decisions]
+    return "\n".join(lines)
+
+
 @pytest.fixture
-async def api_url(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[tuple[str, RecoveryClient, Path]]:
+async def stack(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[tuple[str, RecoveryClient, Path]]:
     """The real API app under uvicorn on a free port, a worker on its own task queue and outbox."""
     from starters.api import create_app
 
@@ -320,8 +337,8 @@ async def api_url(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> AsyncI
 
 
 @pytest.mark.timeout(150)
-async def test_a_cohort_runs_through_the_api_until_every_journey_ended(api_url: tuple[str, RecoveryClient, Path]) -> None:
-    url, recovery, data_dir = api_url
+async def test_a_cohort_runs_through_the_api_until_every_journey_ended(stack: tuple[str, RecoveryClient, Path]) -> None:
+    url, recovery, data_dir = stack
     with pytest.raises(SimulationError, match="refused the token"):
         await simulate(SimulationConfig(params=CohortParams(customers=1), api_url=url, api_token="wrong", data_dir=data_dir))
 
@@ -344,11 +361,16 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(api_url: 
         for plan in result.plans:
             view = views[plan.customer_id]
             assert view.timezone == plan.timezone and view.locale == "en"
-            if not plan.needs_help:  # never stopped for longer than the drop-off threshold
-                assert view.outcome is not None and view.outcome.kind is OutcomeKind.COMPLETED, plan.customer_id
-                assert (view.outcome.preceded_by, view.outcome.drop_off_stages) == ("none", []), _story(view, plan)
-            else:
-                assert view.outcome is not None and view.outcome.drop_off_stages == plan.drop_stages, plan.customer_id
+            assert view.outcome is not None
+            # a real drop-off is always seen: the customer waits for a message, far longer than 1 s
+            assert set(plan.drop_stages) <= set(view.outcome.drop_off_stages), _story(view, plan)
+            # and a pause is never one, unless the journey saw the next event late (a busy machine)
+            late, unexplained = _late_drop_offs(view, plan)
+            assert not unexplained, _story(view, plan)
+            if not plan.needs_help:
+                assert view.outcome.kind is OutcomeKind.COMPLETED, _story(view, plan)
+                if not late:
+                    assert (view.outcome.preceded_by, view.outcome.drop_off_stages) == ("none", []), _story(view, plan)
         # every task the cohort's journeys opened was worked by the simulated agents, or closed
         tasks = [task for view in views.values() for task in view.tasks]
         assert all(task.state.value in ("completed", "closed") for task in tasks)
@@ -362,3 +384,20 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(api_url: 
                 await recovery.temporal.get_workflow_handle(workflow_id_for(plan.customer_id)).terminate("test finished")
             except RPCError:
                 pass  # ended
+
+    # the command itself, with the token from the data folder: a cohort that never stops ends at once
+    (data_dir / "api-token").write_text(TOKEN)
+    no_drops = [f"--{flag}=0" for flag in (
+        "drop-started", "drop-phone-verified", "reject-document", "drop-document-approved", "fail-biometric", "drop-biometric-passed",
+    )]
+    process = await asyncio.create_subprocess_exec(
+        RECOVERY, "simulate", "--customers", "3", "--seed", "5", "--start-rate", "10", "--api-url", url, "--data-dir", str(data_dir),
+        *no_drops, "--json",
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    printed = json.loads(out)
+    assert (printed["seed"], printed["customers"], printed["would_not_activate_without_help"]) == (5, 3, 0)
+    assert printed["summary"]["completed_unassisted"] + printed["summary"]["recovered_total"] == 3
+    assert all(cid.startswith("sim-5-") for cid in printed["customer_ids"])
