@@ -1,7 +1,7 @@
 """The HTTP API: the app backend reports events, agents work human tasks, ops read journeys.
 
-Every `/v1` route needs `Authorization: Bearer <RECOVERY_API_TOKEN>`; `/healthz`, `/docs` and
-`/openapi.json` are open. Events are validated as a whole before any is recorded, and error
+Every `/v1` route needs `Authorization: Bearer <RECOVERY_API_TOKEN>`; `/healthz`, `/metrics`, `/docs`
+and `/openapi.json` are open. Events are validated as a whole before any is recorded, and error
 messages name the batch index and the field, never the value sent (it may be personal data).
 """
 
@@ -28,6 +28,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from sqlalchemy import Engine
 
+from console.mount import mount_console
+from starters.api_metrics import install_metrics
 from starters.client import EventReceipt, JourneyNotFound, RecoveryClient, TaskSummary
 from starters.recovery_report import RecoveryReport, report_from_journal
 from starters.report_chart import chart_png
@@ -430,6 +432,8 @@ def create_app(settings: Settings | None = None, recovery: RecoveryClient | None
         "/healthz", healthz, methods=["GET"], response_model=Health,
         responses={503: {"description": "Temporal unreachable", "model": Health}}, summary="Liveness and Temporal reachability",
     )
+    mount_console(app, settings)
+    install_metrics(app)  # GET /metrics, open like /healthz
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

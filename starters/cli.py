@@ -1,7 +1,9 @@
 """`recovery`: run the system and talk to journeys from a terminal."""
 
 import asyncio
+import getpass
 import json
+import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,13 +13,16 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from sqlalchemy import Engine
 
 from activities.service_health import write_service_status
+from console.accounts import AccountError, Role, add_agent, check_password, check_username, list_agents, remove_agent
 from starters.client import JourneyNotFound, RecoveryClient
 from starters.embedded_stack import StackError, StackOptions, run_stack
 from starters.journey_render import render_journey
 from workers.logging import configure_logging
-from workers.settings import Settings
+from workers.settings import Settings, settings_error_text
 from workflows.events import OnboardingEvent
 from workflows.human_tasks import TaskOutcome, TaskRefused
 from workflows.playbook import PlaybookError, load_playbook
@@ -25,6 +30,8 @@ from workflows.playbook import PlaybookError, load_playbook
 app = typer.Typer(help="Onboarding drop-off recovery: durable journeys on Temporal.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Human tasks for support agents.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
+agents_app = typer.Typer(help="Accounts of the agents' console (kept in the journal database).", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -34,14 +41,14 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _settings(temporal_address: str | None = None) -> Settings:
+def _settings(temporal_address: str | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, with the command's options on top; a bad one is a one-line error."""
+    given = {key: value for key, value in {"temporal_address": temporal_address, **overrides}.items() if value is not None}
     try:
-        settings = Settings()
+        return Settings(**given)
     except ValidationError as exc:
-        _fail(f"bad RECOVERY_* setting: {exc}")
-    if temporal_address:
-        settings = settings.model_copy(update={"temporal_address": temporal_address})
-    return settings
+        err_console.print("[red]error:[/red]", Text(f"bad RECOVERY_* setting: {settings_error_text(exc)}"), soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 def _run(coro: Any) -> Any:
@@ -75,13 +82,48 @@ def up(
 
 
 @app.command()
-def worker(temporal_address: TemporalAddress = None) -> None:
+def worker(
+    temporal_address: TemporalAddress = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="all, journeys (no deliveries) or messaging (deliveries only) [env RECOVERY_WORKER_ROLE]"),
+    ] = None,
+) -> None:
     """Run a worker against any Temporal (settings from RECOVERY_* variables)."""
+    from workers.metrics import MetricsPortError
     from workers.worker import run_worker
 
-    settings = _settings(temporal_address)
+    settings = _settings(temporal_address, worker_role=role)
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except MetricsPortError as exc:
+        _fail(str(exc))
+    except RuntimeError as exc:
+        if "client connect" not in str(exc):
+            raise
+        cause = " ".join(str(exc).split())
+        err_console.print("[red]error:[/red]", Text(f"cannot reach Temporal at {settings.temporal_address}: {cause}"), soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the journal database (RECOVERY_JOURNAL_URL) to the newest schema; a no-op when it is there."""
+    from activities.journal_store import migrate as migrate_journal
+    from activities.journal_store import open_journal
+
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level)
+    engine = open_journal(settings.journal_database_url)
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        migrate_journal(engine)
+    except Exception as exc:  # unreachable database, bad credentials: say which, not a traceback
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        err_console.print("[red]error:[/red]", Text(f"journal migration failed ({where}): {type(exc).__name__}: {cause}"), soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(Text(f"journal schema is current: {where}"), soft_wrap=True)
 
 
 @app.command()
@@ -240,6 +282,57 @@ def tasks_complete(
     _task_action("complete", task_id, agent, outcome, note, temporal_address)
 
 
+def _agents_journal() -> Engine:
+    from activities.journal_store import migrate, open_journal
+
+    engine = open_journal(_settings().journal_database_url)
+    migrate(engine)
+    return engine
+
+
+def _read_password() -> str:
+    """One line from stdin: typed without echo on a terminal, or piped in by a script."""
+    if sys.stdin.isatty():
+        return getpass.getpass("password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@agents_app.command("add")
+def agents_add(
+    username: Annotated[str, typer.Argument(help="the agent's sign-in name, also their agent id in journeys")],
+    role: Annotated[Role, typer.Option(help="agent, or supervisor (can also release and reassign others' tasks)")] = Role.AGENT,
+) -> None:
+    """Add a console account; the password is read from stdin (e.g. `printf '%s\\n' "$PW" | recovery agents add ana`)."""
+    password = _read_password()
+    try:
+        check_username(username)
+        check_password(password)
+        add_agent(_agents_journal(), username, password, role)
+    except AccountError as exc:
+        _fail(str(exc))
+    console.print(f"agent {username} added ({role.value})")
+
+
+@agents_app.command("remove")
+def agents_remove(username: str) -> None:
+    """Remove a console account and end its sessions; what the agent did stays in the audit log."""
+    try:
+        remove_agent(_agents_journal(), username)
+    except AccountError as exc:
+        _fail(str(exc))
+    console.print(f"agent {username} removed")
+
+
+@agents_app.command("list")
+def agents_list() -> None:
+    """Console accounts and their roles."""
+    agents = list_agents(_agents_journal())
+    table = Table("username", "role", "created (UTC)", header_style="bold")
+    for agent in agents:
+        table.add_row(agent.username, agent.role.value, agent.created_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table if agents else "no agents: add one with `recovery agents add USERNAME`")
+
+
 @app.command()
 def report(
     since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z"], help="journeys started from (UTC)")] = None,
@@ -294,7 +387,7 @@ def simulate(
     api_token: Annotated[str | None, typer.Option(envvar="RECOVERY_API_TOKEN", help="default: <data-dir>/api-token")] = None,
     data_dir: Annotated[Path, typer.Option(envvar="RECOVERY_DATA_DIR", help="the folder of `recovery up`: its outbox is the customers' phones")] = Path("var"),
     concurrency: Annotated[int, typer.Option(min=1, help="HTTP requests in flight at most")] = 50,
-    ramp_up: Annotated[float, typer.Option(min=0, help="seconds over which customers start")] = 5.0,
+    start_rate: Annotated[float, typer.Option(min=0.01, help="customers starting per second (more than the system keeps up with and journeys see drop-offs that did not happen)")] = 3.0,
     drop_started: Annotated[float, typer.Option(help="P(stall before phone verification)", rich_help_panel="Cohort")] = 0.08,
     drop_phone_verified: Annotated[float, typer.Option(help="P(stall before the document upload)", rich_help_panel="Cohort")] = 0.12,
     reject_document: Annotated[float, typer.Option(help="P(document rejected at upload, customer stops)", rich_help_panel="Cohort")] = 0.20,
@@ -344,7 +437,7 @@ def simulate(
             respond_sms=respond_sms,
             opt_out=opt_out,
             agent_outcomes=parse_agent_outcomes(agent_outcomes),
-            ramp_up=ramp_up,
+            start_rate=start_rate,
         )
         config = SimulationConfig(
             params=params, api_url=api_url, api_token=resolve_token(api_token, data_dir), data_dir=data_dir,
@@ -368,14 +461,17 @@ def simulate(
             progress.stop()
             _fail(str(exc))
     if as_json:
-        console.print_json(json.dumps(result.to_json()))
+        typer.echo(json.dumps(result.to_json(), indent=2))  # plain: never wrapped to the terminal's width
     else:
         share = 100 * result.needing_help / len(result.plans)
         title = f"seed {result.seed}, run {result.run_id}: {len(result.plans)} customers in {result.elapsed_s:.0f}s"
         console.print(summary_table(result.summary, title=title))
         console.print(f"{result.needing_help} of {len(result.plans)} ({share:.0f}%) would never have activated without help.")
         if result.holdout:
-            console.print(f"{result.holdout} of them were in the holdout (watched, never messaged: the control group).")
+            console.print(
+                f"{result.holdout} were in the holdout (watched, never messaged: the control group); "
+                f"{result.holdout_completed} of them completed."
+            )
         if result.agent_outcomes:
             console.print("agents completed tasks: " + ", ".join(f"{k} {v}" for k, v in sorted(result.agent_outcomes.items())))
     if result.timed_out or result.interrupted:

@@ -57,3 +57,9 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations say what they did only when it matters
+    # The SDK appends the workflow's/activity's info to the message text; it is in `extra` already, and
+    # _temporal_context lifts workflow_id from there: keep `event` the bare event name, as ours are.
+    from temporalio import activity, workflow
+
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False

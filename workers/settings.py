@@ -2,9 +2,10 @@
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.stores import DEFAULT_STORE_DIRECTORY
@@ -18,7 +19,8 @@ STACK_ENV_FILE = Path("var") / "recovery.env"
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="RECOVERY_", extra="ignore", env_file=os.environ.get("RECOVERY_ENV_FILE", str(STACK_ENV_FILE))
+        env_prefix="RECOVERY_", extra="ignore", env_file=os.environ.get("RECOVERY_ENV_FILE", str(STACK_ENV_FILE)),
+        env_ignore_empty=True,  # RECOVERY_X= (as docker compose passes an unset optional one) means unset
     )
 
     temporal_address: str = Field("localhost:7233", description="host:port of the Temporal frontend")
@@ -38,10 +40,88 @@ class Settings(BaseSettings):
     journal_url: str | None = Field(None, description="SQLAlchemy URL of the journal; unset: SQLite in the data folder")
     api_token: str | None = Field(None, description="bearer token the HTTP API requires; unset: `recovery up` makes one")
     log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
     max_concurrent_activities: int = 100
     temporal_ui_url: str = Field("http://localhost:8233", description="Temporal Web UI the agents' console links journeys to")
     console_secret: str | None = Field(None, description="signs console session cookies; unset: kept in <data_dir>/console-secret")
+    # -- production: Temporal Cloud or a TLS cluster, scale-out roles, provider rate limit, metrics --------
+    temporal_tls_cert: Path | None = Field(None, description="client certificate (PEM) for mTLS to Temporal; needs temporal_tls_key")
+    temporal_tls_key: Path | None = Field(None, description="private key (PEM) of temporal_tls_cert")
+    temporal_tls_ca: Path | None = Field(None, description="CA (PEM) of the Temporal server; unset: the system's roots")
+    temporal_api_key: str | None = Field(None, repr=False, description="Temporal Cloud API key (TLS on); instead of a certificate")
+    worker_role: Literal["all", "journeys", "messaging"] = Field(
+        "all", description="all: journeys and every activity; journeys: no deliveries; messaging: only deliveries, on messaging_task_queue"
+    )
+    messaging_rate_limit_per_second: float | None = Field(
+        None, gt=0, description="deliveries per second across ALL workers of messaging_task_queue (the SMS provider's limit)"
+    )
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="worker: Prometheus /metrics on this port; unset: no metrics")
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or "/" in value or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port, e.g. localhost:7233 or my-ns.a1b2c.tmprl.cloud:7233, got {value!r}")
+        return value
+
+    @field_validator("push_webhook_url", "sms_webhook_url", "staff_webhook_url", "service_status_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL with a host")
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise ValueError("the URL's port is not a number from 1 to 65535") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
+    @field_validator("journal_url")
+    @classmethod
+    def _sqlalchemy_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError("expected an SQLAlchemy URL, e.g. postgresql+psycopg://user:password@host:5432/journal") from None
+        if url.get_backend_name() not in ("postgresql", "sqlite"):
+            raise ValueError(f"the journal runs on postgresql or sqlite, not {url.get_backend_name()}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("RECOVERY_TEMPORAL_TLS_CERT and RECOVERY_TEMPORAL_TLS_KEY go together: set both or neither")
+        if self.temporal_tls_cert is not None and self.temporal_api_key:
+            raise ValueError("RECOVERY_TEMPORAL_API_KEY and RECOVERY_TEMPORAL_TLS_CERT: set one, not both")
+        for name in ("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca"):
+            path: Path | None = getattr(self, name)
+            if path is not None:
+                try:
+                    path.read_bytes()
+                except OSError as err:
+                    raise ValueError(f"{env_name(name)}: cannot read {path}: {err.strerror or err}") from None
+        if self.worker_role != "all" and not self.messaging_task_queue:
+            raise ValueError(f"RECOVERY_WORKER_ROLE={self.worker_role} needs RECOVERY_MESSAGING_TASK_QUEUE (the queue deliveries run on)")
+        if self.messaging_rate_limit_per_second is not None and not self.messaging_task_queue:
+            raise ValueError(
+                "RECOVERY_MESSAGING_RATE_LIMIT_PER_SECOND needs RECOVERY_MESSAGING_TASK_QUEUE: the limit holds on that queue only"
+            )
+        return self
 
     @property
     def outbox_path(self) -> Path:
@@ -58,3 +138,20 @@ class Settings(BaseSettings):
     @property
     def service_status_path(self) -> Path:
         return self.data_dir / "service_status.json"
+
+
+def env_name(field: str) -> str:
+    return f"RECOVERY_{field.upper()}"
+
+
+def settings_error_text(error: ValidationError) -> str:
+    """A pydantic error as one line naming the variables: `RECOVERY_METRICS_PORT: Input should be ...; ...`.
+
+    Never quotes the value given: it may be a secret.
+    """
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        loc = [str(part) for part in item.get("loc", ()) if part != "__root__"]
+        problems.append(f"{env_name(loc[0])}: {message}" if loc else message)
+    return "; ".join(problems)

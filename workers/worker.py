@@ -1,13 +1,24 @@
 """The worker: runs journeys and their activities on a task queue, and stops cleanly on SIGTERM.
 
-Stateless: add processes on the same task queue to scale out.
+Stateless: add processes on the same task queue to scale out. With `RECOVERY_MESSAGING_TASK_QUEUE`,
+deliveries (push, SMS, staff notifications) run on their own task queue, where
+`RECOVERY_MESSAGING_RATE_LIMIT_PER_SECOND` holds the provider's limit across all workers. A process
+runs one role (`RECOVERY_WORKER_ROLE`):
+
+- all (default): the journeys and every activity on the task queue, and, when a messaging queue is
+  set, a second worker on that queue;
+- journeys: the journeys and every activity but deliveries;
+- messaging: only the deliveries, on the messaging queue.
 """
 
 import asyncio
 import signal
+import sys
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 import structlog
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -20,7 +31,8 @@ from activities.service_health import ServiceHealthActivities
 from activities.stores import StoreActivities, StoreDirectory
 from activities.webhook import WebhookProvider
 from workers.logging import configure_logging
-from workers.settings import Settings
+from workers.metrics import MetricsPortError, prometheus_runtime
+from workers.settings import Settings, settings_error_text
 from workers.temporal_client import connect
 from workflows.journey import OnboardingJourney
 
@@ -31,27 +43,34 @@ def _provider(url: str | None, fallback: Delivery, settings: Settings) -> Delive
     return WebhookProvider(url, token=settings.webhook_token) if url else fallback
 
 
-def build_worker(client: Client, settings: Settings, journal: JournalActivities | None = None) -> Worker:
+def _messaging(settings: Settings) -> MessagingActivities:
     outbox = OutboxProvider(settings.outbox_path)
-    messaging = MessagingActivities(
+    return MessagingActivities(
         push=_provider(settings.push_webhook_url, outbox, settings),
         sms=_provider(settings.sms_webhook_url, outbox, settings),
         staff=_provider(settings.staff_webhook_url, OutboxProvider(settings.staff_notifications_path), settings),
     )
+
+
+def build_worker(client: Client, settings: Settings, journal: JournalActivities | None = None) -> Worker:
+    """The worker of `settings.task_queue`: the journeys and their activities (deliveries too, unless role is journeys)."""
+    if settings.worker_role == "messaging":
+        raise ValueError("role messaging runs no journeys: use build_workers or build_messaging_worker")
+    messaging = _messaging(settings)
     stores = StoreActivities(StoreDirectory.load(settings.store_directory))
     health = ServiceHealthActivities(settings.service_status_path, settings.service_status_url)
     if journal is None:
         journal_engine = open_journal(settings.journal_database_url)
         migrate(journal_engine)
         journal = JournalActivities(journal_engine)
+    deliveries = [messaging.send_push, messaging.send_sms, messaging.notify_staff]
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[OnboardingJourney],
         activities=[
-            messaging.send_push,
-            messaging.send_sms,
-            messaging.notify_staff,
+            # Role all keeps deliveries here too: journeys started before a messaging queue was set deliver on this one.
+            *(deliveries if settings.worker_role == "all" else []),
             stores.find_nearest_store,
             health.check_service_health,
             journal.record_journal,
@@ -61,24 +80,70 @@ def build_worker(client: Client, settings: Settings, journal: JournalActivities 
     )
 
 
+def build_messaging_worker(client: Client, settings: Settings) -> Worker:
+    """The worker of the messaging task queue: deliveries only, under the queue-wide rate limit."""
+    if not settings.messaging_task_queue:
+        raise ValueError("no messaging task queue: set RECOVERY_MESSAGING_TASK_QUEUE")
+    messaging = _messaging(settings)
+    return Worker(
+        client,
+        task_queue=settings.messaging_task_queue,
+        activities=[messaging.send_push, messaging.send_sms, messaging.notify_staff],
+        max_concurrent_activities=settings.max_concurrent_activities,
+        # Held by the server for the whole queue, whatever the number of workers: the provider's limit.
+        max_task_queue_activities_per_second=settings.messaging_rate_limit_per_second,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+def build_workers(client: Client, settings: Settings, journal: JournalActivities | None = None) -> list[Worker]:
+    """Every worker this process runs for its role."""
+    workers: list[Worker] = []
+    if settings.worker_role in ("all", "journeys"):
+        workers.append(build_worker(client, settings, journal))
+    if settings.messaging_task_queue and settings.worker_role in ("all", "messaging"):
+        workers.append(build_messaging_worker(client, settings))
+    return workers
+
+
+def task_queues(settings: Settings) -> list[str]:
+    queues = [settings.task_queue] if settings.worker_role != "messaging" else []
+    if settings.messaging_task_queue and settings.worker_role != "journeys":
+        queues.append(settings.messaging_task_queue)
+    return queues
+
+
 async def run_worker(settings: Settings) -> None:
-    client = await connect(settings)
-    worker = build_worker(client, settings)
+    runtime = prometheus_runtime(settings.metrics_port) if settings.metrics_port else None
+    client = await connect(settings, runtime=runtime)
+    workers = build_workers(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address, namespace=settings.namespace)
-    async with worker:
+    async with AsyncExitStack() as running:
+        for worker in workers:
+            await running.enter_async_context(worker)
+        log.info(  # polling from here on
+            "worker_started", role=settings.worker_role, task_queues=task_queues(settings), temporal=settings.temporal_address,
+            namespace=settings.namespace, metrics_port=settings.metrics_port, identity=client.identity,
+            messaging_rate_limit_per_second=settings.messaging_rate_limit_per_second,
+        )
         await stop.wait()
         log.info("worker_stopping", reason="signal")
     log.info("worker_stopped")
 
 
 def main() -> None:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        sys.exit(f"error: bad RECOVERY_* setting: {settings_error_text(err)}")
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except MetricsPortError as err:
+        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":

@@ -236,6 +236,15 @@ class OnboardingJourney:
             deep_link=deep_link,
             created_at=workflow.now(),
         )
+        # Recorded before delivery: a completion that arrives while the message is on its way must
+        # see it as the intervention that came last.
+        sent = SentMessage(
+            message_id=message.message_id, channel=step.channel, kind=step.kind, stage=stage, attempt=step.attempt,
+            sent_at=message.created_at, text=text, deep_link=deep_link, fallback=step.fallback,
+        )
+        state.messages.append(sent)
+        reason = f"fallback_to_{step.channel.value}" if step.fallback else step.channel.value
+        state.record(message.created_at, DecisionAction.SENT, reason, f"{step.kind.value} {step.attempt}")
         try:
             await workflow.execute_activity(
                 "send_push" if step.channel is Channel.PUSH else "send_sms",
@@ -246,18 +255,11 @@ class OnboardingJourney:
                 task_queue=self._messaging_queue,
             )
         except ActivityError as err:
+            state.messages.remove(sent)
             cause = err.cause.message if err.cause is not None and hasattr(err.cause, "message") else str(err)
             state.record(workflow.now(), DecisionAction.FAILED, "delivery_failed", f"{step.channel.value}: {cause}")
             self._log("message_failed", channel=step.channel.value)
         else:
-            state.messages.append(
-                SentMessage(
-                    message_id=message.message_id, channel=step.channel, kind=step.kind, stage=stage, attempt=step.attempt,
-                    sent_at=message.created_at, text=text, deep_link=deep_link, fallback=step.fallback,
-                )
-            )
-            reason = f"fallback_to_{step.channel.value}" if step.fallback else step.channel.value
-            state.record(workflow.now(), DecisionAction.SENT, reason, f"{step.kind.value} {step.attempt}")
             self._log("message_sent", channel=step.channel.value, kind=step.kind.value, attempt=step.attempt)
         self._count_attempt(step, stage, stage_since, message.created_at)
 
