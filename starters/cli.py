@@ -71,11 +71,12 @@ def up(
     ui_port: int = 8233,
     api_port: int = 8000,
     api_token: Annotated[str | None, typer.Option(envvar="RECOVERY_API_TOKEN", help="default: one kept in the data folder")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="serve the worker's Prometheus metrics on this port")] = None,
 ) -> None:
     """Start the whole system here: Temporal dev server and Web UI, a worker, the HTTP API."""
     try:
         load_playbook(playbook)
-        code = run_stack(StackOptions(data_dir, playbook, temporal_port, ui_port, api_port, api_token))
+        code = run_stack(StackOptions(data_dir, playbook, temporal_port, ui_port, api_port, api_token, metrics_port=metrics_port))
     except (StackError, PlaybookError) as exc:
         _fail(str(exc))
     raise typer.Exit(code)

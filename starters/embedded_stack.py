@@ -21,6 +21,8 @@ from typing import IO
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
+from activities.journal_store import migrate, open_journal
+from workers.settings import Settings
 from workflows.search_attributes import dev_server_flags
 
 TEMPORAL_BINARY = Path(sys.executable).parent / "temporal"
@@ -39,6 +41,7 @@ class StackOptions:
     api_port: int = 8000
     api_token: str | None = None
     host: str = "127.0.0.1"
+    metrics_port: int | None = None
 
 
 @dataclass
@@ -126,6 +129,10 @@ def run_stack(options: StackOptions, say: Callable[[str], None] = print) -> int:
         "RECOVERY_API_TOKEN": token,
         "RECOVERY_TEMPORAL_UI_URL": f"http://{options.host}:{options.ui_port}",
     }
+    if options.metrics_port is not None:
+        env["RECOVERY_METRICS_PORT"] = str(options.metrics_port)
+    # One migration before any child starts: the worker and the API would otherwise race on a new file.
+    migrate(open_journal(Settings(data_dir=data_dir).journal_database_url))
     stack_env = _write_stack_env(data_dir, {k: v for k, v in env.items() if k.startswith("RECOVERY_")})
     children: list[_Child] = []
     stopping = False

@@ -55,6 +55,24 @@ def unjournaled_batch(state: JourneyState, workflow_id: str, run_key: str) -> Jo
     )
 
 
+EVENTS_PER_FLUSH = 20
+
+
+def journal_due(state: JourneyState) -> bool:
+    """Write when something worth reporting happened, not on every event: each write is a billed activity.
+
+    The first wake-up gives the journey its row; decisions and the outcome go out at once; plain
+    progress events wait for the next decision, the end, or a batch of them.
+    """
+    first = state.journaled_events == 0 and state.journaled_decisions == 0
+    return (
+        first
+        or len(state.decisions) > state.journaled_decisions
+        or (state.outcome is not None and not state.outcome_journaled)
+        or len(state.events) - state.journaled_events >= EVENTS_PER_FLUSH
+    )
+
+
 def journal_position(state: JourneyState) -> tuple[int, int, bool]:
     """How far a batch built now reaches; what arrives while it is written goes in the next one."""
     return len(state.events), len(state.decisions), state.outcome is not None

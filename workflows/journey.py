@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         open_task,
     )
     from workflows.journey_metrics import count_decision, count_journey_started
-    from workflows.journal_entries import journal_position, mark_journaled, unjournaled_batch
+    from workflows.journal_entries import journal_due, journal_position, mark_journaled, unjournaled_batch
     from workflows.journey_view import JourneyView, view_of
     from workflows.next_step import (
         AlertOps,
@@ -74,6 +74,8 @@ with workflow.unsafe.imports_passed_through():
 WORKFLOW_ID_PREFIX = "onboarding-"
 # Journeys started before the journal and the holdout existed replay without either (see README: versioning).
 JOURNAL_AND_HOLDOUT_PATCH = "journal-and-holdout"
+# Journeys started before the journal skipped writes for plain progress events write after every wake-up.
+JOURNAL_BATCHING_PATCH = "journal-batching"
 # Journeys started before unclaimed tasks escalated at their due time wait for the agent as they did.
 TASK_OVERDUE_PATCH = "task-overdue"
 
@@ -280,6 +282,8 @@ class OnboardingJourney:
         if not workflow.patched(JOURNAL_AND_HOLDOUT_PATCH):
             return
         state = self._journey()
+        if workflow.patched(JOURNAL_BATCHING_PATCH) and not journal_due(state):
+            return
         info = workflow.info()
         position = journal_position(state)
         batch = unjournaled_batch(state, info.workflow_id, info.first_execution_run_id[:8])
