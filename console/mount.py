@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from console.report_page import router as report_router
 from console.routes import PREFIX, ConsoleContext, ConsoleError, SignInRequired, render, router
 from workers.settings import Settings
 
@@ -34,6 +35,7 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
     """Serve the agents' console at `/console` from this app, with the app's `state.recovery`."""
     app.state.console = ConsoleContext(settings)
     app.include_router(router)
+    app.include_router(report_router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(ConsoleError, _console_error)
     app.add_exception_handler(SignInRequired, _sign_in_required)
