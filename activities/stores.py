@@ -47,7 +47,9 @@ class StoreDirectory(BaseModel):
         if location is None:
             entry = next(s for s in self.stores if s.default)
             return Store(store_id=entry.store_id, name=entry.name, address=entry.address, lat=entry.lat, lon=entry.lon)
-        distance, entry = min((great_circle_km(location.lat, location.lon, s.lat, s.lon), s) for s in self.stores)
+        distance, entry = min(
+            ((great_circle_km(location.lat, location.lon, s.lat, s.lon), s) for s in self.stores), key=lambda pair: pair[0]
+        )
         return Store(
             store_id=entry.store_id, name=entry.name, address=entry.address, lat=entry.lat, lon=entry.lon,
             distance_km=round(distance, 1),

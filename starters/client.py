@@ -31,6 +31,8 @@ from workflows.search_attributes import HUMAN_TASK_STATE, initial_search_attribu
 
 log = structlog.get_logger(__name__)
 QUERY_DEADLINE = timedelta(seconds=3)
+MAX_LISTED_TASKS = 500  # an inbox longer than this needs more agents, not a longer page
+QUERIES_IN_FLIGHT = 20
 
 
 class JourneyNotFound(LookupError):
@@ -159,8 +161,14 @@ class RecoveryClient:
             f"WorkflowType = '{OnboardingJourney.__name__}' AND ExecutionStatus = 'Running' "
             f"AND {HUMAN_TASK_STATE.name} IN ({wanted})"
         )
-        workflow_ids = [execution.id async for execution in self.temporal.list_workflows(query)]
-        views = await asyncio.gather(*(self._view_or_none(wid) for wid in workflow_ids))
+        workflow_ids = [execution.id async for execution in self.temporal.list_workflows(query, limit=MAX_LISTED_TASKS)]
+        readers = asyncio.Semaphore(QUERIES_IN_FLIGHT)
+
+        async def read(workflow_id: str) -> JourneyView | None:
+            async with readers:
+                return await self._view_or_none(workflow_id)
+
+        views = await asyncio.gather(*(read(wid) for wid in workflow_ids))
         summaries = [
             TaskSummary(task=view.open_task, customer_id=view.customer_id, workflow_id=view.workflow_id, stage=view.stage.value, timezone=view.timezone)
             for view in views

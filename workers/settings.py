@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     def _host_and_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
         if not sep or not host or "/" in value or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"expected host:port, e.g. localhost:7233 or my-ns.a1b2c.tmprl.cloud:7233, got {value!r}")
+            raise ValueError("expected host:port, e.g. localhost:7233 or my-ns.a1b2c.tmprl.cloud:7233")
         return value
 
     @field_validator("push_webhook_url", "sms_webhook_url", "staff_webhook_url", "service_status_url")

@@ -76,6 +76,9 @@ WORKFLOW_ID_PREFIX = "onboarding-"
 JOURNAL_AND_HOLDOUT_PATCH = "journal-and-holdout"
 # Journeys started before the journal skipped writes for plain progress events write after every wake-up.
 JOURNAL_BATCHING_PATCH = "journal-batching"
+# Journeys started before these guards: no nudge before the first funnel step, a live task holds the
+# recovery window, nobody calls a customer who opted out of everything, no send after progress.
+PROGRESS_GUARDS_PATCH = "progress-guards"
 # Journeys started before unclaimed tasks escalated at their due time wait for the agent as they did.
 TASK_OVERDUE_PATCH = "task-overdue"
 
@@ -137,7 +140,11 @@ class OnboardingJourney:
             self._changed = False  # from here on, any event makes the next wait return at once
             if detect_drop_off(state, self._playbook, now):
                 self._log("drop_off_detected")
-            step = next_step(state, self._playbook, now, escalate_overdue_tasks=workflow.patched(TASK_OVERDUE_PATCH))
+            step = next_step(
+                state, self._playbook, now,
+                escalate_overdue_tasks=workflow.patched(TASK_OVERDUE_PATCH),
+                progress_guards=workflow.patched(PROGRESS_GUARDS_PATCH),
+            )
             match step:
                 case Wait(until=until, next_action=label):
                     state.next_action, state.next_action_at = label, until
@@ -202,19 +209,30 @@ class OnboardingJourney:
     async def _send(self, step: SendMessage) -> None:
         state = self._journey()
         stage, stage_since = state.stage, state.stage_since
-        if step.check_service and not await self._service_is_healthy(step.check_service):
-            retry_at = workflow.now() + self._playbook.guardrails.service_recheck
-            state.service_retry_at = state.deferred_until = retry_at
-            state.record(workflow.now(), DecisionAction.DEFERRED, "service_unhealthy", f"{step.check_service} reported down")
-            return
+        if step.check_service:
+            healthy = await self._service_is_healthy(step.check_service)
+            if self._moved_on(stage, stage_since):
+                return
+            if not healthy:
+                retry_at = workflow.now() + self._playbook.guardrails.service_recheck
+                state.service_retry_at = state.deferred_until = retry_at
+                state.record(workflow.now(), DecisionAction.DEFERRED, "service_unhealthy", f"{step.check_service} reported down")
+                return
         if step.kind is MessageKind.SMS_STORE_OFFER:
-            store = await workflow.execute_activity(
-                "find_nearest_store",
-                StoreQuery(customer_id=state.customer_id, location=state.profile.location),
-                result_type=Store,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=LOOKUP_RETRY,
-            )
+            try:
+                store = await workflow.execute_activity(
+                    "find_nearest_store",
+                    StoreQuery(customer_id=state.customer_id, location=state.profile.location),
+                    result_type=Store,
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=LOOKUP_RETRY,
+                )
+            except ActivityError:
+                state.record(workflow.now(), DecisionAction.FAILED, "store_lookup_failed", "no store to offer")
+                self._count_attempt(step, stage, stage_since, workflow.now())
+                return
+            if self._moved_on(stage, stage_since):
+                return
             text, deep_link = store_offer_text(state, self._playbook, store.name, store.address), None
         else:
             text, deep_link = nudge_text(state, self._playbook), self._playbook.for_stage(stage).deep_link
@@ -299,14 +317,26 @@ class OnboardingJourney:
             return
         mark_journaled(state, position)
 
+    def _moved_on(self, stage: Stage, stage_since: datetime) -> bool:
+        """After an await: did the customer progress, or the journey end, meanwhile? Then the send is moot."""
+        if not workflow.patched(PROGRESS_GUARDS_PATCH):
+            return False
+        state = self._journey()
+        return state.outcome is not None or (state.stage, state.stage_since) != (stage, stage_since)
+
     async def _service_is_healthy(self, service: str) -> bool:
-        health = await workflow.execute_activity(
-            "check_service_health",
-            ServiceHealthQuery(service=service),
-            result_type=ServiceHealth,
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=LOOKUP_RETRY,
-        )
+        """A status endpoint that cannot be read counts as 'not healthy yet': the nudge waits, the journey lives."""
+        try:
+            health = await workflow.execute_activity(
+                "check_service_health",
+                ServiceHealthQuery(service=service),
+                result_type=ServiceHealth,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=LOOKUP_RETRY,
+            )
+        except ActivityError:
+            self._log("service_health_unknown", service=service)
+            return False
         return health.healthy
 
     async def _notify_agents(self, task_id: str) -> None:
@@ -329,8 +359,16 @@ class OnboardingJourney:
         state.record(workflow.now(), DecisionAction.OPS_ALERTED, "review_stalled", reason)
 
     async def _notify_staff(self, kind: str, summary: str, task: HumanTask | None) -> None:
+        """Best effort: a notification that cannot be delivered is recorded; the journey goes on."""
         state = self._journey()
         info = workflow.info()
+        try:
+            await self._deliver_staff_notification(kind, summary, task, state, info)
+        except ActivityError:
+            state.record(workflow.now(), DecisionAction.FAILED, "notification_failed", f"{kind} {task.task_id if task else ''}".strip())
+            self._log("staff_notification_failed", kind=kind)
+
+    async def _deliver_staff_notification(self, kind: str, summary: str, task: HumanTask | None, state: JourneyState, info: workflow.Info) -> None:
         await workflow.execute_activity(
             "notify_staff",
             StaffNotification(
@@ -345,6 +383,7 @@ class OnboardingJourney:
                 created_at=workflow.now(),
             ),
             start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(hours=1),
             retry_policy=DELIVERY_RETRY,
             task_queue=self._messaging_queue,
         )

@@ -271,7 +271,7 @@ def _apply(state: JourneyState, event: OnboardingEvent, at: datetime, playbook: 
         return EventEffect.RECORDED, "help requested"
     if event.type in (EventType.OPTED_OUT, EventType.OPTED_IN):
         changed = []
-        for channel in event.opt_scope.channels():
+        for channel in (c for c in Channel if c in event.opt_scope.channels()):  # a fixed order: state must replay alike
             if channel in state.opt_changed_at and at < state.opt_changed_at[channel]:
                 continue
             state.opt_changed_at[channel] = at

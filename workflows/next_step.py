@@ -81,12 +81,13 @@ class _Due:
     task_kind: TaskKind | None = None
 
 
-def cutoff_of(state: JourneyState, playbook: Playbook) -> datetime:
-    """When the journey ends if nothing happens: the recovery window, unless the customer waits on us."""
+def cutoff_of(state: JourneyState, playbook: Playbook, *, progress_guards: bool = True) -> datetime:
+    """When the journey ends if nothing happens: the recovery window, unless the customer waits on us
+    (a review, or with `progress_guards` an agent's task), when only the maximum lifetime applies."""
     if state.outcome is not None:
         return state.outcome.ended_at
     lifetime_end = state.started_at + playbook.guardrails.max_lifetime
-    if playbook.for_stage(state.stage).waiting_on == "us":
+    if playbook.for_stage(state.stage).waiting_on == "us" or (progress_guards and state.live_task is not None):
         return lifetime_end
     return min(state.last_progress_at + playbook.guardrails.recovery_window, lifetime_end)
 
@@ -104,13 +105,18 @@ def detect_drop_off(state: JourneyState, playbook: Playbook, now: datetime) -> b
     return True
 
 
-def next_step(state: JourneyState, playbook: Playbook, now: datetime, *, escalate_overdue_tasks: bool = True) -> Step:
+def next_step(
+    state: JourneyState, playbook: Playbook, now: datetime, *, escalate_overdue_tasks: bool = True, progress_guards: bool = True
+) -> Step:
+    """`escalate_overdue_tasks` and `progress_guards` stay off for journeys started before those rules
+    (see the workflow's patches): no nudge before the first funnel step, a live task holds the
+    recovery window, no escalation to a person for a customer who opted out of everything."""
     guardrails = playbook.guardrails
     stage_playbook = playbook.for_stage(state.stage)
     end_kind = OutcomeKind.ABANDONED if state.allowed_channels else OutcomeKind.OPTED_OUT
     if now >= state.started_at + guardrails.max_lifetime:
         return EndJourney(end_kind, "max_lifetime")
-    cutoff = cutoff_of(state, playbook)
+    cutoff = cutoff_of(state, playbook, progress_guards=progress_guards)
     if now >= cutoff:
         return EndJourney(end_kind, "no_progress_within_recovery_window")
     unnotified = next((t for t in state.tasks if t.is_live and not t.notified), None)
@@ -131,21 +137,22 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, *, escalat
             return AlertOps(f"{state.stage.value} for longer than {stage_playbook.drop_off_after}")
         return Wait(alert_at, "alert ops if the review stalls")
 
+    if progress_guards and state.stage_event_at is None:
+        return Wait(cutoff, "waiting for the first onboarding step")  # an opt-out or an error alone is no drop-off
     due = _due_action(state, stage_playbook)
     if due is None:
         return Wait(cutoff, "end as abandoned without progress")
     if now < due.at:
         return Wait(min(due.at, cutoff), due.what)
-    if due.kind is None:
-        assert due.task_kind is not None
-        return EscalateToAgent(due.task_kind)
-
     channels = state.allowed_channels
-    if not channels:
+    if not channels and (due.kind is not None or progress_guards):  # no message, and no call either
         key = f"{state.stage.value}:{due.what}"
         if state.suppressed_attempt != key:
             return Suppress(due.what, "opted_out", key)
         return Wait(cutoff, f"{due.what} once the customer allows a channel")
+    if due.kind is None:
+        assert due.task_kind is not None
+        return EscalateToAgent(due.task_kind)
     primary = Channel.PUSH if due.kind is MessageKind.NUDGE else Channel.SMS
     channel = primary if primary in channels else channels[0]
 

@@ -5,11 +5,13 @@ edit never changes a journey in flight.
 """
 
 import hashlib
+import string
 import tomllib
 from datetime import time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -138,10 +140,33 @@ class Playbook(_Strict):
                 unknown = set(texts) - {r.value for r in RejectionReason} - {k.value for k in ErrorKind} - {"default"}
                 if unknown:
                     raise ValueError(f"stages.{stage.value}.copy.{locale} has unknown reasons: {', '.join(sorted(unknown))}")
+        try:
+            ZoneInfo(self.default_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"default_timezone {self.default_timezone!r} is not an IANA time zone (e.g. 'Asia/Tashkent')") from None
+        self._check_placeholders()
         if not self.version:
             digest = hashlib.sha256(self.model_dump_json(exclude={"version"}).encode()).hexdigest()[:10]
             object.__setattr__(self, "version", f"{self.name}@{digest}")
         return self
+
+    def _check_placeholders(self) -> None:
+        """Copy is filled in inside running journeys: a placeholder they cannot fill must fail here, at load."""
+        texts: list[tuple[str, str, set[str]]] = []
+        for stage, stage_playbook in self.stages.items():
+            for locale, by_reason in stage_playbook.copy_by_locale.items():
+                texts += [(f"stages.{stage.value}.copy.{locale}.{key}", text, {"step"}) for key, text in by_reason.items()]
+        for locale, by_kind in self.error_copy.items():
+            texts += [(f"error_copy.{locale}.{key}", text, {"step"}) for key, text in by_kind.items()]
+        texts += [(f"store_offer_copy.{locale}", text, {"store_name", "store_address"}) for locale, text in self.store_offer_copy.items()]
+        for where, text, allowed in texts:
+            try:
+                names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc} (write a literal brace as '{{{{' or '}}}}')") from None
+            unknown = names - allowed
+            if unknown:
+                raise ValueError(f"{where} uses {{{', '.join(sorted(unknown))}}}; allowed here: {{{'}, {'.join(sorted(allowed))}}}")
 
     def for_stage(self, stage: Stage) -> StagePlaybook:
         return self.stages[stage]

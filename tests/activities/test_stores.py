@@ -31,3 +31,13 @@ def test_a_directory_without_exactly_one_default_is_refused(tmp_path: Path) -> N
     path.write_text('[[stores]]\nstore_id = "a"\nname = "A"\naddress = "x"\nlat = 1\nlon = 2\n')
     with pytest.raises(ValueError, match="exactly one store must be marked default"):
         StoreDirectory.load(path)
+
+
+def test_two_stores_at_the_same_distance_do_not_break_the_lookup(tmp_path: Path) -> None:
+    path = tmp_path / "stores.toml"
+    same_mall = 'lat = 41.3\nlon = 69.2\n'
+    path.write_text(
+        f'[[stores]]\nstore_id = "a"\nname = "A"\naddress = "Mall, floor 1"\n{same_mall}default = true\n'
+        f'[[stores]]\nstore_id = "b"\nname = "B"\naddress = "Mall, floor 2"\n{same_mall}'
+    )
+    assert StoreDirectory.load(path).nearest(Location(lat=41.0, lon=69.0)).store_id in {"a", "b"}

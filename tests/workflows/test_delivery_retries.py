@@ -8,13 +8,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.fake_vendor import FakeVendor
 from tests.harness import Bench, bench_settings, running_bench
+from workflows.human_tasks import TaskOutcome
 from workflows.playbook import Playbook
 
 
 @pytest.fixture
 async def vendor_bench(time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[tuple[Bench, FakeVendor]]:
     vendor = FakeVendor()
-    settings = bench_settings(tmp_path, push_webhook_url=vendor.url + "/push", sms_webhook_url=vendor.url + "/sms")
+    settings = bench_settings(
+        tmp_path, push_webhook_url=vendor.url + "/push", sms_webhook_url=vendor.url + "/sms", staff_webhook_url=vendor.url + "/staff"
+    )
     try:
         async with running_bench(time_skipping_env, default_playbook, settings) as bench:
             yield bench, vendor
@@ -46,3 +49,19 @@ async def test_a_send_the_vendor_refuses_is_recorded_and_the_playbook_goes_on(ve
     assert view.attempts_at_stage == 1 and view.nudges_sent == 0
     await bench.skip(hours=5)
     assert [r.status for r in vendor.requests] == [422, 202], "nudge 2 goes out on schedule"
+
+
+async def test_a_support_webhook_that_refuses_does_not_end_the_journey(vendor_bench: tuple[Bench, FakeVendor]) -> None:
+    bench, vendor = vendor_bench
+    vendor.scripted_statuses = [401]  # a wrong token for the support system
+    await bench.send("onboarding.phone_verified")
+    await bench.send("onboarding.help_requested")
+    await bench.skip(minutes=5)
+    view = await bench.view()
+    assert view.outcome is None and view.status == "awaiting_agent", "the journey lives on"
+    assert ("failed", "notification_failed") in [(d.action, d.reason) for d in view.decisions]
+    task = view.open_task
+    assert task is not None
+    await bench.client.claim_task(task.task_id, "agent-ana")
+    await bench.client.complete_task(task.task_id, "agent-ana", TaskOutcome.ACTIVATED_IN_STORE)
+    assert (await bench.outcome()).kind == "completed"

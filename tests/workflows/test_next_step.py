@@ -236,15 +236,39 @@ def test_new_task_notifies_agents_then_no_nudges_while_it_is_live() -> None:
     ), "no nudge while an agent has the customer: only the task's due time is watched"
     assert next_step(state, PLAYBOOK, T0 + 3 * H) == EscalateOverdueTask(task.task_id)
     task.overdue_escalated = True
-    assert next_step(state, PLAYBOOK, T0 + 3 * H) == Wait(T0 + 48 * H, "agent works the task")
+    lifetime_end = state.started_at + PLAYBOOK.guardrails.max_lifetime
+    assert next_step(state, PLAYBOOK, T0 + 3 * H) == Wait(lifetime_end, "agent works the task"), "a live task holds the window"
 
 
 def test_a_claimed_task_is_not_overdue_and_old_journeys_do_not_escalate() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", timedelta(minutes=5)))
     state.tasks[0].notified = True
-    assert next_step(state, PLAYBOOK, T0 + 3 * H, escalate_overdue_tasks=False) == Wait(T0 + 48 * H, "agent works the task")
+    old_rules = {"escalate_overdue_tasks": False, "progress_guards": False}
+    assert next_step(state, PLAYBOOK, T0 + 3 * H, **old_rules) == Wait(T0 + 48 * H, "agent works the task")
     state.tasks[0].state, state.tasks[0].claimed_by = TaskState.CLAIMED, "ana"
-    assert next_step(state, PLAYBOOK, T0 + 3 * H) == Wait(T0 + 48 * H, "agent works the task")
+    assert next_step(state, PLAYBOOK, T0 + 3 * H) == Wait(state.started_at + PLAYBOOK.guardrails.max_lifetime, "agent works the task")
+
+
+def test_a_live_task_keeps_the_journey_past_the_recovery_window() -> None:
+    state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", timedelta(hours=47, minutes=30)))
+    state.tasks[0].notified = True
+    state.tasks[0].state, state.tasks[0].claimed_by = TaskState.CLAIMED, "ana"
+    assert not isinstance(next_step(state, PLAYBOOK, T0 + 49 * H), EndJourney), "the agent is still working it"
+    assert next_step(state, PLAYBOOK, T0 + 49 * H, progress_guards=False) == EndJourney(OutcomeKind.ABANDONED, "no_progress_within_recovery_window")
+
+
+def test_no_nudge_before_the_first_funnel_step() -> None:
+    state = journey(ev("customer.opted_out", channel="push"))
+    assert next_step(state, PLAYBOOK, T0 + 2 * H) == Wait(T0 + 48 * H, "waiting for the first onboarding step")
+    assert isinstance(next_step(state, PLAYBOOK, T0 + 2 * H, progress_guards=False), SendMessage), "what old journeys did"
+
+
+def test_nobody_calls_a_customer_who_opted_out_of_everything() -> None:
+    state = journey(ev("onboarding.document_rejected", reason="blur"), ev("customer.opted_out", timedelta(minutes=1), channel="all"))
+    state.attempts, state.last_nudge_at = 3, T0 + 13 * H
+    step = next_step(state, PLAYBOOK, T0 + 18 * H)
+    assert isinstance(step, Suppress) and step.reason == "opted_out" and "human task" in step.what
+    assert isinstance(next_step(state, PLAYBOOK, T0 + 18 * H, progress_guards=False), EscalateToAgent)
 
 
 def test_second_rejection_goes_to_a_human_at_once() -> None:
