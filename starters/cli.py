@@ -383,10 +383,11 @@ def service_status(
 @app.command()
 def simulate(
     customers: Annotated[int, typer.Option(min=1, help="synthetic customers in the cohort")] = 200,
-    seed: Annotated[int, typer.Option(help="same seed, same cohort (and, timing aside, the same summary)")] = 7,
+    seed: Annotated[int, typer.Option(help="same seed, same cohort (customers, holdout and, timing aside, the same summary); a seed runs once per system")] = 7,
     api_url: Annotated[str, typer.Option(help="the HTTP API of `recovery up`")] = "http://127.0.0.1:8000",
     api_token: Annotated[str | None, typer.Option(envvar="RECOVERY_API_TOKEN", help="default: <data-dir>/api-token")] = None,
     data_dir: Annotated[Path, typer.Option(envvar="RECOVERY_DATA_DIR", help="the folder of `recovery up`: its outbox is the customers' phones")] = Path("var"),
+    playbook: Annotated[Path | None, typer.Option(help="the playbook `recovery up` runs (holdout share, message sequence: the true uplift); default: the one of --data-dir's running stack, else playbooks/demo.toml")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="HTTP requests in flight at most")] = 50,
     start_rate: Annotated[float, typer.Option(min=0.01, help="customers starting per second (more than the system keeps up with and journeys see drop-offs that did not happen)")] = 3.0,
     drop_started: Annotated[float, typer.Option(help="P(stall before phone verification)", rich_help_panel="Cohort")] = 0.08,
@@ -395,7 +396,7 @@ def simulate(
     drop_document_approved: Annotated[float, typer.Option(help="P(stall before the selfie)", rich_help_panel="Cohort")] = 0.10,
     fail_biometric: Annotated[float, typer.Option(help="P(selfie fails, customer stops)", rich_help_panel="Cohort")] = 0.08,
     drop_biometric_passed: Annotated[float, typer.Option(help="P(stall before activation)", rich_help_panel="Cohort")] = 0.05,
-    natural_return: Annotated[float, typer.Option(help="P(a stalled customer goes on alone, before any nudge)", rich_help_panel="Cohort")] = 0.15,
+    natural_return: Annotated[float, typer.Option(help="P(a stalled customer comes back alone, 10-22 s after stopping, with no message; in both groups)", rich_help_panel="Cohort")] = 0.15,
     respond_nudge: Annotated[str, typer.Option(help="P(respond) to nudge 1,2,3", rich_help_panel="Cohort")] = "0.25,0.15,0.10",
     respond_sms: Annotated[float, typer.Option(help="P(activate in store after the SMS offer)", rich_help_panel="Cohort")] = 0.20,
     opt_out: Annotated[float, typer.Option(help="P(opt out) on each message", rich_help_panel="Cohort")] = 0.02,
@@ -406,7 +407,8 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Drive a synthetic cohort through the running system over the HTTP API (customers and agents),
-    then summarise how their journeys ended. Meant for `recovery up --playbook playbooks/demo.toml`."""
+    then summarise how their journeys ended, with the true uplift over the holdout (from the cohort's own
+    draws) next to the one the journeys give. Meant for `recovery up --playbook playbooks/demo.toml`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from starters.simulate import (
@@ -414,8 +416,10 @@ def simulate(
         SimulationError,
         parse_agent_outcomes,
         parse_probabilities,
+        resolve_playbook,
         resolve_token,
         summary_table,
+        uplift_table,
     )
     from starters.simulate import simulate as run_simulation
     from starters.simulate_cohort import CohortParams
@@ -442,9 +446,9 @@ def simulate(
         )
         config = SimulationConfig(
             params=params, api_url=api_url, api_token=resolve_token(api_token, data_dir), data_dir=data_dir,
-            concurrency=concurrency, timeout=timeout,
+            concurrency=concurrency, timeout=timeout, playbook=load_playbook(resolve_playbook(playbook, data_dir)),
         )
-    except (ValueError, SimulationError) as exc:
+    except (ValueError, SimulationError) as exc:  # PlaybookError is a ValueError
         _fail(str(exc))
 
     progress = Progress(
@@ -465,16 +469,25 @@ def simulate(
         typer.echo(json.dumps(result.to_json(), indent=2))  # plain: never wrapped to the terminal's width
     else:
         share = 100 * result.needing_help / len(result.plans)
-        title = f"seed {result.seed}, run {result.run_id}: {len(result.plans)} customers in {result.elapsed_s:.0f}s"
+        title = f"seed {result.seed}: {len(result.plans)} customers in {result.elapsed_s:.0f}s"
         console.print(summary_table(result.summary, title=title))
         console.print(f"{result.needing_help} of {len(result.plans)} ({share:.0f}%) would never have activated without help.")
-        if result.holdout:
-            console.print(
-                f"{result.holdout} were in the holdout (watched, never messaged: the control group); "
-                f"{result.holdout_completed} of them completed."
-            )
+        console.print(
+            f"{result.holdout} were in the holdout (watched, never messaged: the control group); "
+            f"{result.holdout_completed} of them completed"
+            + (f"; {result.holdout_messaged} received a message (they must not)." if result.holdout_messaged else ".")
+        )
         if result.agent_outcomes:
             console.print("agents completed tasks: " + ", ".join(f"{k} {v}" for k, v in sorted(result.agent_outcomes.items())))
+        console.print(uplift_table(
+            result.true_uplift, result.observed_uplift,
+            title=f"uplift over the holdout, by first drop-off stage (playbook {result.playbook_version})",
+        ))
+        console.print(
+            "true uplift (from the cohort's own draws): each customer's completion if treated minus if held out, "
+            "averaged over those who dropped off; the journeys' figure is treated minus holdout completion, as "
+            "`recovery report` shows it (its other rows count every drop-off at a stage, not the first)."
+        )
     if result.timed_out or result.interrupted:
         err_console.print(f"[red]{'interrupted' if result.interrupted else 'timed out'}:[/red] {result.summary.not_ended} journeys had not ended")
         raise typer.Exit(1)

@@ -126,7 +126,11 @@ def _duration(journey_rows: list[dict[str, Any]]) -> Duration:
 
 
 def uplift_of(stage: str, treated: list[dict[str, Any]], holdout: list[dict[str, Any]]) -> Uplift:
-    """Recovery among treated drop-offs minus return among holdout drop-offs, with a 95% Wald interval."""
+    """Recovery among treated drop-offs minus return among holdout drop-offs, with a 95% interval.
+
+    The interval is Agresti-Caffo's (one success and one failure added to each group): unlike the
+    plain Wald interval it does not shrink to nothing when a small holdout has no returns at all.
+    """
     t_n, h_n = len(treated), len(holdout)
     t_k = sum(1 for j in treated if j["outcome"] == "completed")
     h_k = sum(1 for j in holdout if j["outcome"] == "completed")
@@ -135,8 +139,10 @@ def uplift_of(stage: str, treated: list[dict[str, Any]], holdout: list[dict[str,
         return Uplift(stage=stage, treated=t_n, treated_recovered=t_k, treated_rate=t_rate, holdout=h_n, holdout_returned=h_k,
                       holdout_rate=h_rate, uplift=None, ci_low=None, ci_high=None, verdict="no drop-offs in one of the groups yet")
     diff = t_rate - h_rate
-    se = math.sqrt(t_rate * (1 - t_rate) / t_n + h_rate * (1 - h_rate) / h_n)
-    low, high = diff - Z_95 * se, diff + Z_95 * se
+    t_adj, h_adj = (t_k + 1) / (t_n + 2), (h_k + 1) / (h_n + 2)
+    se = math.sqrt(t_adj * (1 - t_adj) / (t_n + 2) + h_adj * (1 - h_adj) / (h_n + 2))
+    centre = t_adj - h_adj
+    low, high = centre - Z_95 * se, centre + Z_95 * se
     if min(t_n, h_n) < MIN_GROUP_SIZE:
         verdict = f"too small to tell: fewer than {MIN_GROUP_SIZE} drop-offs in a group"
     elif low > 0:

@@ -5,19 +5,26 @@ It plays both sides a real deployment has around the journeys:
 - the customers, as the app backend would report them: each sends their funnel events to
   `POST /v1/events` a short moment apart, stops where their plan says, and watches their phone
   (the outbox, `<data_dir>/outbox.jsonl`) for messages, reacting to the one their plan says they
-  react to (see `starters/simulate_cohort.py` for the cohort model and its seeded draws);
+  react to, or comes back by themselves when their plan says so (see `starters/simulate_cohort.py`
+  for the cohort model and its seeded draws);
 - the support agents: they poll `GET /v1/tasks?state=open`, claim each task of the cohort and
   complete it with the outcome drawn for it.
 
+Each customer's group (treatment or holdout) is known before the run, from their id and the holdout
+share of the playbook (`recovery_group`), and confirmed by their journey view. Holdout customers are
+never messaged, so they only come back by themselves.
+
 It ends when every journey has an outcome (`GET /v1/journeys/{id}`), and sums the outcomes up with
-`summarize`, a pure function of the list of outcomes. Only the cohort's own customers and tasks are
-touched: other journeys on the same system are left alone.
+`summarize`, a pure function of the list of outcomes. Next to it: the true uplift over the holdout,
+computed from the cohort's own draws before the run (`true_uplift`), and the uplift the journeys'
+outcomes give (`observed_uplift`, treated minus holdout completion with a 95% interval, as the recovery
+report computes it). Only the cohort's own customers and tasks are touched: other journeys on the same
+system are left alone. Customer ids come from the seed, so a seed runs once per system.
 """
 
 import asyncio
 import json
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,21 +37,26 @@ import httpx
 from pydantic import BaseModel, ValidationError
 from rich.table import Table
 
+from starters.recovery_report import Uplift, uplift_of
 from starters.simulate_cohort import (
+    DEMO_PLAYBOOK,
     MESSAGES,
-    NATURAL_RETURN_DELAY_S,
     STALL_STAGES,
     CohortParams,
     CustomerPlan,
     ReactionKind,
+    StageTruth,
     StallPlan,
     next_leg,
     plan_cohort,
     stall_at,
+    true_uplift,
 )
 from workflows.funnel import STAGE_AFTER_AGENT_VERIFICATION, EventType, Stage
+from workflows.holdout import RecoveryGroup, recovery_group
 from workflows.human_tasks import TaskOutcome
 from workflows.journey_state import JourneyOutcome, OutcomeKind
+from workflows.playbook import Playbook, load_playbook
 
 RECOVERED_AFTER: tuple[str, ...] = ("nudge_1", "nudge_2", "nudge_3", "sms_store_offer", "human_task")
 RETRY_FOR_S = 20.0  # how long a request is retried on 5xx / connection errors before the run gives up
@@ -63,6 +75,12 @@ class SimulationError(RuntimeError):
 
 class ApiUnavailable(SimulationError):
     """The API did not answer, or answered 5xx/429, for longer than the simulator waits."""
+
+
+def already_ran(seed: int) -> SimulationError:
+    return SimulationError(
+        f"a cohort with seed {seed} already ran against this system: use another --seed or a fresh data folder"
+    )
 
 
 # -- the summary: a pure function of the outcomes --------------------------------------------------
@@ -162,6 +180,57 @@ def summary_table(summary: Summary, title: str | None = None) -> Table:
     return table
 
 
+# -- the uplift: the truth from the draws, and what the journeys give --------------------------------
+
+
+def observed_uplift(outcomes: dict[str, JourneyOutcome | None], groups: dict[str, str | None]) -> list[Uplift]:
+    """Completion of treated minus holdout customers, by first recorded drop-off stage (funnel order) after
+    "any stage", with the recovery report's 95% interval. Journeys not ended, or of no known group, are left out."""
+    rows: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
+        "any stage": ([], []), **{stage.value: ([], []) for stage in STALL_STAGES},
+    }
+    for customer_id, outcome in outcomes.items():
+        group = groups.get(customer_id)
+        if outcome is None or not outcome.drop_off_stages or group not in (RecoveryGroup.TREATMENT, RecoveryGroup.HOLDOUT):
+            continue
+        row = {"outcome": outcome.kind.value}
+        side = 0 if group == RecoveryGroup.TREATMENT else 1
+        for key in ("any stage", outcome.drop_off_stages[0].value):
+            rows.setdefault(key, ([], []))[side].append(row)
+    return [uplift_of(stage, treated, holdout) for stage, (treated, holdout) in rows.items()]
+
+
+def _points(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:+.1f}"
+
+
+def uplift_table(truth: Sequence[StageTruth], observed: Sequence[Uplift], title: str | None = None) -> Table:
+    """One row per first drop-off stage that has customers: the true uplift next to the journeys' estimate."""
+    table = Table(
+        "first drop-off", "customers", "true uplift (from the cohort's own draws)", "treated: completed",
+        "holdout: completed", "journeys: uplift [95% CI]", "truth in CI", title=title, header_style="bold",
+    )
+    seen = {row.stage: row for row in observed}
+    for true in truth:
+        if not true.customers:
+            continue
+        row = seen.get(true.stage)
+        estimate = inside = ""
+        treated = holdout = ""
+        if row is not None:
+            treated = f"{row.treated_recovered}/{row.treated}"
+            holdout = f"{row.holdout_returned}/{row.holdout}"
+            if row.uplift is not None and row.ci_low is not None and row.ci_high is not None:
+                estimate = f"{_points(row.uplift)} [{_points(row.ci_low)}, {_points(row.ci_high)}] pts"
+                if true.uplift is not None:
+                    inside = "yes" if row.ci_low <= true.uplift <= row.ci_high else "no"
+        table.add_row(
+            true.stage, str(true.customers), f"{_points(true.uplift)} pts", treated, holdout, estimate, inside,
+            style="bold" if true.stage == "any stage" else None,
+        )
+    return table
+
+
 # -- option parsing (shared with the CLI) ----------------------------------------------------------
 
 
@@ -189,6 +258,21 @@ def parse_agent_outcomes(text: str) -> dict[TaskOutcome, float]:
     if not weights:
         raise ValueError(f"--agent-outcomes is empty; e.g. verified_on_call=0.5,unreachable=0.5 ({allowed})")
     return weights
+
+
+def resolve_playbook(playbook: Path | None, data_dir: Path) -> Path:
+    """The playbook given, else the one the `recovery up` of the data folder runs, else the demo playbook."""
+    if playbook is not None:
+        return playbook
+    try:
+        lines = (data_dir / "recovery.env").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key.strip() == "RECOVERY_PLAYBOOK" and value.strip() and Path(value.strip()).is_file():
+            return Path(value.strip())
+    return DEMO_PLAYBOOK
 
 
 def resolve_token(api_token: str | None, data_dir: Path) -> str:
@@ -277,17 +361,27 @@ class Api:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 2.0)
 
-    async def preflight(self, probe_customer: str) -> None:
-        """Reachable, and the token is right: an unknown journey answers 404 only past the auth check."""
-        await self._request("GET", f"/v1/journeys/{quote(probe_customer, safe='')}", expect=(404, 200), retry_for=3.0)
+    async def preflight(self, first_customer: str) -> bool:
+        """Reachable, and the token is right: an unknown journey answers 404 only past the auth check.
+        True when the cohort's first customer already has a journey (200, or 409: one with no view yet)."""
+        response = await self._request(
+            "GET", f"/v1/journeys/{quote(first_customer, safe='')}", expect=(404, 200, 409), retry_for=3.0
+        )
+        return response.status_code != 404
 
-    async def post_events(self, events: list[dict[str, Any]]) -> None:
+    async def post_events(self, events: list[dict[str, Any]]) -> list[str]:
+        """Sends events; the API's note for each customer in the batch ("recorded", "journey already ended; ...")."""
         sent = time.monotonic()
-        await self._request("POST", "/v1/events", body=events if len(events) > 1 else events[0], expect=(202,))
+        response = await self._request("POST", "/v1/events", body=events if len(events) > 1 else events[0], expect=(202,))
         self.last_event_at = time.monotonic()
         latency = self.last_event_at - sent
         self.event_latencies.append(latency)
         self.latency_ewma = 0.8 * self.latency_ewma + 0.2 * latency
+        try:
+            journeys = response.json().get("journeys") or []
+        except (ValueError, AttributeError):
+            return []
+        return [str(j.get("note", "")) for j in journeys if isinstance(j, dict)]
 
     def is_struggling(self) -> bool:
         """Events took long to be accepted lately: the system is behind, start no one new for now."""
@@ -337,6 +431,10 @@ class Api:
 # -- the run --------------------------------------------------------------------------------------
 
 
+def _demo_playbook() -> Playbook:
+    return load_playbook(DEMO_PLAYBOOK)
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     params: CohortParams
@@ -345,14 +443,13 @@ class SimulationConfig:
     data_dir: Path = Path("var")
     concurrency: int = 50
     timeout: float = 900.0
-    run_id: str | None = None
     journey_poll: float = JOURNEY_POLL_S
     agent_poll: float = AGENT_POLL_S
+    playbook: Playbook = field(default_factory=_demo_playbook)  # the one `recovery up` runs: groups and the truth
 
 
 @dataclass
 class SimulationResult:
-    run_id: str
     seed: int
     plans: list[CustomerPlan]
     outcomes: dict[str, JourneyOutcome | None]
@@ -362,8 +459,11 @@ class SimulationResult:
     timed_out: bool = False
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
-    holdout: int = 0  # journeys the system kept as its control group (watched, never messaged)
-    holdout_completed: int = 0
+    playbook_version: str = ""
+    groups: dict[str, str | None] = field(default_factory=dict)  # treatment / holdout, as the journeys say
+    holdout_messaged: int = 0  # holdout customers a message reached (must stay 0)
+    true_uplift: list[StageTruth] = field(default_factory=list)
+    observed_uplift: list[Uplift] = field(default_factory=list)
     event_accept_s: dict[str, float] = field(default_factory=dict)  # sending an event -> API accepted it
     journey_lag_s: dict[str, float] = field(default_factory=dict)  # an event happening -> its journey seeing it
 
@@ -371,18 +471,32 @@ class SimulationResult:
     def needing_help(self) -> int:
         return sum(plan.needs_help for plan in self.plans)
 
+    @property
+    def holdout(self) -> int:
+        """Journeys the system kept as its control group (watched, never messaged)."""
+        return sum(group == RecoveryGroup.HOLDOUT for group in self.groups.values())
+
+    @property
+    def holdout_completed(self) -> int:
+        return sum(
+            self.groups.get(cid) == RecoveryGroup.HOLDOUT and outcome is not None and outcome.kind is OutcomeKind.COMPLETED
+            for cid, outcome in self.outcomes.items()
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "run_id": self.run_id,
             "seed": self.seed,
             "customers": len(self.plans),
+            "playbook": self.playbook_version,
             "would_not_activate_without_help": self.needing_help,
             "elapsed_s": round(self.elapsed_s, 1),
             "timed_out": self.timed_out,
             "interrupted": self.interrupted,
             "summary": self.summary.model_dump(),
             "agent_outcomes": self.agent_outcomes,
-            "holdout": {"journeys": self.holdout, "completed": self.holdout_completed},
+            "holdout": {"journeys": self.holdout, "completed": self.holdout_completed, "messaged": self.holdout_messaged},
+            "true_uplift": [truth.model_dump() for truth in self.true_uplift],
+            "observed_uplift": [row.model_dump() for row in self.observed_uplift],
             "event_accept_s": self.event_accept_s,
             "journey_lag_s": self.journey_lag_s,
             "notes": self.notes,
@@ -402,18 +516,22 @@ class _AgentDone:
 
 
 @dataclass(frozen=True)
+class _NaturalReturn:
+    """The moment the customer comes back by themselves has come."""
+
+
+@dataclass(frozen=True)
 class _Resume:
     stage: Stage
     delay: float
-    check_stall: bool  # True: the customer arrives at `stage` (may stall there); False: they retry it
+    check_stall: bool  # True: the customer arrives at `stage` (may stall there); False: they go on from it
 
 
 class _Run:
-    def __init__(self, config: SimulationConfig, plans: list[CustomerPlan], api: Api, run_id: str,
+    def __init__(self, config: SimulationConfig, plans: list[CustomerPlan], api: Api,
                  progress: Callable[[int, int], None] | None, note: Callable[[str], None] | None) -> None:
         self.config = config
         self.api = api
-        self.run_id = run_id
         self.customers = {plan.customer_id: _Customer(plan, self) for plan in plans}
         self.ended = 0
         self.notes: list[str] = []
@@ -450,7 +568,8 @@ class _Customer:
         self.inbox: asyncio.Queue[_Message | _AgentDone] = asyncio.Queue()
         self.outcome: JourneyOutcome | None = None
         self.messages_seen: set[str] = set()
-        self.group: str | None = None  # treatment / holdout, when the journey view says
+        # Known before the run from the id and the playbook's share; the journey view has the last word.
+        self.group: str | None = recovery_group(plan.customer_id, run.config.playbook.holdout_share).value
         self._events = 0
         self._step = 0
         self._stamped = 0.0  # monotonic time of the last event's occurred_at
@@ -460,6 +579,12 @@ class _Customer:
     # the phone
     def phone_received(self, record: dict[str, Any]) -> None:
         self.messages_seen.add(str(record.get("id")))
+        if self.group == RecoveryGroup.HOLDOUT:
+            self.run_.say_once(
+                "holdout-messaged",
+                f"{self.plan.customer_id} is in the holdout yet received a message ({record.get('kind')}): the "
+                "holdout must never be messaged, or the uplift means nothing.",
+            )
         self.inbox.put_nowait(_Message(record))
 
     def _next_delay(self) -> float:
@@ -470,7 +595,7 @@ class _Customer:
     async def _send(self, event_type: EventType, attributes: dict[str, str]) -> None:
         self._events += 1
         self._stamped = time.monotonic()
-        await self.api.post_events([
+        notes = await self.api.post_events([
             {
                 "event_id": f"{self.plan.customer_id}-e{self._events:02d}",
                 "customer_id": self.plan.customer_id,
@@ -480,6 +605,9 @@ class _Customer:
                 "profile": self.plan.profile(),
             }
         ])
+        if self._events == 1 and any("already ended" in note for note in notes):
+            # The first event of a customer refused: a journey of this id ran before this run.
+            raise already_ran(self.run_.config.params.seed)
 
     async def _pause(self, delay: float, after_last_event: bool) -> None:
         """Waits `delay` from the moment the last event happened (its `occurred_at`, which the journey's
@@ -489,20 +617,21 @@ class _Customer:
         await asyncio.sleep(max(0.0, start + delay - time.monotonic()))
 
     async def run(self) -> None:
+        """The plan's path; `journey_outcome` in `starters/simulate_cohort.py` walks the same steps."""
         await asyncio.sleep(self.plan.start_after)
         while self.api.is_struggling():
             await asyncio.sleep(0.25)
         await self._send(EventType.STARTED, {})
         stage, check_stall, delay, from_last = Stage.STARTED, True, self._next_delay(), True
+        arrived = self._stamped  # when the customer got to `stage`: their natural return counts from there
         while stage is not Stage.COMPLETED and self.outcome is None:
             stall = stall_at(stage, self.plan) if check_stall else None
-            if stall is not None and stall.natural_return:
-                delay = NATURAL_RETURN_DELAY_S
-            elif stall is not None:
-                resume = await self._dropped(stage, stall)
+            if stall is not None:
+                resume = await self._dropped(stage, stall, arrived)
                 if resume is None:
                     break
                 stage, delay, check_stall, from_last = resume.stage, resume.delay, resume.check_stall, False
+                arrived = time.monotonic()
                 if check_stall:
                     continue
             leg, stage = next_leg(stage, self.plan)
@@ -510,16 +639,20 @@ class _Customer:
                 await self._pause(delay, after_last_event=from_last)
                 await self._send(event_type, attributes)
                 delay, from_last = self._next_delay(), True
+            arrived = self._stamped
             check_stall = True
         await self._until_ended(first_look=0.3)
 
-    async def _dropped(self, stage: Stage, stall: StallPlan) -> _Resume | None:
-        """Waits for a message to react to or an agent's outcome; None: nothing more to send."""
+    async def _dropped(self, stage: Stage, stall: StallPlan, arrived: float) -> _Resume | None:
+        """Waits for their natural return, a message to react to, or an agent's outcome; None: nothing more to send."""
         reaction = stall.reaction
+        comes_back_at = arrived + stall.return_after if stall.natural_return else None
         while True:
-            item = await self._next_item()
+            item = await self._next_item(comes_back_at)
             if item is None:  # the journey ended
                 return None
+            if isinstance(item, _NaturalReturn):
+                return _Resume(stage, 0.0, check_stall=False)
             if isinstance(item, _AgentDone):
                 if item.stage is not stage:
                     continue
@@ -536,21 +669,29 @@ class _Customer:
             message = "sms_store_offer" if record.get("kind") == "sms_store_offer" else f"nudge_{record.get('attempt')}"
             if message not in MESSAGES or reaction.message != message:
                 continue
+            acts_at = time.monotonic() + stall.reaction_delay
+            if comes_back_at is not None and comes_back_at < acts_at:  # back by themselves before acting on it
+                await asyncio.sleep(max(0.0, comes_back_at - time.monotonic()))
+                return _Resume(stage, 0.0, check_stall=False)
             await asyncio.sleep(stall.reaction_delay)
             if reaction.kind is ReactionKind.OPT_OUT:
                 await self._send(EventType.OPTED_OUT, {"channel": "all"})
-                continue  # keeps waiting: an agent may still reach them, or the journey ends
+                continue  # keeps waiting: they may come back, an agent may still reach them, or the journey ends
             if message == "sms_store_offer":
                 await self._send(EventType.COMPLETED, {"activated": "in_store"})
                 return None
             return _Resume(stage, 0.0, check_stall=False)
 
-    async def _next_item(self) -> _Message | _AgentDone | None:
-        """The next thing on the phone or from an agent; between them, looks whether the journey ended."""
+    async def _next_item(self, comes_back_at: float | None = None) -> _Message | _AgentDone | _NaturalReturn | None:
+        """The next thing on the phone or from an agent, or the customer's own return; between them, looks
+        whether the journey ended."""
         while True:
+            until = self._look_at if comes_back_at is None else min(self._look_at, comes_back_at)
             try:
-                return await asyncio.wait_for(self.inbox.get(), timeout=max(0.0, self._look_at - time.monotonic()))
+                return await asyncio.wait_for(self.inbox.get(), timeout=max(0.0, until - time.monotonic()))
             except TimeoutError:
+                if comes_back_at is not None and time.monotonic() >= comes_back_at:
+                    return _NaturalReturn()
                 if await self._look():
                     return None
 
@@ -584,8 +725,6 @@ class _Customer:
         self._look_at = time.monotonic() + _until_deadline(view, poll)
         if view.get("outcome"):
             self.run_.journey_lags.extend(_lags(view))
-            group = view.get("recovery_group")
-            self.group = group if isinstance(group, str) else None
             self.outcome = JourneyOutcome.model_validate(view["outcome"])
             self.run_.journey_ended()
             return True
@@ -599,12 +738,27 @@ class _Customer:
                 f"the system is behind: a journey saw an event {late:.1f}s after it happened, so journeys count "
                 "drop-offs that did not happen. Start customers more slowly (--start-rate) or run fewer.",
             )
+        group = view.get("recovery_group")
+        if isinstance(group, str) and group != self.group:
+            self.run_.say_once(
+                "group",
+                f"the system put {self.plan.customer_id} in the {group} group, not the "
+                f"{self.group} group that the holdout share of --playbook gives: the system runs another playbook.",
+            )
+            self.group = group
         version = str(view.get("playbook_version", ""))
+        expected = self.run_.config.playbook.version
         if version and not version.startswith("demo"):
             self.run_.say_once(
                 "playbook",
                 f"journeys pin playbook {version}, not the demo playbook: its waits are hours, so the cohort takes "
                 "that long to end. Run `recovery up --playbook playbooks/demo.toml` for a run of minutes.",
+            )
+        elif version and version != expected:
+            self.run_.say_once(
+                "truth",
+                f"journeys pin playbook {version}, but the true uplift is computed for {expected}: pass the "
+                "playbook `recovery up` runs with --playbook.",
             )
         now = datetime.now(timezone.utc)
         for message in view.get("messages") or []:
@@ -742,17 +896,18 @@ async def simulate(
 ) -> SimulationResult:
     """Runs the cohort through the API until every journey has ended (or `config.timeout`)."""
     params = config.params
-    run_id = config.run_id or uuid.uuid4().hex[:6]
     try:
-        plans = plan_cohort(params, run_id)
+        plans = plan_cohort(params)
     except ValueError as err:
         raise SimulationError(str(err)) from None
+    truth = true_uplift(plans, config.playbook)  # from the draws alone, before anything runs
     api = Api(config.api_url, config.api_token, config.concurrency)
-    run = _Run(config, plans, api, run_id, progress, note)
+    run = _Run(config, plans, api, progress, note)
     started = time.monotonic()
     timed_out = interrupted = False
     try:
-        await api.preflight(f"sim-{params.seed}-{run_id}-preflight")
+        if await api.preflight(plans[0].customer_id):
+            raise already_ran(params.seed)
         if progress:
             progress(0, len(plans))
         try:
@@ -765,8 +920,8 @@ async def simulate(
     finally:
         await api.aclose()
     outcomes = {plan.customer_id: run.customers[plan.customer_id].outcome for plan in plans}
+    groups = {plan.customer_id: run.customers[plan.customer_id].group for plan in plans}
     return SimulationResult(
-        run_id=run_id,
         seed=params.seed,
         plans=plans,
         outcomes=outcomes,
@@ -776,10 +931,11 @@ async def simulate(
         timed_out=timed_out,
         interrupted=interrupted,
         notes=run.notes,
-        holdout=sum(c.group == "holdout" for c in run.customers.values()),
-        holdout_completed=sum(
-            c.group == "holdout" and c.outcome is not None and c.outcome.kind is OutcomeKind.COMPLETED for c in run.customers.values()
-        ),
+        playbook_version=config.playbook.version,
+        groups=groups,
+        holdout_messaged=sum(c.group == RecoveryGroup.HOLDOUT and bool(c.messages_seen) for c in run.customers.values()),
+        true_uplift=truth,
+        observed_uplift=observed_uplift(outcomes, groups),
         event_accept_s=_spread(api.event_latencies),
         journey_lag_s=_spread(run.journey_lags),
     )

@@ -1,14 +1,16 @@
-"""`recovery simulate`: the seeded cohort, the summary, and one cohort run end to end through the
-real HTTP API (uvicorn on a socket), the real worker and the real dev server with the demo playbook."""
+"""`recovery simulate`: the seeded cohort, its counterfactual outcomes (the true uplift), the summary, and
+one cohort run end to end through the real HTTP API (uvicorn on a socket), the real worker and the real
+dev server with the demo playbook."""
 
 import asyncio
 import inspect
 import json
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,76 +18,99 @@ import uvicorn
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.outbox import read_outbox
 from starters import cli
 from starters.client import RecoveryClient
 from starters.simulate import (
     SimulationConfig,
     SimulationError,
+    observed_uplift,
     parse_agent_outcomes,
     parse_probabilities,
+    resolve_playbook,
     resolve_token,
     simulate,
     summarize,
     summary_table,
+    uplift_table,
 )
 from starters.simulate_cohort import (
     DEFAULT_AGENT_OUTCOMES,
     DEFAULT_STALL,
+    DEMO_PLAYBOOK,
+    NATURAL_RETURN_S,
     STALL_STAGES,
     CohortParams,
     CustomerPlan,
     Reaction,
     ReactionKind,
     StallPlan,
+    TaskPlan,
+    journey_outcome,
     next_leg,
     plan_cohort,
     stall_at,
+    store_locations,
+    true_uplift,
 )
 from tests.harness import bench_settings
 from workers.worker import build_worker
 from workflows.funnel import STAGE_OF_EVENT, EventType, Stage
+from workflows.holdout import RecoveryGroup, recovery_group
 from workflows.human_tasks import TaskOutcome
 from workflows.journey import workflow_id_for
 from workflows.journey_state import JourneyOutcome, OutcomeKind
 from workflows.journey_view import JourneyView
-from workflows.playbook import load_playbook
+from workflows.playbook import Playbook, load_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 RECOVERY = str(Path(sys.executable).parent / "recovery")
 TOKEN = "sim-t0ken"
+DEMO = load_playbook(ROOT / "playbooks" / "demo.toml")
+
+
+def fresh_seed() -> int:
+    """Customer ids come from the seed and a seed runs once per system: every run in a test gets its own."""
+    return uuid.uuid4().int % 10**9
 
 
 # -- the cohort -----------------------------------------------------------------------------------
 
 
-def test_the_same_seed_draws_the_same_cohort() -> None:
+def test_the_same_seed_draws_the_same_cohort_and_the_same_holdout() -> None:
     params = CohortParams(customers=300, seed=11)
-    first, again = plan_cohort(params, "run1"), plan_cohort(params, "run2")
-    assert [p.essence() for p in first] == [p.essence() for p in again]
-    assert first == plan_cohort(params, "run1")
-    assert {p.customer_id for p in first}.isdisjoint({p.customer_id for p in again}), "ids are unique per run"
-    assert first[5].customer_id == "sim-11-run1-0005"
+    first, again = plan_cohort(params), plan_cohort(params)
+    assert first == again
+    assert first[5].customer_id == "sim-11-0005", "ids come from the seed alone"
+    groups = [recovery_group(p.customer_id, DEMO.holdout_share) for p in first]
+    assert groups == [recovery_group(p.customer_id, DEMO.holdout_share) for p in again]
+    assert 10 <= groups.count(RecoveryGroup.HOLDOUT) <= 50, "about a tenth of the cohort is held out"
+    assert true_uplift(first, DEMO) == true_uplift(again, DEMO)
 
 
 def test_different_seeds_draw_different_cohorts() -> None:
-    a = plan_cohort(CohortParams(customers=200, seed=1), "r")
-    b = plan_cohort(CohortParams(customers=200, seed=2), "r")
+    a = plan_cohort(CohortParams(customers=200, seed=1))
+    b = plan_cohort(CohortParams(customers=200, seed=2))
     assert [p.essence() for p in a] != [p.essence() for p in b]
     assert [p.drop_stages for p in a] != [p.drop_stages for p in b]
+    assert {p.customer_id for p in a}.isdisjoint({p.customer_id for p in b})
 
 
 def test_a_probability_changes_only_its_own_decisions() -> None:
     """Every customer draws the same numbers in the same order whatever the probabilities."""
-    base = plan_cohort(CohortParams(customers=100, seed=3), "r")
-    tweaked = plan_cohort(CohortParams(customers=100, seed=3, respond_sms=0.9), "r")
+    base = plan_cohort(CohortParams(customers=100, seed=3))
+    tweaked = plan_cohort(CohortParams(customers=100, seed=3, respond_sms=0.9))
     assert [(p.timezone, p.lat, p.lon, p.start_after, p.step_delays, p.tasks) for p in base] == [
         (p.timezone, p.lat, p.lon, p.start_after, p.step_delays, p.tasks) for p in tweaked
     ]
     assert [p.drop_stages for p in base] == [p.drop_stages for p in tweaked]
+    assert [[p.stalls[s].return_after for s in STALL_STAGES] for p in base] == [
+        [p.stalls[s].return_after for s in STALL_STAGES] for p in tweaked
+    ]
 
 
 def test_between_30_and_50_percent_would_never_activate_without_help() -> None:
-    plans = plan_cohort(CohortParams(customers=2000, seed=7), "r")
+    plans = plan_cohort(CohortParams(customers=2000, seed=7))
     share = sum(p.needs_help for p in plans) / len(plans)
     assert 0.30 <= share <= 0.50, share
     # and the cohort is varied: every stall stage drops someone, every reaction and agent outcome occurs
@@ -95,18 +120,20 @@ def test_between_30_and_50_percent_would_never_activate_without_help() -> None:
     assert any(r.startswith("opt_out") for r in reactions)
     assert {t.outcome for p in plans for t in p.tasks} == set(TaskOutcome)
     assert len({p.timezone for p in plans}) > 5 and all(p.locale == "en" for p in plans)
+    returns = [p.stalls[s].return_after for p in plans for s in STALL_STAGES]
+    assert NATURAL_RETURN_S[0] <= min(returns) and max(returns) <= NATURAL_RETURN_S[1]
 
 
 def test_customers_live_near_a_store_in_their_own_time_zone() -> None:
     stores = [(41.0, 69.0), (39.0, 66.0)]
-    plans = plan_cohort(CohortParams(customers=50, seed=1), "r", stores=stores)
+    plans = plan_cohort(CohortParams(customers=50, seed=1), stores=stores)
     for plan in plans:
         assert min(abs(plan.lat - lat) + abs(plan.lon - lon) for lat, lon in stores) <= 0.1
         assert plan.profile()["location"] == {"lat": plan.lat, "lon": plan.lon}
 
 
 def _walk(plan: CustomerPlan) -> list[EventType]:
-    """The events of a customer who never stops (natural returns included)."""
+    """The events of a customer who never stops for good."""
     stage, events = Stage.STARTED, [EventType.STARTED]
     while stage is not Stage.COMPLETED:
         leg, stage = next_leg(stage, plan)
@@ -114,10 +141,28 @@ def _walk(plan: CustomerPlan) -> list[EventType]:
     return events
 
 
-def _plan(**stalling: bool) -> CustomerPlan:
-    template = plan_cohort(CohortParams(customers=1, seed=1), "r")[0]
-    stalls = {s: replace(template.stalls[s], stalls=stalling.get(s.value, False)) for s in STALL_STAGES}
-    return replace(template, stalls=stalls)
+NO_REACTION = Reaction(ReactionKind.NONE)
+
+
+def _plan(
+    *, stalls: dict[Stage, tuple[bool, Reaction]] | None = None, returns: dict[Stage, float] | None = None,
+    tasks: tuple[TaskOutcome, ...] = (TaskOutcome.VERIFIED_ON_CALL,), step: float = 0.2, reaction_delay: float = 0.3,
+) -> CustomerPlan:
+    """A hand-built customer: where they stop and how they react (`stalls`), when they come back alone
+    (`returns`: seconds after stopping), the agents' outcomes per task, every step `step` s apart."""
+    template = plan_cohort(CohortParams(customers=1, seed=1))[0]
+    stalls = stalls or {}
+    returns = returns or {}
+    plans = {
+        s: StallPlan(
+            s, stalls=s in stalls or s in returns, natural_return=s in returns, reaction=stalls.get(s, (True, NO_REACTION))[1],
+            reaction_delay=reaction_delay, return_after=returns.get(s, 15.0),
+        )
+        for s in STALL_STAGES
+    }
+    return replace(
+        template, stalls=plans, step_delays=(step,) * 16, tasks=tuple(TaskPlan(o, 0.4, 0.6) for o in tasks),
+    )
 
 
 def test_the_funnel_as_the_customer_walks_it() -> None:
@@ -125,7 +170,7 @@ def test_the_funnel_as_the_customer_walks_it() -> None:
         EventType.STARTED, EventType.PHONE_VERIFIED, EventType.DOCUMENT_UPLOADED, EventType.DOCUMENT_APPROVED,
         EventType.BIOMETRIC_PASSED, EventType.COMPLETED,
     ]
-    failing = _plan(document_rejected=True, biometric_failed=True)
+    failing = _plan(stalls={Stage.DOCUMENT_REJECTED: (True, NO_REACTION), Stage.BIOMETRIC_FAILED: (True, NO_REACTION)})
     assert _walk(failing) == [
         EventType.STARTED, EventType.PHONE_VERIFIED, EventType.DOCUMENT_UPLOADED, EventType.DOCUMENT_REJECTED,
         EventType.DOCUMENT_UPLOADED, EventType.DOCUMENT_APPROVED, EventType.BIOMETRIC_FAILED, EventType.BIOMETRIC_PASSED,
@@ -134,13 +179,182 @@ def test_the_funnel_as_the_customer_walks_it() -> None:
     leg, _ = next_leg(Stage.PHONE_VERIFIED, failing)
     assert leg[1] == (EventType.DOCUMENT_REJECTED, {"reason": failing.rejection_reason.value})
     assert stall_at(Stage.DOCUMENT_REJECTED, failing) is not None and stall_at(Stage.STARTED, failing) is None
+    assert failing.first_drop_stage is Stage.DOCUMENT_REJECTED and _plan().first_drop_stage is None
 
 
-def test_a_natural_returner_stalls_without_dropping() -> None:
-    plan = StallPlan(Stage.PHONE_VERIFIED, stalls=True, natural_return=True, reaction=Reaction(ReactionKind.NONE), reaction_delay=0.2)
-    assert not plan.drops
-    assert replace(plan, natural_return=False).drops
-    assert not replace(plan, stalls=False, natural_return=False).drops
+def test_a_natural_returner_drops_off_but_needs_no_help() -> None:
+    plan = StallPlan(Stage.PHONE_VERIFIED, stalls=True, natural_return=True, reaction=NO_REACTION, reaction_delay=0.2, return_after=12.0)
+    assert not plan.needs_help
+    assert replace(plan, natural_return=False).needs_help
+    assert not replace(plan, stalls=False, natural_return=False).needs_help
+    customer = _plan(returns={Stage.PHONE_VERIFIED: 12.0})
+    assert customer.drop_stages == [Stage.PHONE_VERIFIED] and not customer.needs_help
+
+
+# -- what each customer would do, treated or held out ------------------------------------------
+
+
+def test_a_customer_who_never_stops_completes_either_way_with_no_message() -> None:
+    for treated in (True, False):
+        outcome = journey_outcome(_plan(), DEMO, treated)
+        assert outcome.completed and outcome.messages == () and outcome.drop_off_stages == ()
+        assert outcome.preceded_by == "none" and outcome.ended_at == pytest.approx(5 * 0.2)
+
+
+def test_a_customer_who_answers_no_message_is_abandoned_either_way() -> None:
+    plan = _plan(stalls={Stage.PHONE_VERIFIED: (True, NO_REACTION)})
+    treated, held_out = journey_outcome(plan, DEMO, True), journey_outcome(plan, DEMO, False)
+    # stopped at 0.2 s: nudges at +1 s and +5 s, the third held by the cap (2 per 24 s) until +25 s, the SMS at +29 s
+    assert treated.messages == (
+        "phone_verified:nudge_1", "phone_verified:nudge_2", "phone_verified:nudge_3", "phone_verified:sms_store_offer",
+    )
+    assert (treated.kind, treated.stage, treated.preceded_by) == (OutcomeKind.ABANDONED, Stage.PHONE_VERIFIED, "sms_store_offer")
+    assert treated.ended_at == pytest.approx(0.2 + 48)
+    assert (held_out.kind, held_out.messages, held_out.preceded_by) == (OutcomeKind.ABANDONED, (), "none")
+    assert treated.drop_off_stages == held_out.drop_off_stages == (Stage.PHONE_VERIFIED,)
+
+
+def test_the_sms_store_offer_comes_after_the_capped_third_nudge() -> None:
+    plan = _plan(stalls={Stage.PHONE_VERIFIED: (True, Reaction(ReactionKind.RESPOND, "sms_store_offer"))})
+    treated = journey_outcome(plan, DEMO, True)
+    assert treated.completed and treated.preceded_by == "sms_store_offer"
+    assert treated.ended_at == pytest.approx(0.2 + 1 + 24 + 4 + 0.3)  # nudge 1, nudge 3 a window later, SMS 4 s on, reaction
+    assert not journey_outcome(plan, DEMO, False).completed
+    # a stage with two nudges: its SMS offer is the third message, held until the first is 24 s old
+    late = _plan(stalls={Stage.BIOMETRIC_PASSED: (True, Reaction(ReactionKind.RESPOND, "sms_store_offer"))})
+    assert journey_outcome(late, DEMO, True).ended_at == pytest.approx(0.8 + 1 + 24 + 0.3)
+    # a message the stage never sends is never answered: started has two nudges and no escalation
+    never = _plan(stalls={Stage.STARTED: (True, Reaction(ReactionKind.RESPOND, "nudge_3"))})
+    assert journey_outcome(never, DEMO, True).messages == ("started:nudge_1", "started:nudge_2")
+    assert journey_outcome(never, DEMO, True).kind is OutcomeKind.ABANDONED
+
+
+def test_a_natural_returner_comes_back_in_both_groups_before_any_decisive_message() -> None:
+    plan = _plan(
+        stalls={Stage.DOCUMENT_APPROVED: (True, Reaction(ReactionKind.RESPOND, "sms_store_offer"))},
+        returns={Stage.DOCUMENT_APPROVED: 21.0},
+    )
+    treated, held_out = journey_outcome(plan, DEMO, True), journey_outcome(plan, DEMO, False)
+    assert treated.completed and held_out.completed
+    assert treated.messages == ("document_approved:nudge_1", "document_approved:nudge_2") and treated.preceded_by == "nudge_2"
+    assert held_out.messages == () and held_out.preceded_by == "none"
+    assert treated.ended_at == held_out.ended_at == pytest.approx(0.6 + 21 + 0.2)
+    # a nudge answered before the return wins the credit, not the completion
+    quick = _plan(stalls={Stage.PHONE_VERIFIED: (True, Reaction(ReactionKind.RESPOND, "nudge_1"))}, returns={Stage.PHONE_VERIFIED: 12.0})
+    assert journey_outcome(quick, DEMO, True).preceded_by == "nudge_1" and journey_outcome(quick, DEMO, True).completed
+
+
+def test_agents_resolve_the_human_task_as_drawn() -> None:
+    stop = {Stage.DOCUMENT_REJECTED: (True, NO_REACTION)}
+    expected = {
+        TaskOutcome.VERIFIED_ON_CALL: (OutcomeKind.COMPLETED, "human_task"),
+        TaskOutcome.CUSTOMER_WILL_RETRY: (OutcomeKind.COMPLETED, "human_task"),
+        TaskOutcome.ACTIVATED_IN_STORE: (OutcomeKind.COMPLETED, "human_task"),
+        TaskOutcome.UNREACHABLE: (OutcomeKind.ABANDONED, "sms_store_offer"),  # the SMS offer goes out, unanswered
+    }
+    for outcome, (kind, credit) in expected.items():
+        treated = journey_outcome(_plan(stalls=stop, tasks=(outcome,)), DEMO, True)
+        assert (treated.kind, treated.preceded_by, treated.task_outcomes) == (kind, credit, (outcome,)), outcome
+        assert treated.messages[:3] == ("document_rejected:nudge_1", "document_rejected:nudge_2", "document_rejected:nudge_3")
+        held_out = journey_outcome(_plan(stalls=stop, tasks=(outcome,)), DEMO, False)
+        assert held_out.kind is OutcomeKind.ABANDONED and held_out.task_outcomes == ()  # no task for the holdout
+    # stopped at 0.6 s: the task opens 4 s after the third nudge (+25 s), the agent takes 0.5 + 0.4 + 0.6 s
+    verified = journey_outcome(_plan(stalls=stop), DEMO, True)
+    assert verified.ended_at == pytest.approx(0.6 + 29 + 1.5 + 2 * 0.2)
+    answered = journey_outcome(
+        _plan(stalls={Stage.DOCUMENT_REJECTED: (True, Reaction(ReactionKind.RESPOND, "sms_store_offer"))}, tasks=(TaskOutcome.UNREACHABLE,)),
+        DEMO, True,
+    )
+    assert answered.completed and answered.preceded_by == "sms_store_offer"
+
+
+def test_an_opt_out_silences_later_drop_offs_but_not_a_return() -> None:
+    opt_out = Reaction(ReactionKind.OPT_OUT, "nudge_1")
+    plan = _plan(stalls={Stage.PHONE_VERIFIED: (True, opt_out), Stage.DOCUMENT_APPROVED: (True, Reaction(ReactionKind.RESPOND, "nudge_1"))},
+                 returns={Stage.PHONE_VERIFIED: 12.0})
+    treated = journey_outcome(plan, DEMO, True)
+    # back alone from the first drop-off; the second gets no message to answer, so the journey ends opted out
+    assert treated.kind is OutcomeKind.OPTED_OUT and treated.stage is Stage.DOCUMENT_APPROVED
+    assert treated.messages == ("phone_verified:nudge_1",)
+    assert treated.drop_off_stages == (Stage.PHONE_VERIFIED, Stage.DOCUMENT_APPROVED)
+    held_out = journey_outcome(plan, DEMO, False)
+    assert held_out.kind is OutcomeKind.ABANDONED and held_out.stage is Stage.DOCUMENT_APPROVED
+    # opting out at the last nudge of a human-task stage still brings the agent
+    late = _plan(stalls={Stage.DOCUMENT_REJECTED: (True, Reaction(ReactionKind.OPT_OUT, "nudge_3"))})
+    assert journey_outcome(late, DEMO, True).task_outcomes == (TaskOutcome.VERIFIED_ON_CALL,)
+
+
+def test_the_frequency_cap_spans_drop_offs() -> None:
+    respond = {n: Reaction(ReactionKind.RESPOND, f"nudge_{n}") for n in (1, 2)}
+    plan = _plan(stalls={Stage.PHONE_VERIFIED: (True, respond[1]), Stage.DOCUMENT_APPROVED: (True, respond[2])})
+    treated = journey_outcome(plan, DEMO, True)
+    # phone_verified at 0.2, nudge 1 at 1.2, back at 1.5; document_approved at 1.7: its nudge 1 waits for the 3 s
+    # gap (4.2), its nudge 2 for the first message of the window to age out (1.2 + 24), answered 0.3 s later
+    assert treated.messages == ("phone_verified:nudge_1", "document_approved:nudge_1", "document_approved:nudge_2")
+    assert treated.ended_at == pytest.approx(25.2 + 0.3 + 0.2)
+    assert treated.completed and not journey_outcome(plan, DEMO, False).completed
+
+
+def test_the_maximum_lifetime_ends_a_long_journey() -> None:
+    short: Playbook = DEMO.model_copy(update={"guardrails": DEMO.guardrails.model_copy(update={"max_lifetime": timedelta(seconds=60)})})
+    plan = _plan(returns={Stage.STARTED: 22.0, Stage.PHONE_VERIFIED: 22.0, Stage.DOCUMENT_APPROVED: 22.0})
+    assert journey_outcome(plan, DEMO, False).completed
+    ended = journey_outcome(plan, short, False)
+    assert (ended.kind, ended.stage, ended.ended_at) == (OutcomeKind.ABANDONED, Stage.DOCUMENT_APPROVED, 60.0)
+
+
+def test_the_true_uplift_is_the_mean_difference_by_first_drop_off() -> None:
+    sms = Reaction(ReactionKind.RESPOND, "sms_store_offer")
+    plans = [
+        _plan(),  # never drops: not counted
+        _plan(stalls={Stage.PHONE_VERIFIED: (True, sms)}),  # treated 1, held out 0
+        _plan(stalls={Stage.PHONE_VERIFIED: (True, NO_REACTION)}, returns={Stage.PHONE_VERIFIED: 15.0}),  # 1, 1
+        _plan(stalls={Stage.STARTED: (True, NO_REACTION)}),  # 0, 0
+        # first drop-off at started, then phone_verified, both answered: counted at started only
+        _plan(stalls={Stage.STARTED: (True, Reaction(ReactionKind.RESPOND, "nudge_1")),
+                      Stage.PHONE_VERIFIED: (True, Reaction(ReactionKind.RESPOND, "nudge_1"))}),  # 1, 0
+    ]
+    truth = {row.stage: row for row in true_uplift(plans, DEMO)}
+    assert list(truth) == ["any stage", *(s.value for s in STALL_STAGES)]
+    assert (truth["any stage"].customers, truth["any stage"].completed_if_treated, truth["any stage"].completed_if_held_out) == (4, 3, 1)
+    assert truth["any stage"].uplift == 0.5
+    assert (truth["phone_verified"].customers, truth["phone_verified"].uplift) == (2, 0.5)
+    assert (truth["started"].customers, truth["started"].uplift) == (2, 0.5)
+    assert truth["document_rejected"].customers == 0 and truth["document_rejected"].uplift is None
+
+
+def test_the_journeys_uplift_uses_the_first_recorded_drop_off_and_the_reports_interval() -> None:
+    outcomes = {
+        "t1": outcome("completed", "completed", "nudge_1", ("phone_verified",)),
+        "t2": outcome("abandoned", "phone_verified", "nudge_3", ("phone_verified",)),
+        "t3": outcome("completed", "completed", "human_task", ("started", "document_rejected")),
+        "t4": outcome("completed", "completed"),  # no drop-off: not counted
+        "h1": outcome("completed", "completed", "none", ("phone_verified",)),
+        "h2": outcome("abandoned", "phone_verified", "nudge_3", ("phone_verified",)),
+        "x": None,  # not ended: not counted
+    }
+    groups = {c: "holdout" if c.startswith("h") else "treatment" for c in outcomes}
+    rows = {row.stage: row for row in observed_uplift(outcomes, groups)}
+    assert (rows["any stage"].treated, rows["any stage"].treated_recovered, rows["any stage"].holdout, rows["any stage"].holdout_returned) == (3, 2, 2, 1)
+    assert rows["any stage"].uplift == pytest.approx(2 / 3 - 1 / 2)
+    assert (rows["started"].treated, rows["started"].holdout) == (1, 0) and rows["started"].uplift is None
+    assert rows["document_rejected"].treated == 0
+    truth = true_uplift([_plan(stalls={Stage.PHONE_VERIFIED: (True, NO_REACTION)})], DEMO)
+    table = uplift_table(truth, list(rows.values()), title="t")
+    headers = [column.header for column in table.columns]
+    assert "true uplift (from the cohort's own draws)" in headers
+    assert list(table.columns[0].cells) == ["any stage", "phone_verified"]
+    assert list(table.columns[2].cells) == ["+0.0 pts", "+0.0 pts"]
+    assert list(table.columns[6].cells)[1] == "yes"  # 0 is inside the wide interval of 2 against 2
+
+
+def test_the_playbook_is_the_one_given_or_the_running_stacks(tmp_path: Path) -> None:
+    assert resolve_playbook(Path("x.toml"), tmp_path) == Path("x.toml")
+    assert resolve_playbook(None, tmp_path) == DEMO_PLAYBOOK
+    other = tmp_path / "mine.toml"
+    other.write_text("")
+    (tmp_path / "recovery.env").write_text(f"RECOVERY_API_PORT=8000\nRECOVERY_PLAYBOOK={other}\n")
+    assert resolve_playbook(None, tmp_path) == other
 
 
 def test_invalid_parameters_are_refused() -> None:
@@ -272,34 +486,43 @@ async def test_an_unreachable_api_is_a_clear_error_without_a_traceback(tmp_path:
 
 # -- a cohort end to end --------------------------------------------------------------------------
 
+HOLDOUT_SHARE = 0.3  # the demo playbook with a larger holdout, so a small cohort has several held-out customers
 
-def _quick_cohort(customers: int) -> CohortParams:
-    """A seed whose cohort ends within one recovery window (48 s) yet exercises the journey: at most one
-    drop-off per customer, several of them, and at least one that only an agent can resolve."""
-    stall = {stage: 0.2 for stage in STALL_STAGES}
-    for seed in range(1, 500):
-        params = CohortParams(customers=customers, seed=seed, stall=stall, start_rate=12.0)
-        plans = plan_cohort(params, "probe")
-        drops = [(p, s) for p in plans for s in p.drop_stages]
-        to_agent = [
-            (p, s) for p, s in drops
-            if s in (Stage.DOCUMENT_REJECTED, Stage.BIOMETRIC_FAILED) and p.stalls[s].reaction.kind is ReactionKind.NONE
-        ]
-        nudged = [(p, s) for p, s in drops if (p.stalls[s].reaction.message or "").startswith("nudge")]
-        if all(len(p.drop_stages) <= 1 for p in plans) and len(drops) >= 5 and len(to_agent) >= 2 and nudged \
-                and sum(not p.needs_help for p in plans) >= 3:
-            return params
+
+def _quick_cohort(customers: int, playbook: Playbook) -> CohortParams:
+    """A fresh seed whose cohort ends within about one recovery window yet exercises the journey: at most one
+    drop-off per customer; in the holdout, a customer who comes back alone and one who does not; among the
+    treated, one who comes back alone, one who answers a nudge, one an agent takes over; and some who never stop."""
+    stall = {stage: 0.1 for stage in STALL_STAGES}
+    stores = store_locations()  # the ones `simulate` plans with: the store drawn shifts every later draw
+    base = fresh_seed()
+    for seed in range(base, base + 20_000):
+        params = CohortParams(customers=customers, seed=seed, stall=stall, natural_return=0.4, start_rate=12.0)
+        plans = plan_cohort(params, stores=stores)
+        if any(len(p.drop_stages) > 1 for p in plans) or sum(not p.drop_stages for p in plans) < 3:
+            continue
+        held = {p.customer_id for p in plans if recovery_group(p.customer_id, playbook.holdout_share) is RecoveryGroup.HOLDOUT}
+        dropped = [(p, p.stalls[p.drop_stages[0]]) for p in plans if p.drop_stages]
+        predicted = {p.customer_id: journey_outcome(p, playbook, p.customer_id not in held) for p in plans}
+        if max(p.start_after + predicted[p.customer_id].ended_at for p in plans) > 52:
+            continue  # within one recovery window of the last start
+        held_returns = {s.natural_return for p, s in dropped if p.customer_id in held}
+        treated = [(p, s, predicted[p.customer_id]) for p, s in dropped if p.customer_id not in held]
+        if held_returns == {True, False} and any(s.natural_return for _, s, _ in treated) \
+                and any(not s.natural_return and o.preceded_by.startswith("nudge") and o.completed for _, s, o in treated) \
+                and any(o.task_outcomes for _, _, o in treated):
+            return replace(params, seed=seed)
     raise AssertionError("no suitable seed")
 
 
-def _late_drop_offs(view: JourneyView, plan: CustomerPlan) -> tuple[set[Stage], list[Stage]]:
+def _late_drop_offs(view: JourneyView, expected: tuple[Stage, ...]) -> tuple[set[Stage], list[Stage]]:
     """The drop-offs a journey saw where the customer did not stop, split into those explained by the
     machine being slow (the next event reached the journey 1 s or more after the previous one happened,
     which is exactly when its drop-off clock runs out) and those that are not (a bug)."""
     assert view.outcome is not None
     funnel = [e for e in view.events if e.type in STAGE_OF_EVENT and e.effect.value == "advanced"]
     late, unexplained = set(), []
-    for stage in set(view.outcome.drop_off_stages) - set(plan.drop_stages):
+    for stage in set(view.outcome.drop_off_stages) - set(expected):
         gaps = [(b.received_at - a.occurred_at).total_seconds() for a, b in zip(funnel, funnel[1:]) if STAGE_OF_EVENT[a.type] is stage]
         if any(gap >= 0.95 for gap in gaps):
             late.add(stage)
@@ -308,20 +531,25 @@ def _late_drop_offs(view: JourneyView, plan: CustomerPlan) -> tuple[set[Stage], 
     return late, unexplained
 
 
-def _story(view: JourneyView, plan: CustomerPlan) -> str:
-    lines = [f"{plan.customer_id}: {plan.stalls}"]
+def _story(view: JourneyView, plan: CustomerPlan, expected: object) -> str:
+    lines = [f"{plan.customer_id} ({view.recovery_group.value}): {plan.stalls}", f"expected {expected}"]
     lines += [f"event {e.type.value} occurred {e.occurred_at.isoformat()} received {e.received_at.isoformat()} {e.effect.value}" for e in view.events]
     lines += [f"decision {d.at.isoformat()} {d.action.value} {d.reason} {d.detail}" for d in view.decisions]
     return "\n".join(lines)
 
 
 @pytest.fixture
-async def stack(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[tuple[str, RecoveryClient, Path]]:
-    """The real API app under uvicorn on a free port, a worker on its own task queue and outbox."""
+async def stack(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[tuple[str, RecoveryClient, Path, Path]]:
+    """The real API app under uvicorn on a free port, a worker on its own task queue and outbox; journeys pin
+    the demo playbook with a larger holdout, kept in a file for the command's --playbook."""
     from starters.api import create_app
 
+    demo = (ROOT / "playbooks" / "demo.toml").read_text()
+    assert "holdout_share = 0.10" in demo
+    playbook_file = tmp_path / "demo-holdout.toml"
+    playbook_file.write_text(demo.replace("holdout_share = 0.10", f"holdout_share = {HOLDOUT_SHARE}"))
     settings = bench_settings(tmp_path, api_token=TOKEN)
-    recovery = RecoveryClient(dev_server_env.client, load_playbook(ROOT / "playbooks" / "demo.toml"), settings.task_queue)
+    recovery = RecoveryClient(dev_server_env.client, load_playbook(playbook_file), settings.task_queue)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings, recovery=recovery), host="127.0.0.1", port=port, log_level="warning"))
     async with build_worker(dev_server_env.client, settings):
@@ -330,54 +558,99 @@ async def stack(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIte
             assert not serving.done(), "uvicorn did not start"
             await asyncio.sleep(0.05)
         try:
-            yield f"http://127.0.0.1:{port}", recovery, tmp_path
+            yield f"http://127.0.0.1:{port}", recovery, tmp_path, playbook_file
         finally:
             server.should_exit = True
             await serving
 
 
-@pytest.mark.timeout(150)
-async def test_a_cohort_runs_through_the_api_until_every_journey_ended(stack: tuple[str, RecoveryClient, Path]) -> None:
-    url, recovery, data_dir = stack
-    with pytest.raises(SimulationError, match="refused the token"):
-        await simulate(SimulationConfig(params=CohortParams(customers=1), api_url=url, api_token="wrong", data_dir=data_dir))
+async def _command(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        RECOVERY, "simulate", *args,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
-    params = _quick_cohort(12)
-    config = SimulationConfig(params=params, api_url=url, api_token=TOKEN, data_dir=data_dir, timeout=120, journey_poll=1.0)
+
+@pytest.mark.timeout(150)
+async def test_a_cohort_runs_through_the_api_until_every_journey_ended(stack: tuple[str, RecoveryClient, Path, Path]) -> None:
+    url, recovery, data_dir, playbook_file = stack
+    playbook = recovery.playbook
+    with pytest.raises(SimulationError, match="refused the token"):
+        await simulate(SimulationConfig(params=CohortParams(customers=1, seed=fresh_seed()), api_url=url, api_token="wrong", data_dir=data_dir))
+
+    params = _quick_cohort(16, playbook)
+    config = SimulationConfig(
+        params=params, api_url=url, api_token=TOKEN, data_dir=data_dir, timeout=120, journey_poll=1.0, playbook=playbook,
+    )
     seen: list[tuple[int, int]] = []
     result = await simulate(config, progress=lambda done, total: seen.append((done, total)))
     try:
         summary = result.summary
         assert not result.timed_out and summary.not_ended == 0, result.outcomes
-        assert seen[-1] == (12, 12)
-        assert summary.started == 12
+        assert seen[-1] == (16, 16)
+        assert summary.started == 16
         assert (summary.completed_unassisted + summary.recovered_total + summary.completed_other
-                + summary.abandoned_total + summary.opted_out) == 12
+                + summary.abandoned_total + summary.opted_out) == 16
 
         views = {plan.customer_id: await recovery.journey(plan.customer_id) for plan in result.plans}
         assert summarize([view.outcome for view in views.values()]) == summary
         assert all(view.outcome == result.outcomes[cid] for cid, view in views.items())
 
+        # each customer's group: from the id and the playbook's share, as the journey says
+        share = playbook.holdout_share
+        assert all(result.groups[cid] == view.recovery_group == recovery_group(cid, share) for cid, view in views.items())
+        holdout = {cid for cid, group in result.groups.items() if group == RecoveryGroup.HOLDOUT}
+        assert holdout and result.holdout == len(holdout)
+        # no holdout customer received a message
+        assert not [record for record in read_outbox(data_dir / "outbox.jsonl") if record["customer_id"] in holdout]
+        assert result.holdout_messaged == 0 and not any("holdout" in note for note in result.notes)
+
+        returned_alone = 0
         for plan in result.plans:
             view = views[plan.customer_id]
             assert view.timezone == plan.timezone and view.locale == "en"
             assert view.outcome is not None
-            # a real drop-off is always seen: the customer waits for a message, far longer than 1 s
-            assert set(plan.drop_stages) <= set(view.outcome.drop_off_stages), _story(view, plan)
-            # and a pause is never one, unless the journey saw the next event late (a busy machine)
-            late, unexplained = _late_drop_offs(view, plan)
-            assert not unexplained, _story(view, plan)
-            if not plan.needs_help:
-                assert view.outcome.kind is OutcomeKind.COMPLETED, _story(view, plan)
-                if not late:
-                    assert (view.outcome.preceded_by, view.outcome.drop_off_stages) == ("none", []), _story(view, plan)
+            treated = view.recovery_group is RecoveryGroup.TREATMENT
+            expected = journey_outcome(plan, playbook, treated)
+            story = _story(view, plan, expected)
+            # every stall is a real drop-off the journey records; a pause never is one, unless the journey saw
+            # the next event late (a busy machine)
+            assert set(expected.drop_off_stages) <= set(view.outcome.drop_off_stages), story
+            late, unexplained = _late_drop_offs(view, expected.drop_off_stages)
+            assert not unexplained, story
+            # the journey ends as the pure model of the plan says
+            assert (view.outcome.kind, view.outcome.stage) == (expected.kind, expected.stage), story
+            if not late:
+                assert view.outcome.preceded_by == expected.preceded_by, story
+                assert [f"{m.stage.value}:{'sms_store_offer' if m.kind.value == 'sms_store_offer' else f'nudge_{m.attempt}'}"
+                        for m in view.messages] == list(expected.messages), story
+            if not treated:
+                assert view.messages == [] and view.outcome.messages_sent == 0, story
+                if plan.drop_stages and plan.stalls[plan.drop_stages[0]].natural_return:
+                    # a natural returner in the holdout: dropped off, came back alone, completed, no message at all
+                    assert view.outcome.kind is OutcomeKind.COMPLETED, story
+                    assert view.outcome.drop_off_stages == plan.drop_stages and view.outcome.preceded_by == "none", story
+                    returned_alone += 1
+        assert returned_alone >= 1
         # every task the cohort's journeys opened was worked by the simulated agents, or closed
         tasks = [task for view in views.values() for task in view.tasks]
-        assert all(task.state.value in ("completed", "closed") for task in tasks)
+        assert tasks and all(task.state.value in ("completed", "closed") for task in tasks)
         completed = [task for task in tasks if task.state.value == "completed"]
         assert sum(result.agent_outcomes.values()) == len(completed)
         assert all((task.completed_by or "").startswith("sim-agent-") for task in completed)
-        assert result.to_json()["summary"] == summary.model_dump()
+
+        # the true uplift printed is the pure computation over the drawn plans; the journeys' figure counts the groups
+        printed = result.to_json()
+        assert printed["summary"] == summary.model_dump()
+        assert printed["true_uplift"] == [row.model_dump() for row in true_uplift(plan_cohort(params), playbook)]
+        any_stage = printed["observed_uplift"][0]
+        assert any_stage["stage"] == "any stage"
+        dropped = [cid for cid, view in views.items() if view.outcome and view.outcome.drop_off_stages]
+        assert any_stage["treated"] + any_stage["holdout"] == len(dropped) == printed["true_uplift"][0]["customers"]
+        assert any_stage["holdout"] == len(holdout & set(dropped))
     finally:
         for plan in result.plans:
             try:
@@ -385,19 +658,31 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(stack: tu
             except RPCError:
                 pass  # ended
 
-    # the command itself, with the token from the data folder: a cohort that never stops ends at once
+    # the command itself, with the token from the data folder: the same seed again is refused at once
     (data_dir / "api-token").write_text(TOKEN)
-    no_drops = [f"--{flag}=0" for flag in (
-        "drop-started", "drop-phone-verified", "reject-document", "drop-document-approved", "fail-biometric", "drop-biometric-passed",
-    )]
-    process = await asyncio.create_subprocess_exec(
-        RECOVERY, "simulate", "--customers", "3", "--seed", "5", "--start-rate", "10", "--api-url", url, "--data-dir", str(data_dir),
-        *no_drops, "--json",
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    common = ("--api-url", url, "--data-dir", str(data_dir), "--playbook", str(playbook_file))
+    code, out, err = await _command("--customers", "3", "--seed", str(params.seed), *common)
+    assert code == 1 and "Traceback" not in out + err
+    assert f"a cohort with seed {params.seed} already ran against this system: use another --seed or a fresh data folder" in " ".join(err.split())
+
+    # a cohort that stops once, at the passport photo, and answers the first nudge: all treated, done in seconds
+    stops_once = [f"--{flag}=0" for flag in ("drop-started", "reject-document", "drop-document-approved", "fail-biometric", "drop-biometric-passed")]
+    seed = next(s for s in range(fresh_seed(), 10**10)
+                if all(recovery_group(f"sim-{s}-{i:04d}", share) is RecoveryGroup.TREATMENT for i in range(4)))
+    code, out, err = await _command(
+        "--customers", "4", "--seed", str(seed), "--start-rate", "10", *common, "--drop-phone-verified=1", *stops_once,
+        "--natural-return=0", "--respond-nudge=1,0,0", "--opt-out=0", "--json",
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, err.decode()
+    assert code == 0, err
     printed = json.loads(out)
-    assert (printed["seed"], printed["customers"], printed["would_not_activate_without_help"]) == (5, 3, 0)
-    assert printed["summary"]["completed_unassisted"] + printed["summary"]["recovered_total"] == 3
-    assert all(cid.startswith("sim-5-") for cid in printed["customer_ids"])
+    assert (printed["seed"], printed["customers"], printed["would_not_activate_without_help"]) == (seed, 4, 4)
+    assert printed["summary"]["recovered"]["nudge_1"] == 4
+    assert printed["customer_ids"] == [f"sim-{seed}-{i:04d}" for i in range(4)]
+    assert printed["playbook"] == playbook.version
+    stall = {stage: 0.0 for stage in STALL_STAGES} | {Stage.PHONE_VERIFIED: 1.0}
+    cohort = CohortParams(customers=4, seed=seed, stall=stall, natural_return=0, respond_nudge=(1, 0, 0), opt_out=0, start_rate=10)
+    assert printed["true_uplift"] == [row.model_dump() for row in true_uplift(plan_cohort(cohort), playbook)]
+    assert printed["true_uplift"][0] == {
+        "stage": "any stage", "customers": 4, "completed_if_treated": 4, "completed_if_held_out": 0, "uplift": 1.0,
+    }
+    assert printed["holdout"] == {"journeys": 0, "completed": 0, "messaged": 0}
