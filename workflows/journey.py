@@ -79,6 +79,8 @@ JOURNAL_BATCHING_PATCH = "journal-batching"
 # Journeys started before these guards: no nudge before the first funnel step, a live task holds the
 # recovery window, nobody calls a customer who opted out of everything, no send after progress.
 PROGRESS_GUARDS_PATCH = "progress-guards"
+# Journeys started before an agent's "unreachable" restarted the recovery window for the store offer.
+UNREACHABLE_WINDOW_PATCH = "unreachable-window"
 # Journeys started before unclaimed tasks escalated at their due time wait for the agent as they did.
 TASK_OVERDUE_PATCH = "task-overdue"
 
@@ -439,7 +441,7 @@ class OnboardingJourney:
         task.state, task.outcome, task.note = TaskState.COMPLETED, request.outcome, request.note
         task.completed_by, task.completed_at = request.agent_id, now
         state.record(now, DecisionAction.TASK_COMPLETED, request.outcome.value, f"{task.task_id} by {request.agent_id}")
-        apply_task_outcome(state, task, request.outcome, now)
+        apply_task_outcome(state, task, request.outcome, now, offer_gets_a_window=workflow.patched(UNREACHABLE_WINDOW_PATCH))
         self._changed = True
         return task
 

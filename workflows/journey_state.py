@@ -334,8 +334,14 @@ def open_task(
     return task
 
 
-def apply_task_outcome(state: JourneyState, task: HumanTask, outcome: TaskOutcome, now: datetime) -> None:
-    """What an agent's outcome means for the journey."""
+def apply_task_outcome(
+    state: JourneyState, task: HumanTask, outcome: TaskOutcome, now: datetime, *, offer_gets_a_window: bool = True
+) -> None:
+    """What an agent's outcome means for the journey.
+
+    `unreachable` sends the SMS store offer; with `offer_gets_a_window` the agent's attempt also
+    restarts the recovery window, so a task worked late still leaves the offer time to work.
+    """
     if outcome is TaskOutcome.VERIFIED_ON_CALL:
         advance_to(state, STAGE_AFTER_AGENT_VERIFICATION[state.stage], now, now, reason="verified_on_call")
     elif outcome is TaskOutcome.CUSTOMER_WILL_RETRY:
@@ -344,6 +350,8 @@ def apply_task_outcome(state: JourneyState, task: HumanTask, outcome: TaskOutcom
         advance_to(state, Stage.COMPLETED, now, now, reason="activated_in_store")
     elif outcome is TaskOutcome.UNREACHABLE:
         state.store_offer_requested = True
+        if offer_gets_a_window:
+            state.last_progress_at = max(state.last_progress_at, now)
 
 
 def preceding_intervention(state: JourneyState) -> str:

@@ -23,6 +23,7 @@ from workflows.journey_state import (
     preceding_intervention,
     status_of,
 )
+from workflows.next_step import cutoff_of
 from workflows.playbook import TaskKind, load_playbook
 
 PLAYBOOK = load_playbook()
@@ -430,3 +431,18 @@ def test_status_of_each_state() -> None:
         finish(ended, kind, at(48 * 60), reason="no_progress_within_recovery_window")
         assert status_of(ended) is status
         assert ended.outcome is not None and ended.outcome.stage is Stage.PHONE_VERIFIED
+
+
+def test_unreachable_after_the_window_still_leaves_the_store_offer_time_to_work() -> None:
+    playbook = load_playbook()
+    late = T0 + timedelta(hours=50)  # the agent reached the task after the 48-hour window
+    for gets_a_window, deadline in ((True, late + playbook.guardrails.recovery_window), (False, T0 + playbook.guardrails.recovery_window)):
+        first = OnboardingEvent(event_id="u-1", customer_id="c-unreach", type="onboarding.phone_verified", occurred_at=T0)
+        state = new_journey(first, playbook, T0, holdout_share=0.0)
+        apply_event(state, first, playbook, T0)
+        help_event = OnboardingEvent(event_id="u-2", customer_id="c-unreach", type="onboarding.help_requested", occurred_at=T0)
+        apply_event(state, help_event, playbook, T0)
+        state.tasks[0].state = TaskState.COMPLETED  # as the workflow does before applying the outcome
+        apply_task_outcome(state, state.tasks[0], TaskOutcome.UNREACHABLE, late, offer_gets_a_window=gets_a_window)
+        assert state.store_offer_requested
+        assert cutoff_of(state, playbook) == deadline, "journeys from before the change keep their window"
