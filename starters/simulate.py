@@ -66,7 +66,7 @@ OUTBOX_POLL_S = 0.15  # how often the phones look at the outbox
 ADMIT_LATENCY_S = 0.25  # events slower than this to be accepted: new customers wait (back-pressure)
 LAG_NOTE_S = 1.0  # a journey that saw an event this late cannot judge drop-offs of 1 s
 MAX_LOOK_S = 20.0  # a waiting customer looks at their journey at least this often
-OUTBOX_SILENCE_S = 5.0  # a message in a journey but not in the outbox this long: wrong --data-dir
+OUTBOX_SILENCE_S = 30.0  # a message in a journey but not in the outbox this long: wrong --data-dir
 
 
 class SimulationError(RuntimeError):

@@ -79,7 +79,8 @@ JOURNAL_BATCHING_PATCH = "journal-batching"
 # Journeys started before these guards: no nudge before the first funnel step, a live task holds the
 # recovery window, nobody calls a customer who opted out of everything, no send after progress.
 PROGRESS_GUARDS_PATCH = "progress-guards"
-# Journeys started before an agent's "unreachable" restarted the recovery window for the store offer.
+# Journeys started before an agent's "unreachable" restarted the recovery window for the store offer
+# and ended the stage's nudging.
 UNREACHABLE_WINDOW_PATCH = "unreachable-window"
 # Journeys started before unclaimed tasks escalated at their due time wait for the agent as they did.
 TASK_OVERDUE_PATCH = "task-overdue"
@@ -146,6 +147,7 @@ class OnboardingJourney:
                 state, self._playbook, now,
                 escalate_overdue_tasks=workflow.patched(TASK_OVERDUE_PATCH),
                 progress_guards=workflow.patched(PROGRESS_GUARDS_PATCH),
+                offer_ends_nudging=workflow.patched(UNREACHABLE_WINDOW_PATCH),
             )
             match step:
                 case Wait(until=until, next_action=label):

@@ -106,11 +106,18 @@ def detect_drop_off(state: JourneyState, playbook: Playbook, now: datetime) -> b
 
 
 def next_step(
-    state: JourneyState, playbook: Playbook, now: datetime, *, escalate_overdue_tasks: bool = True, progress_guards: bool = True
+    state: JourneyState,
+    playbook: Playbook,
+    now: datetime,
+    *,
+    escalate_overdue_tasks: bool = True,
+    progress_guards: bool = True,
+    offer_ends_nudging: bool = True,
 ) -> Step:
     """`escalate_overdue_tasks` and `progress_guards` stay off for journeys started before those rules
     (see the workflow's patches): no nudge before the first funnel step, a live task holds the
-    recovery window, no escalation to a person for a customer who opted out of everything."""
+    recovery window, no escalation to a person for a customer who opted out of everything;
+    `offer_ends_nudging`: after the SMS store offer (an agent's "unreachable"), no more nudges."""
     guardrails = playbook.guardrails
     stage_playbook = playbook.for_stage(state.stage)
     end_kind = OutcomeKind.ABANDONED if state.allowed_channels else OutcomeKind.OPTED_OUT
@@ -139,7 +146,7 @@ def next_step(
 
     if progress_guards and state.stage_event_at is None:
         return Wait(cutoff, "waiting for the first onboarding step")  # an opt-out or an error alone is no drop-off
-    due = _due_action(state, stage_playbook)
+    due = _due_action(state, stage_playbook, offer_ends_nudging)
     if due is None:
         return Wait(cutoff, "end as abandoned without progress")
     if now < due.at:
@@ -169,9 +176,11 @@ def next_step(
     return SendMessage(due.kind, due.attempt, channel, fallback=channel is not primary, check_service=check_service)
 
 
-def _due_action(state: JourneyState, stage_playbook: StagePlaybook) -> _Due | None:
+def _due_action(state: JourneyState, stage_playbook: StagePlaybook, offer_ends_nudging: bool = True) -> _Due | None:
     if state.store_offer_requested:
         return _Due("sms store offer", state.last_progress_at, MessageKind.SMS_STORE_OFFER, attempt=1)
+    if offer_ends_nudging and state.escalated:
+        return None  # the stage's last word has been said
     if state.attempts < stage_playbook.nudges:
         attempt = state.attempts + 1
         base = state.stage_since if attempt == 1 else state.last_nudge_at

@@ -139,6 +139,22 @@ async def test_a_task_nobody_claims_by_its_due_time_is_escalated_once(bench: Ben
     assert len(bench.staff_notifications()) == 2
 
 
+async def test_a_task_worked_after_the_window_still_ends_in_the_store_offer(bench: Bench) -> None:
+    await bench.send("onboarding.phone_verified")
+    await bench.send("onboarding.help_requested")
+    await bench.skip(hours=50)
+    view = await bench.view()
+    assert view.outcome is None and view.open_task is not None, "a live task holds the 48-hour window"
+    await bench.client.claim_task(view.open_task.task_id, "agent-ana")
+    await bench.client.complete_task(view.open_task.task_id, "agent-ana", TaskOutcome.UNREACHABLE)
+    await bench.skip(minutes=5)
+    [sms] = bench.outbox()
+    assert (sms["channel"], sms["kind"]) == ("sms", "sms_store_offer")
+    await bench.skip(hours=49)
+    outcome = await bench.outcome()
+    assert (outcome.kind, outcome.preceded_by) == ("abandoned", "sms_store_offer")
+
+
 async def test_second_rejection_goes_to_a_human_at_once(bench: Bench) -> None:
     await bench.send("onboarding.phone_verified")
     await bench.send("onboarding.document_uploaded")
