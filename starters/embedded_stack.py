@@ -193,12 +193,18 @@ def _write_stack_env(data_dir: Path, values: dict[str, str]) -> Path:
     return path
 
 
+def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str], grace_s: float = 15.0) -> int:
+    """SIGTERM, a grace period for a clean shutdown, then SIGKILL."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    return process.returncode
+
+
 def _stop_children(children: list[_Child], grace_s: float = 15.0) -> None:
     for child in reversed(children):
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-        try:
-            child.process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait()
+        stop_process(child.process, grace_s)

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from starters.embedded_stack import stop_process
 
 
 RECOVERY = Path(sys.executable).parent / "recovery"
@@ -40,14 +41,7 @@ class WorkerProcess:
 
     def stop(self, timeout_s: float = 20.0) -> int:
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, timeout_s)
 
     def assert_running(self) -> None:
         assert self.process is not None
