@@ -92,7 +92,7 @@ def worker(
 ) -> None:
     """Run a worker against any Temporal (settings from RECOVERY_* variables)."""
     from workers.metrics import MetricsPortError
-    from workers.worker import run_worker
+    from workers.worker import exit_after_clean_shutdown, run_worker
 
     settings = _settings(temporal_address, worker_role=role)
     configure_logging(settings.log_format, settings.log_level)
@@ -106,6 +106,7 @@ def worker(
         cause = " ".join(str(exc).split())
         err_console.print("[red]error:[/red]", Text(f"cannot reach Temporal at {settings.temporal_address}: {cause}"), soft_wrap=True)
         raise typer.Exit(1) from None
+    exit_after_clean_shutdown(settings)
 
 
 @app.command()

@@ -12,6 +12,8 @@ runs one role (`RECOVERY_WORKER_ROLE`):
 """
 
 import asyncio
+import logging
+import os
 import signal
 import sys
 from contextlib import AsyncExitStack
@@ -134,6 +136,20 @@ async def run_worker(settings: Settings) -> None:
     log.info("worker_stopped")
 
 
+def exit_after_clean_shutdown(settings: Settings) -> None:
+    """The worker has stopped cleanly: with a metrics runtime, leave without interpreter teardown.
+
+    Tearing the SDK's native runtime down during interpreter finalization, with its Prometheus
+    exporter thread, was seen to abort the process (SIGABRT) now and then after a clean stop.
+    """
+    if settings.metrics_port is None:
+        return
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def main() -> None:
     try:
         settings = Settings()
@@ -144,6 +160,7 @@ def main() -> None:
         asyncio.run(run_worker(settings))
     except MetricsPortError as err:
         sys.exit(f"error: {err}")
+    exit_after_clean_shutdown(settings)
 
 
 if __name__ == "__main__":
