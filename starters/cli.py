@@ -51,13 +51,17 @@ def _settings(temporal_address: str | None = None, **overrides: Any) -> Settings
         raise typer.Exit(1) from None
 
 
-def _run(coro: Any) -> Any:
+def _run(coro: Any, temporal_address: str | None = None) -> Any:
+    """Runs a command's coroutine; Temporal out of reach is a one-line error, not a traceback."""
     try:
         return asyncio.run(coro)
     except RuntimeError as exc:
-        if "Failed client connect" in str(exc) or "connect" in str(exc).lower():
-            _fail(f"cannot reach Temporal: {exc}. Is `recovery up` running?")
-        raise
+        if "client connect" not in str(exc):
+            raise
+        where = f" at {temporal_address}" if temporal_address else ""
+        cause = " ".join(str(exc).split())
+        err_console.print("[red]error:[/red]", Text(f"cannot reach Temporal{where}: {cause}. Is `recovery up` running?"), soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 TemporalAddress = Annotated[str | None, typer.Option(help="Temporal frontend host:port [env RECOVERY_TEMPORAL_ADDRESS]")]
@@ -97,15 +101,9 @@ def worker(
     settings = _settings(temporal_address, worker_role=role)
     configure_logging(settings.log_format, settings.log_level)
     try:
-        asyncio.run(run_worker(settings))
+        _run(run_worker(settings), settings.temporal_address)
     except MetricsPortError as exc:
         _fail(str(exc))
-    except RuntimeError as exc:
-        if "client connect" not in str(exc):
-            raise
-        cause = " ".join(str(exc).split())
-        err_console.print("[red]error:[/red]", Text(f"cannot reach Temporal at {settings.temporal_address}: {cause}"), soft_wrap=True)
-        raise typer.Exit(1) from None
     exit_after_clean_shutdown(settings)
 
 
