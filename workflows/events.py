@@ -1,11 +1,18 @@
-"""The event envelope the app backend sends, validated at the door so that bad input fails loudly."""
+"""The event envelope the app backend sends, validated at the door so that bad input fails loudly.
 
+Two readings of one envelope: `IncomingEvent` is the door's (the API and the Python client), strict
+about time range, attribute names and sizes; `OnboardingEvent` is the journey's, lenient, so that
+events recorded before the door's rules existed still replay.
+"""
+
+import hashlib
+import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from workflows.funnel import ErrorKind, EventType, OptOutScope, RejectionReason
 
@@ -123,3 +130,95 @@ def _category(attrs: dict[str, Any], key: str, kind: type, fallback: Any, event_
 
 def event_order_key(event: OnboardingEvent) -> tuple[datetime, str]:
     return (event.occurred_at, event.event_id)
+
+
+# -- the door -------------------------------------------------------------------------------------
+
+OCCURRED_AT_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+OCCURRED_AT_AHEAD = timedelta(days=1)  # clocks of phones and app servers drift; a day covers every time zone
+ATTRIBUTE_MAX_LENGTH = 100
+SERVICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+# The attributes each event type takes (anything else is refused); `*_detail` is what normalisation
+# keeps of an unknown category, and may come back in a resent event.
+ATTRIBUTES_OF: dict[EventType, tuple[str, ...]] = {
+    EventType.DOCUMENT_REJECTED: ("reason", "reason_detail"),
+    EventType.ERROR: ("error", "error_detail", "service"),
+    EventType.OPTED_OUT: ("channel",),
+    EventType.OPTED_IN: ("channel",),
+}
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+
+OCCURRED_AT_DESCRIPTION = (
+    "when it happened, with a UTC offset; from 2000-01-01T00:00:00Z to one day ahead of the server's now "
+    "(earlier or later is refused: 422)"
+)
+ATTRIBUTES_DESCRIPTION = (
+    f"flat string values of at most {ATTRIBUTE_MAX_LENGTH} characters, by type: onboarding.document_rejected: "
+    "reason (blur, glare, expired, unsupported_document, data_mismatch; anything else becomes other, kept as "
+    "reason_detail); onboarding.error: error (maintenance, high_latency, service_unavailable, auth_failed; else "
+    "other and error_detail), service (a name, letters, digits, '_', '.', '-'); customer.opted_out and "
+    "customer.opted_in: channel (push, sms, all); every other type takes none"
+)
+
+
+class IncomingProfile(CustomerProfile):
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    locale: Annotated[str, Field(max_length=35)] | None = None
+
+
+class IncomingEvent(OnboardingEvent):
+    """An event as the door reads it: everything that could fail later is refused here, before
+    anything of a batch is recorded. `now` comes from the validation context (the server's clock)."""
+
+    customer_id: str = Field(
+        description="an opaque id, never a phone number or name", json_schema_extra={"pattern": CUSTOMER_ID_PATTERN, "maxLength": 128}
+    )
+    occurred_at: AwareDatetime = Field(description=OCCURRED_AT_DESCRIPTION)
+    attributes: dict[str, Annotated[str, Field(max_length=ATTRIBUTE_MAX_LENGTH)] | None] = Field(
+        default_factory=dict, description=ATTRIBUTES_DESCRIPTION
+    )
+    profile: IncomingProfile | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_range(cls, value: datetime, info: ValidationInfo) -> datetime:
+        now = (info.context or {}).get("now") or datetime.now(timezone.utc)
+        if not occurred_in_range(value, now):
+            raise ValueError("occurred_at must lie between 2000-01-01T00:00:00Z and one day ahead of now")
+        return value
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _known_names(cls, value: Any, info: ValidationInfo) -> Any:
+        event_type = info.data.get("type")
+        if not isinstance(value, dict) or event_type is None:
+            return value  # the type check says what is wrong
+        allowed = ATTRIBUTES_OF.get(event_type, ())
+        takes = f"{event_type.value} takes {', '.join(allowed) or 'no attributes'}"
+        for name in value:
+            if name in allowed:
+                continue
+            if isinstance(name, str) and _ATTRIBUTE_NAME.fullmatch(name):
+                raise ValueError(f"attributes.{name} is not a known attribute: {takes}")
+            raise ValueError(f"attribute names are identifiers (letters, digits, '_'): {takes}")  # never echo it
+        service = value.get("service")
+        if isinstance(service, str) and not re.fullmatch(SERVICE_PATTERN, service):
+            raise ValueError("attributes.service must be a service name: letters, digits, '_', '.', '-', at most 64")
+        return value
+
+
+def occurred_in_range(moment: datetime, now: datetime) -> bool:
+    try:
+        utc = moment.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 and the like have no UTC form
+        return False
+    return OCCURRED_AT_EARLIEST <= utc <= now + OCCURRED_AT_AHEAD
+
+
+def fingerprint(event: OnboardingEvent) -> str:
+    """What makes a resent event the same event: its content, with the time in UTC."""
+    content = event.model_dump(mode="json")
+    content["occurred_at"] = event.occurred_at.astimezone(timezone.utc).isoformat()
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
