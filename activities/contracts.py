@@ -86,6 +86,9 @@ class JourneySummary(_Contract):
     """A journey's facts for the report, rewritten on every flush: the latest one wins."""
 
     workflow_id: str
+    # `<workflow id>:<run key>`: a customer back after an ended journey gets a new run of the same
+    # workflow id. None in batches built before it was sent; the journal takes it from the entries.
+    journey_id: str | None = None
     customer_id: str
     playbook_version: str
     recovery_group: str

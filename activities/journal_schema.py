@@ -7,10 +7,14 @@ from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Tab
 
 metadata = MetaData()
 
+# One row per journey: a customer who comes back after their journey ended gets a new run of the
+# same workflow id, so a journey is `<workflow id>:<first run id, 8 characters>` (the prefix of its
+# entries, its message ids and its notifications).
 journeys = Table(
     "journeys",
     metadata,
-    Column("workflow_id", String(200), primary_key=True),
+    Column("journey_id", String(220), primary_key=True),
+    Column("workflow_id", String(200), nullable=False, index=True),
     Column("customer_id", String(128), nullable=False, index=True),
     Column("playbook_version", String(100), nullable=False, index=True),
     Column("recovery_group", String(20), nullable=False),
@@ -32,6 +36,7 @@ journal_entries = Table(
     metadata,
     Column("entry_id", String(260), primary_key=True),
     Column("workflow_id", String(200), nullable=False, index=True),
+    Column("journey_id", String(220), index=True),
     Column("customer_id", String(128), nullable=False),
     Column("at", DateTime, nullable=False, index=True),
     Column("kind", String(20), nullable=False),
@@ -48,6 +53,29 @@ customer_activity = Table(
     Column("event_id", String(200), primary_key=True),
     Column("customer_id", String(128), nullable=False, index=True),
     Column("occurred_at", DateTime, nullable=False),
+)
+
+# The intake ledger: every event id the door took, so a resent event is told apart from a new one
+# (`duplicate`: same content, `conflict`: other content) and costs no signal once delivered. A row is
+# `pending` from before its signal until the signal-with-start succeeded (`delivered`), or `ignored`
+# (older than the customer's ended journey); a pending row is signalled again when the event comes back.
+intake_events = Table(
+    "intake_events",
+    metadata,
+    Column("event_id", String(200), primary_key=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # sha256 of the validated event's canonical JSON
+    Column("state", String(10), nullable=False),
+    Column("received_at", DateTime, nullable=False, index=True),
+)
+
+# When a customer's latest ended journey ended: events that occurred before it stay ignored even once a
+# new journey runs for the customer.
+ended_journeys = Table(
+    "ended_journeys",
+    metadata,
+    Column("customer_id", String(128), primary_key=True),
+    Column("ended_at", DateTime, nullable=False),
 )
 
 # The agents' console (`console/`): accounts, their sessions, and the audit of what each agent did.

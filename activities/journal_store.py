@@ -1,27 +1,45 @@
 """Writing to and reading from the journal: SQLite by default, PostgreSQL through a URL.
 
 Every write is an idempotent upsert keyed by ids the workflow derives, so a retried activity
-never writes a row twice.
+never writes a row twice; and no value that passed the door can make a write fail (times outside
+what the database holds are clamped, strings cut to their column).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, String, Table, case, create_engine, desc, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from activities.contracts import JournalBatch
-from activities.journal_schema import customer_activity, journal_entries, journeys
+from activities.journal_schema import customer_activity, ended_journeys, intake_events, journal_entries, journeys
 
 MIGRATIONS = Path(__file__).resolve().parent / "journal_migrations"
 
 
 def _utc_naive(moment: datetime | None) -> datetime | None:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment else None
+    """Naive UTC, as stored; a time with no UTC form (year 1 at +14:00) is clamped rather than failing every retry."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    try:
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:
+        return datetime.min if moment.year == datetime.min.year else datetime.max
+
+
+def _fit(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """Strings cut to their column's length: PostgreSQL refuses a longer one, and a refused write is retried forever."""
+    fitted = dict(row)
+    for name, value in row.items():
+        column_type = table.c[name].type if name in table.c else None
+        if isinstance(value, str) and isinstance(column_type, String) and column_type.length and len(value) > column_type.length:
+            fitted[name] = value[: column_type.length]
+    return fitted
 
 
 def utc(moment: datetime | None) -> datetime | None:
@@ -46,18 +64,25 @@ def open_journal(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def migrate(engine: Engine) -> None:
-    """Brings the schema to the newest revision; a no-op when it is there already."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Brings the schema to the newest revision (or `revision`); a no-op when it is there already."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def _insert(engine: Engine, table: Any) -> Any:
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+def journey_id_of(batch: JournalBatch) -> str | None:
+    """`<workflow id>:<run key>`: from the summary, or from the entries of a batch built before it said so."""
+    if batch.journey.journey_id:
+        return batch.journey.journey_id
+    return batch.entries[0].entry_id.rsplit(":", 1)[0] if batch.entries else None
 
 
 def write_batch(engine: Engine, batch: JournalBatch) -> int:
@@ -72,20 +97,26 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
         furthest_stage=summary.furthest_stage.value,
     )
     with engine.begin() as connection:
+        journey_id = journey_id_of(batch) or connection.execute(
+            # An entry-less batch of an older journey: its latest row, or the workflow id as before.
+            select(journeys.c.journey_id).where(journeys.c.workflow_id == summary.workflow_id).order_by(desc(journeys.c.started_at)).limit(1)
+        ).scalar() or summary.workflow_id
+        row["journey_id"] = journey_id
+        row = _fit(journeys, row)
         upsert = _insert(engine, journeys).values(**row)
         connection.execute(
             upsert.on_conflict_do_update(
-                index_elements=["workflow_id"], set_={k: upsert.excluded[k] for k in row if k != "workflow_id"}
+                index_elements=["journey_id"], set_={k: upsert.excluded[k] for k in row if k != "journey_id"}
             )
         )
         if not batch.entries:
             return 0
         rows = [
-            {
-                "entry_id": e.entry_id, "workflow_id": summary.workflow_id, "customer_id": summary.customer_id,
+            _fit(journal_entries, {
+                "entry_id": e.entry_id, "workflow_id": summary.workflow_id, "journey_id": journey_id, "customer_id": summary.customer_id,
                 "at": _utc_naive(e.at), "kind": e.kind, "name": e.name, "stage": e.stage.value,
                 "reason": e.reason, "detail": e.detail, "playbook_version": summary.playbook_version,
-            }
+            })
             for e in batch.entries
         ]
         statement = (
@@ -103,6 +134,73 @@ def record_activity(engine: Engine, event_id: str, customer_id: str, occurred_at
             .values(event_id=event_id, customer_id=customer_id, occurred_at=_utc_naive(occurred_at))
             .on_conflict_do_nothing(index_elements=["event_id"])
         )
+
+
+# -- the intake ledger ----------------------------------------------------------------------------
+
+PENDING, DELIVERED, IGNORED = "pending", "delivered", "ignored"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What the ledger knows of an event id: its content's fingerprint, its state, and whether this intake is its first."""
+
+    fingerprint: str
+    state: str
+    new: bool
+
+
+def claim_events(
+    engine: Engine, events: Sequence[tuple[str, str, str]], customer_ids: Iterable[str], now: datetime
+) -> tuple[dict[str, Claim], dict[str, datetime]]:
+    """One transaction for a batch: inserts the unknown event ids (`event_id, customer_id, fingerprint`)
+    as pending, and reads back every id's row and the end of each customer's latest ended journey."""
+    rows: dict[str, tuple[str, str]] = {}
+    for event_id, customer_id, digest in events:
+        rows.setdefault(event_id, (customer_id, digest))  # twice in a batch: the first one is the event
+    ids = sorted(rows)  # one lock order for every batch: concurrent batches on PostgreSQL cannot deadlock
+    with engine.begin() as connection:
+        inserted: set[str] = set()
+        if ids:
+            statement = (
+                _insert(engine, intake_events)
+                .values([
+                    {"event_id": i, "customer_id": rows[i][0], "fingerprint": rows[i][1], "state": PENDING, "received_at": _utc_naive(now)}
+                    for i in ids
+                ])
+                .on_conflict_do_nothing(index_elements=["event_id"])
+                .returning(intake_events.c.event_id)
+            )
+            inserted = {r.event_id for r in connection.execute(statement)}
+        claims = {
+            r.event_id: Claim(r.fingerprint, r.state, r.event_id in inserted)
+            for r in connection.execute(select(intake_events).where(intake_events.c.event_id.in_(ids)))
+        }
+        floors = {
+            r.customer_id: utc(r.ended_at)
+            for r in connection.execute(select(ended_journeys).where(ended_journeys.c.customer_id.in_(sorted(set(customer_ids)))))
+        }
+    return claims, floors  # type: ignore[return-value]
+
+
+def settle_events(engine: Engine, states: dict[str, str]) -> None:
+    """Marks pending events delivered (the signal-with-start succeeded) or ignored; one transaction."""
+    with engine.begin() as connection:
+        for state in (DELIVERED, IGNORED):
+            ids = sorted(i for i, s in states.items() if s == state)
+            if ids:
+                connection.execute(
+                    update(intake_events).where(intake_events.c.event_id.in_(ids), intake_events.c.state == PENDING).values(state=state)
+                )
+
+
+def raise_floor(engine: Engine, customer_id: str, ended_at: datetime) -> None:
+    """Remembers when the customer's latest ended journey ended (the later of what is known)."""
+    at = _utc_naive(ended_at)
+    with engine.begin() as connection:
+        upsert = _insert(engine, ended_journeys).values(customer_id=customer_id, ended_at=at)
+        later = case((ended_journeys.c.ended_at > upsert.excluded.ended_at, ended_journeys.c.ended_at), else_=upsert.excluded.ended_at)
+        connection.execute(upsert.on_conflict_do_update(index_elements=["customer_id"], set_={"ended_at": later}))
 
 
 def read_rows(engine: Engine, table: Any, where: Iterable[Any] = ()) -> list[dict[str, Any]]:

@@ -261,7 +261,8 @@ def report_from_journal(
     in_scope = and_(*conditions)
     with engine.connect() as connection:
         rows = [dict(r._mapping) for r in connection.execute(select(journeys).where(in_scope))]
-        joined = journal_entries.join(journeys, journal_entries.c.workflow_id == journeys.c.workflow_id)
+        # By journey, not workflow id: a customer back after an ended journey has a second journey under the same id.
+        joined = journal_entries.join(journeys, journal_entries.c.journey_id == journeys.c.journey_id)
 
         def count(*where: Any) -> int:
             return connection.execute(select(func.count()).select_from(joined).where(in_scope, *where)).scalar_one()

@@ -36,6 +36,7 @@ def unjournaled_batch(state: JourneyState, workflow_id: str, run_key: str) -> Jo
     return JournalBatch(
         journey=JourneySummary(
             workflow_id=workflow_id,
+            journey_id=f"{workflow_id}:{run_key}",
             customer_id=state.customer_id,
             playbook_version=state.playbook_version,
             recovery_group=state.group.value,

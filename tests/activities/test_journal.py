@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 
 from activities.contracts import JournalBatch, JournalEntry, JourneySummary
 from activities.journal_schema import journal_entries, journeys
-from activities.journal_store import migrate, open_journal, read_rows, write_batch
+from activities.journal_store import migrate, open_journal, read_rows, record_activity, write_batch
+from starters.recovery_report import report_from_journal
 
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -98,5 +99,84 @@ def test_migrations_on_an_existing_journal_keep_its_rows(tmp_path: Path) -> None
     migrate(again)
     assert len(read_rows(again, journal_entries)) == 2
     with again.connect() as connection:
-        assert connection.execute(text("select version_num from alembic_version")).scalar_one() == "0002"
+        assert connection.execute(text("select version_num from alembic_version")).scalar_one() == "0003"
     assert {"agents", "agent_sessions", "agent_actions"} <= set(inspect(again).get_table_names())
+
+
+# -- journeys by run (a customer back after an ended journey has two) -----------------------------
+
+
+def two_runs(run: str, outcome: str | None = None) -> JournalBatch:
+    """One journey of customer c-1 under workflow id onboarding-c-1; `run` is its run key."""
+    journey_id = f"onboarding-c-1:{run}"
+    return JournalBatch(
+        journey=batch(range(0)).journey.model_copy(update={"journey_id": journey_id, "outcome": outcome}),
+        entries=[JournalEntry(entry_id=f"{journey_id}:e0", at=T0, kind="event", name="customer.opted_out", stage="phone_verified", reason="recorded")],
+    )
+
+
+def test_two_journeys_of_one_customer_are_two_rows_and_counted_once_each(journal: Engine) -> None:
+    write_batch(journal, two_runs("aaaaaaaa", outcome="abandoned"))
+    write_batch(journal, two_runs("bbbbbbbb"))
+    write_batch(journal, two_runs("bbbbbbbb"))  # a retried write
+    rows = read_rows(journal, journeys)
+    assert sorted(r["journey_id"] for r in rows) == ["onboarding-c-1:aaaaaaaa", "onboarding-c-1:bbbbbbbb"]
+    assert {r["journey_id"] for r in read_rows(journal, journal_entries)} == {r["journey_id"] for r in rows}
+    report = report_from_journal(journal, since=None, until=T0 + timedelta(days=1))
+    assert (report.journeys, report.ended, report.guardrails.opt_outs) == (2, 1, 2)
+
+
+def test_a_batch_built_before_journey_ids_takes_it_from_its_entries(journal: Engine) -> None:
+    old = two_runs("cccccccc")
+    write_batch(journal, old.model_copy(update={"journey": old.journey.model_copy(update={"journey_id": None})}))
+    [row] = read_rows(journal, journeys)
+    assert row["journey_id"] == "onboarding-c-1:cccccccc"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unmigrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        engine = open_journal(f"sqlite:///{tmp_path / 'old.db'}")
+        yield engine
+        engine.dispose()
+    else:
+        yield from postgres_engine()
+
+
+def test_the_migration_keys_existing_journeys_by_the_prefix_of_their_entries(unmigrated: Engine) -> None:
+    migrate(unmigrated, "0002")
+    with unmigrated.begin() as connection:
+        for workflow_id in ("onboarding-c-1", "onboarding-c-2"):
+            connection.execute(text(
+                "INSERT INTO journeys (workflow_id, customer_id, playbook_version, recovery_group, started_at, stage, status, "
+                "furthest_stage, drop_off_stages, messages_sent, assisted) VALUES "
+                f"('{workflow_id}', 'c', 'default@x', 'treatment', '2026-11-23 05:00:00', 'started', 'active', 'started', '', 0, false)"
+            ))
+        connection.execute(text(
+            "INSERT INTO journal_entries (entry_id, workflow_id, customer_id, at, kind, name, stage, reason, detail, playbook_version) "
+            "VALUES ('onboarding-c-1:1a2b3c4d:e0', 'onboarding-c-1', 'c', '2026-11-23 05:00:00', 'event', 'onboarding.started', "
+            "'started', 'advanced', '', 'default@x')"
+        ))
+    migrate(unmigrated)
+    assert sorted(r["journey_id"] for r in read_rows(unmigrated, journeys)) == ["onboarding-c-1:1a2b3c4d", "onboarding-c-2"]
+    [entry] = read_rows(unmigrated, journal_entries)
+    assert entry["journey_id"] == "onboarding-c-1:1a2b3c4d"
+    assert {"intake_events", "ended_journeys"} <= set(inspect(unmigrated).get_table_names())
+    write_batch(unmigrated, two_runs("1a2b3c4d", outcome="completed"))  # the journey goes on writing to its row
+    assert len(read_rows(unmigrated, journeys)) == 2
+
+
+# -- nothing that passed the door fails a write ---------------------------------------------------
+
+
+def test_times_without_a_utc_form_and_long_strings_are_written_not_retried_forever(journal: Engine) -> None:
+    edges = [datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))), datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14)))]
+    entries = [
+        JournalEntry(entry_id=f"onboarding-c-1:run:e{i}", at=at, kind="event", name="onboarding.started", stage="started", reason="r" * 500)
+        for i, at in enumerate(edges)
+    ]
+    assert write_batch(journal, JournalBatch(journey=batch(range(0)).journey, entries=entries)) == 2
+    record_activity(journal, "a-1", "c-1", edges[0])
+    record_activity(journal, "a-2", "c-1", edges[1])
+    assert sorted(r["at"].year for r in read_rows(journal, journal_entries)) == [1, 9999]
+    assert {len(r["reason"]) for r in read_rows(journal, journal_entries)} == {100}
