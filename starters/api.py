@@ -2,7 +2,8 @@
 
 Every `/v1` route needs `Authorization: Bearer <RECOVERY_API_TOKEN>`; `/healthz`, `/metrics`, `/docs`
 and `/openapi.json` are open. Events are validated as a whole before any is recorded, and error
-messages name the batch index and the field, never the value sent (it may be personal data).
+messages name the batch index and the field, never the value sent (it may be personal data). The body
+is read in chunks and refused (413) as soon as it passes the limit, so a huge body is never buffered.
 """
 
 import asyncio
@@ -27,14 +28,15 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from console.mount import mount_console
 from starters.api_metrics import install_metrics
-from starters.client import EventReceipt, JourneyNotFound, RecoveryClient, TaskSummary
+from starters.client import EventReceipt, EventsRejected, JourneyNotFound, ReceiptStatus, RecoveryClient, TaskSummary
 from starters.recovery_report import RecoveryReport, report_from_journal
 from starters.report_chart import chart_png
 from workers.settings import Settings
-from workflows.events import OnboardingEvent
+from workflows.events import IncomingEvent
 from workflows.human_tasks import AGENT_ID_PATTERN, HumanTask, TaskOutcome, TaskRefused
 from workflows.journey_view import JourneyView
 
@@ -42,6 +44,7 @@ log = structlog.get_logger(__name__)
 
 MAX_BATCH = 500
 MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_NUMBER_DIGITS = 40  # no field takes a longer number; Python refuses to parse past 4,300 digits anyway
 TEMPORAL_TIMEOUT_S = 10.0  # a query or update with no worker to answer it would otherwise hang the request
 HEALTH_TIMEOUT_S = 3.0
 
@@ -73,13 +76,24 @@ class CompleteRequest(AgentRequest):
 class JourneyReceipt(BaseModel):
     customer_id: str
     workflow_id: str
-    accepted: int = Field(description="events of this batch handed to the journey (duplicates are dropped by the journey)")
-    note: str
+    accepted: int = Field(description="new events of this batch handed to the journey")
+    note: str = Field(description="'recorded' when all were; otherwise what happened to the others")
+
+
+class EventStatus(BaseModel):
+    index: int = Field(description="position in the batch (0 for a single event)")
+    event_id: str
+    status: ReceiptStatus = Field(
+        description="recorded: new, handed to its journey; duplicate: this event_id was recorded before with the same "
+        "content (nothing done); conflict: this event_id was recorded before with other content (refused); ignored: "
+        "older than the customer's ended journey, or after a completed onboarding"
+    )
 
 
 class EventsAccepted(BaseModel):
-    accepted: int = Field(description="events handed to their journeys")
+    accepted: int = Field(description="new events handed to their journeys (duplicates, conflicts and ignored events not counted)")
     received: int = Field(description="events in the request")
+    events: list[EventStatus] = Field(description="one per event, in the order sent")
     journeys: list[JourneyReceipt]
 
 
@@ -103,23 +117,28 @@ class RequestRejected(BaseModel):
     detail: list[RequestFieldError]
 
 
+class Problem(BaseModel):
+    detail: str
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     temporal: Literal["reachable", "unreachable"]
 
 
-EventsBody = OnboardingEvent | Annotated[list[OnboardingEvent], Field(min_length=1, max_length=MAX_BATCH)]
+EventsBody = IncomingEvent | Annotated[list[IncomingEvent], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 # -- validation errors without the values sent ----------------------------------------------------
 
 
 def _field_of(loc: tuple[Any, ...], message: str) -> str | None:
-    if loc:
-        return ".".join(str(part) for part in loc)
-    # A rule over the whole event (e.g. a rejection needs attributes.reason): name the attribute it asks for.
+    path = ".".join(str(part) for part in loc)
+    # A rule over the event or its attributes (e.g. a rejection needs attributes.reason): name the attribute it asks for.
     match = re.search(r"\battributes\.\w+", message)
-    return match.group(0) if match else None
+    if match and (not path or match.group(0).startswith(f"{path}.")):
+        return match.group(0)
+    return path or None
 
 
 def _message_of(error: Any) -> str:
@@ -135,6 +154,14 @@ def _message_of(error: Any) -> str:
             if len(text) >= 4:
                 message = message.replace(text, "<redacted>")
     return message
+
+
+class _LongNumber:
+    """A number too long for any field: the field's own check refuses it, naming index and field."""
+
+
+def _number(text: str) -> int | _LongNumber:
+    return _LongNumber() if len(text) > MAX_NUMBER_DIGITS else int(text)
 
 
 def _event_errors(index: int, err: ValidationError) -> list[FieldError]:
@@ -221,50 +248,73 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_JSON = "application/json"
+
+
+async def _body_within_limit(request: Request) -> bytes:
+    """The body, read chunk by chunk: over the limit, it is refused before the rest is read (413)."""
+    too_large = HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes; send smaller batches")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BODY_BYTES:
+            raise too_large
+    return bytes(body)
+
+
 @v1.post(
     "/events",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=EventsAccepted,
-    responses={**_ERRORS, 422: {"description": "the batch was rejected whole; nothing was recorded", "model": BatchRejected}},
+    responses={
+        **_ERRORS,
+        413: {"description": f"the body is over {MAX_BODY_BYTES} bytes; nothing was recorded", "model": Problem},
+        415: {"description": f"the body is not {_JSON}; nothing was recorded", "model": Problem},
+        422: {"description": "the batch was rejected whole; nothing was recorded", "model": BatchRejected},
+        503: {"description": "RECOVERY_API_TOKEN is not set, or Temporal or the journal is unavailable: retry, events are idempotent on event_id", "model": Problem},
+    },
     summary="Record one onboarding event or a batch of up to 500",
 )
 async def post_events(request: Request, recovery: Recovery) -> Any:
-    """Body: one event object, or a JSON list of them. All are validated before any is recorded;
-    sending the same `event_id` again is harmless (the journey ignores the duplicate)."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes; send smaller batches")
+    """Body (`application/json`, at most 8 MiB): one event object, or a JSON list of them. All are
+    validated before any is recorded. Sending an `event_id` again is harmless: with the same content
+    it is a `duplicate`, with other content a `conflict`, and neither is recorded twice."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != _JSON:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"send the events as {_JSON}")
+    raw = await _body_within_limit(request)
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_int=_number)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         where = f" (line {err.lineno}, column {err.colno})" if isinstance(err, json.JSONDecodeError) else ""
         return _unprocessable([FieldError(message=f"body is not valid JSON{where}")])
+    except (RecursionError, ValueError):
+        return _unprocessable([FieldError(message="body is nested too deeply or holds a number too long to read")])
     items = body if isinstance(body, list) else [body]
     if not items:
         return _unprocessable([FieldError(message="an empty batch: send at least one event")])
     if len(items) > MAX_BATCH:
         return _unprocessable([FieldError(message=f"a batch holds at most {MAX_BATCH} events; this one has {len(items)}")])
 
-    events: list[OnboardingEvent] = []
-    errors: list[FieldError] = []
-    for index, item in enumerate(items):
-        try:
-            events.append(OnboardingEvent.model_validate(item))
-        except ValidationError as err:
-            errors.extend(_event_errors(index, err))
-    if errors:
-        log.info("events_rejected", received=len(items), invalid_events=len({e.index for e in errors}), errors=len(errors))
+    try:
+        events = await recovery.admit(items)
+    except EventsRejected as rejected:
+        errors = [error for index, err in rejected.failures for error in _event_errors(index, err)]
+        log.info("events_rejected", received=len(items), invalid_events=len(rejected.failures), errors=len(errors))
         return _unprocessable(errors)
 
     try:
         receipts = await recovery.record_events(events)
-    except RPCError as err:
-        log.warning("events_not_recorded", received=len(events), status=err.status.name if err.status else None)
+    except (RPCError, SQLAlchemyError) as err:
+        log.warning("events_not_recorded", received=len(events), error=type(err).__name__)
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            "Temporal did not take the batch (part of it may be recorded): retry it, events are idempotent on event_id",
+            "Temporal or the journal did not take the batch (part of it may be recorded): retry it, events are idempotent on event_id",
         ) from None
-    result = _summarise(receipts, order=[e.customer_id for e in events])
+    result = _summarise(receipts)
     log.info(
         "events_accepted",
         received=result.received,
@@ -274,22 +324,28 @@ async def post_events(request: Request, recovery: Recovery) -> Any:
     return result
 
 
-def _summarise(receipts: list[EventReceipt], order: list[str]) -> EventsAccepted:
-    by_customer: dict[str, list[EventReceipt]] = {customer_id: [] for customer_id in order}
+def _summarise(receipts: list[EventReceipt]) -> EventsAccepted:
+    """Receipts in the order sent: one status per event, and a line per customer."""
+    by_customer: dict[str, list[EventReceipt]] = {}
     for receipt in receipts:
-        by_customer[receipt.customer_id].append(receipt)
+        by_customer.setdefault(receipt.customer_id, []).append(receipt)
     journeys = []
     for customer_id, mine in by_customer.items():
         accepted = sum(r.accepted for r in mine)
-        notes = sorted({r.note for r in mine if not r.accepted})
+        notes = list(dict.fromkeys(r.note for r in mine if not r.accepted))
         if not notes:
-            note = "recorded"
+            note = next((r.note for r in mine if r.note != "recorded"), "recorded")
         elif accepted == 0:
             note = "; ".join(notes)
         else:
             note = f"{accepted} recorded, {len(mine) - accepted} not: " + "; ".join(notes)
         journeys.append(JourneyReceipt(customer_id=customer_id, workflow_id=mine[0].workflow_id, accepted=accepted, note=note))
-    return EventsAccepted(accepted=sum(r.accepted for r in receipts), received=len(receipts), journeys=journeys)
+    return EventsAccepted(
+        accepted=sum(r.accepted for r in receipts),
+        received=len(receipts),
+        events=[EventStatus(index=i, event_id=r.event_id, status=r.status) for i, r in enumerate(receipts)],
+        journeys=journeys,
+    )
 
 
 @v1.get(
@@ -449,7 +505,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components.setdefault(name, definition)
     schema["paths"]["/v1/events"]["post"]["requestBody"] = {
         "required": True,
-        "content": {"application/json": {"schema": body}},
+        "description": f"one event or a list of 1-{MAX_BATCH}; at most {MAX_BODY_BYTES} bytes",
+        "content": {_JSON: {"schema": body}},
     }
     app.openapi_schema = schema
     return schema

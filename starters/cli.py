@@ -23,7 +23,7 @@ from starters.embedded_stack import StackError, StackOptions, run_stack
 from starters.journey_render import render_journey
 from workers.logging import configure_logging
 from workers.settings import Settings, settings_error_text
-from workflows.events import OnboardingEvent
+from workflows.events import IncomingEvent
 from workflows.human_tasks import TaskOutcome, TaskRefused
 from workflows.playbook import PlaybookError, load_playbook
 
@@ -186,7 +186,7 @@ def event(
     events = []
     for index, item in enumerate(items):
         try:
-            events.append(OnboardingEvent.model_validate(item))
+            events.append(IncomingEvent.model_validate(item))  # the door's rules, before anything is sent
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())
             _fail(f"event {index} is invalid, nothing was sent: {problems}")

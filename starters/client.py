@@ -1,32 +1,39 @@
 """The Python client the app backend uses: record events, read journeys, work human tasks.
 
 Recording is signal-with-start: it returns as soon as Temporal has the event, whether or not a worker
-is running, and starts the customer's journey if this is their first event.
+is running, and starts the customer's journey if this is their first event, or a new journey (a new
+run of the same workflow id) if their last one ended before the event occurred.
+
+Intake is exactly-once in effect per `event_id`: the journal's intake ledger records each event id
+with its content's fingerprint, pending before its signal and delivered after, so a resent event is
+a `duplicate` (no signal) or a `conflict` (other content, refused), and one whose signal was never
+confirmed is signalled again.
 """
 
 import asyncio
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
 
 import structlog
 from sqlalchemy import Engine
 
-from pydantic import BaseModel
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.journal_store import migrate, open_journal, record_activity
+from activities.journal_store import DELIVERED, IGNORED, Claim, claim_events, migrate, open_journal, raise_floor, record_activity, settle_events
 from workers.settings import Settings
 from workers.temporal_client import connect
-from workflows.events import OnboardingEvent
+from workflows.events import IncomingEvent, OnboardingEvent, fingerprint
 from workflows.funnel import EventType
 from workflows.human_tasks import ClaimTask, CompleteTask, HumanTask, ReleaseTask, TaskOutcome, TaskRefused, customer_of_task
 from workflows.journey import JourneyInput, OnboardingJourney, workflow_id_for
 from workflows.journey_view import JourneyView
 from workflows.playbook import Playbook, load_playbook
-from workflows.search_attributes import HUMAN_TASK_STATE, initial_search_attributes
+from workflows.search_attributes import HUMAN_TASK_STATE, JOURNEY_STATUS, initial_search_attributes
 
 
 log = structlog.get_logger(__name__)
@@ -34,17 +41,45 @@ QUERY_DEADLINE = timedelta(seconds=3)
 MAX_LISTED_TASKS = 500  # an inbox longer than this needs more agents, not a longer page
 QUERIES_IN_FLIGHT = 20
 
+ReceiptStatus = Literal["recorded", "duplicate", "conflict", "ignored"]
+ENDED_NOTE = "journey already ended; event ignored"
+NOTES: dict[str, str] = {
+    "recorded": "recorded",
+    "duplicate": "duplicate of an event already recorded",
+    "conflict": "conflict: this event_id was recorded with other content; event ignored",
+}
+
 
 class JourneyNotFound(LookupError):
     pass
+
+
+class EventsRejected(ValueError):
+    """Events the door refused, by their position in the batch: nothing of the batch was recorded."""
+
+    def __init__(self, failures: list[tuple[int, ValidationError]]) -> None:
+        super().__init__(f"{len(failures)} of the events are invalid; nothing was recorded")
+        self.failures = failures
 
 
 class EventReceipt(BaseModel):
     event_id: str
     customer_id: str
     workflow_id: str
-    accepted: bool
+    status: ReceiptStatus
+    accepted: bool  # status == "recorded": a new event, handed to its journey
     note: str
+
+
+def _receipt(event: OnboardingEvent, status: ReceiptStatus, note: str | None = None) -> EventReceipt:
+    return EventReceipt(
+        event_id=event.event_id, customer_id=event.customer_id, workflow_id=workflow_id_for(event.customer_id),
+        status=status, accepted=status == "recorded", note=note or NOTES.get(status, ENDED_NOTE),
+    )
+
+
+async def _wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class TaskSummary(BaseModel):
@@ -59,13 +94,15 @@ class TaskSummary(BaseModel):
 
 class RecoveryClient:
     def __init__(
-        self, client: Client, playbook: Playbook, task_queue: str, journal: Engine | None = None, messaging_task_queue: str | None = None
+        self, client: Client, playbook: Playbook, task_queue: str, journal: Engine | None = None, messaging_task_queue: str | None = None,
+        clock: Callable[[], Awaitable[datetime]] = _wall_clock,
     ) -> None:
         self.temporal = client
         self.playbook = playbook
         self.task_queue = task_queue
         self.journal = journal
         self.messaging_task_queue = messaging_task_queue
+        self.clock = clock  # the door's "now" (a time-skipping test server passes its own)
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> "RecoveryClient":
@@ -76,48 +113,120 @@ class RecoveryClient:
             await connect(settings), load_playbook(settings.playbook), settings.task_queue, journal, settings.messaging_task_queue
         )
 
+    async def admit(self, items: Sequence[Any]) -> list[IncomingEvent]:
+        """The door: every event checked (time range, attributes by type, sizes) before any is recorded.
+        Raises `EventsRejected` naming each bad event's position."""
+        context = {"now": await self.clock()}
+        admitted: list[IncomingEvent] = []
+        failures: list[tuple[int, ValidationError]] = []
+        for index, item in enumerate(items):
+            raw = item.model_dump() if isinstance(item, BaseModel) else item
+            try:
+                admitted.append(IncomingEvent.model_validate(raw, context=context))
+            except ValidationError as err:
+                failures.append((index, err))
+        if failures:
+            raise EventsRejected(failures)
+        return admitted
+
     async def record_event(self, event: OnboardingEvent) -> EventReceipt:
-        workflow_id = workflow_id_for(event.customer_id)
+        return (await self.record_events([event]))[0]
+
+    async def record_events(self, events: Sequence[OnboardingEvent]) -> list[EventReceipt]:
+        """A batch, whole or not at all at the door; then each customer's events in order of occurrence,
+        different customers side by side. Receipts come back in the order of `events`."""
+        admitted = await self.admit(events)
+        claims, floors = await self._claim(admitted)
+        receipts: list[EventReceipt | None] = [None] * len(admitted)
+        first_of: dict[str, int] = {}
+        to_send: dict[str, list[int]] = {}
+        for index, event in enumerate(admitted):
+            claim, digest = claims.get(event.event_id), fingerprint(event)
+            if event.event_id in first_of:  # twice in this batch: the first one stands for both
+                earlier = admitted[first_of[event.event_id]]
+                receipts[index] = _receipt(event, "duplicate" if fingerprint(earlier) == digest else "conflict")
+            elif claim is not None and claim.fingerprint != digest:
+                receipts[index] = _receipt(event, "conflict")
+            elif claim is not None and not claim.new and claim.state == DELIVERED:
+                receipts[index] = _receipt(event, "duplicate")
+            elif claim is not None and claim.state == IGNORED:
+                receipts[index] = _receipt(event, "ignored")
+            else:  # new, or pending since an intake that never confirmed its signal: (re)send it
+                to_send.setdefault(event.customer_id, []).append(index)
+            first_of.setdefault(event.event_id, index)
+
+        async def one_customer(indexes: list[int]) -> None:
+            floor = floors.get(admitted[indexes[0]].customer_id)
+            for index in sorted(indexes, key=lambda i: (admitted[i].occurred_at, admitted[i].event_id)):
+                receipts[index], floor = await self._deliver(admitted[index], floor)
+
+        results = await asyncio.gather(*(one_customer(ix) for ix in to_send.values()), return_exceptions=True)
+        settled = {r.event_id: DELIVERED if r.status == "recorded" else IGNORED for r in receipts if r is not None and r.status in ("recorded", "ignored")}
+        if self.journal is not None and settled:
+            await asyncio.to_thread(settle_events, self.journal, settled)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result  # what was delivered is settled; the rest stays pending and is sent again on a retry
+        return [r for r in receipts if r is not None]
+
+    async def _claim(self, events: list[IncomingEvent]) -> tuple[dict[str, Claim], dict[str, datetime]]:
+        if self.journal is None:  # no ledger: duplicates are left to the journey
+            return {}, {}
+        rows = [(e.event_id, e.customer_id, fingerprint(e)) for e in events]
+        return await asyncio.to_thread(claim_events, self.journal, rows, {e.customer_id for e in events}, await self.clock())
+
+    async def _deliver(self, event: IncomingEvent, floor: datetime | None) -> tuple[EventReceipt, datetime | None]:
+        """Records one event; returns its receipt and the end of the customer's latest ended journey."""
         if event.type is EventType.ACTIVE:
             # Activity after activation outlives the journey: it goes straight to the journal.
             if self.journal is None:
-                return EventReceipt(event_id=event.event_id, customer_id=event.customer_id, workflow_id=workflow_id,
-                                    accepted=False, note="no journal configured; activity ignored")
+                return _receipt(event, "ignored", "no journal configured; activity ignored"), floor
             await asyncio.to_thread(record_activity, self.journal, event.event_id, event.customer_id, event.occurred_at)
-            return EventReceipt(event_id=event.event_id, customer_id=event.customer_id, workflow_id=workflow_id,
-                                accepted=True, note="activity recorded")
-        try:
-            await self.temporal.start_workflow(
-                OnboardingJourney.run,
-                JourneyInput(customer_id=event.customer_id, playbook=self.playbook, messaging_task_queue=self.messaging_task_queue),
-                id=workflow_id,
-                task_queue=self.task_queue,
-                start_signal="record_event",
-                start_signal_args=[event],
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=initial_search_attributes(self.playbook.version),
-            )
-        except WorkflowAlreadyStartedError:
-            # The journey has ended and its record is kept: a late event changes nothing.
-            return EventReceipt(
-                event_id=event.event_id, customer_id=event.customer_id, workflow_id=workflow_id,
-                accepted=False, note="journey already ended; event ignored",
-            )
-        return EventReceipt(event_id=event.event_id, customer_id=event.customer_id, workflow_id=workflow_id, accepted=True, note="recorded")
+            return _receipt(event, "recorded", "activity recorded"), floor
+        if floor is not None and event.occurred_at <= floor:
+            return _receipt(event, "ignored"), floor
+        for _ in range(3):  # a new journey started meanwhile by another intake: try again
+            try:
+                await self._signal_with_start(event, WorkflowIDReusePolicy.REJECT_DUPLICATE)
+                return _receipt(event, "recorded"), floor
+            except WorkflowAlreadyStartedError:
+                pass
+            ended = await self._ended_journey(event.customer_id)
+            if ended is None:
+                continue
+            ended_at, completed = ended
+            if completed or event.occurred_at <= ended_at:
+                return _receipt(event, "ignored"), max(floor or ended_at, ended_at)
+            if self.journal is not None:
+                await asyncio.to_thread(raise_floor, self.journal, event.customer_id, ended_at)
+            await self._signal_with_start(event, WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+            log.info("journey_restarted", customer_id=event.customer_id, workflow_id=workflow_id_for(event.customer_id))
+            return _receipt(event, "recorded", "recorded: a new journey, the last one had ended"), ended_at
+        return _receipt(event, "ignored"), floor
 
-    async def record_events(self, events: Sequence[OnboardingEvent]) -> list[EventReceipt]:
-        """A batch: each customer's events in order of occurrence, different customers side by side."""
-        by_customer: dict[str, list[OnboardingEvent]] = {}
-        for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
-            by_customer.setdefault(event.customer_id, []).append(event)
+    async def _signal_with_start(self, event: OnboardingEvent, reuse: WorkflowIDReusePolicy) -> None:
+        await self.temporal.start_workflow(
+            OnboardingJourney.run,
+            JourneyInput(customer_id=event.customer_id, playbook=self.playbook, messaging_task_queue=self.messaging_task_queue),
+            id=workflow_id_for(event.customer_id),
+            task_queue=self.task_queue,
+            start_signal="record_event",
+            start_signal_args=[event],
+            id_reuse_policy=reuse,
+            search_attributes=initial_search_attributes(self.playbook.version),
+        )
 
-        async def one_customer(customer_events: list[OnboardingEvent]) -> list[EventReceipt]:
-            return [await self.record_event(event) for event in customer_events]
+    async def _ended_journey(self, customer_id: str) -> tuple[datetime, bool] | None:
+        """The latest run's close time and whether it completed onboarding; None while a run is open.
 
-        receipts: list[EventReceipt] = []
-        for batch in await asyncio.gather(*(one_customer(evs) for evs in by_customer.values())):
-            receipts.extend(batch)
-        return receipts
+        The close time is when the journey ended (an old first event ends it at once, at intake).
+        A completed onboarding is never reopened: the customer is active, later events change nothing.
+        """
+        description = await self.temporal.get_workflow_handle(workflow_id_for(customer_id)).describe()
+        if description.status in (None, WorkflowExecutionStatus.RUNNING) or description.close_time is None:
+            return None
+        completed = description.typed_search_attributes.get(JOURNEY_STATUS) == "completed"
+        return description.close_time, completed
 
     async def journey(self, customer_id: str) -> JourneyView:
         handle = self.temporal.get_workflow_handle(workflow_id_for(customer_id))

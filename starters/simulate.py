@@ -605,8 +605,9 @@ class _Customer:
                 "profile": self.plan.profile(),
             }
         ])
-        if self._events == 1 and any("already ended" in note for note in notes):
-            # The first event of a customer refused: a journey of this id ran before this run.
+        if self._events == 1 and any("already ended" in note or "conflict" in note for note in notes):
+            # The first event of a customer refused: a journey of this id ran before this run (its event
+            # ids are the seed's, so the intake ledger calls them a conflict).
             raise already_ran(self.run_.config.params.seed)
 
     async def _pause(self, delay: float, after_last_event: bool) -> None:

@@ -60,8 +60,20 @@ class Bench:
 
     async def send(self, event_type: str, *, event_id: str | None = None, occurred_at: datetime | None = None,
                    customer_id: str | None = None, **attributes: Any) -> EventReceipt:
+        """Through the client's intake, as the app would."""
+        event = await self._event(event_type, event_id, occurred_at, customer_id, attributes)
+        return await self.client.record_event(event)
+
+    async def signal_again(self, event_type: str, *, event_id: str, occurred_at: datetime | None = None, **attributes: Any) -> None:
+        """Straight to the journey, as a signal delivered twice would arrive: the intake ledger sends a
+        known event no second signal, so the journey's own deduplication is tested this way."""
+        event = await self._event(event_type, event_id, occurred_at, None, attributes)
+        await self.env.client.get_workflow_handle(workflow_id_for(event.customer_id)).signal(OnboardingJourney.record_event, event)
+
+    async def _event(self, event_type: str, event_id: str | None, occurred_at: datetime | None, customer_id: str | None,
+                     attributes: dict[str, Any]) -> OnboardingEvent:
         self.customers.add(customer_id or self.customer_id)
-        event = OnboardingEvent(
+        return OnboardingEvent(
             event_id=event_id or f"e-{next(_ids)}",
             customer_id=customer_id or self.customer_id,
             type=event_type,
@@ -69,7 +81,6 @@ class Bench:
             attributes=attributes,
             profile={"timezone": self.timezone, "locale": "en", "location": self.location},
         )
-        return await self.client.record_event(event)
 
     async def stop_journeys(self) -> None:
         """Ends what a test left running: on the time-skipping server, time is shared by all tests."""
@@ -120,7 +131,7 @@ def bench_settings(tmp_path: Path, **overrides: Any) -> Settings:
 def recovery_client(env: WorkflowEnvironment, playbook: Playbook, settings: Settings) -> RecoveryClient:
     journal = open_journal(settings.journal_database_url)
     migrate(journal)
-    return RecoveryClient(env.client, playbook, settings.task_queue, journal)
+    return RecoveryClient(env.client, playbook, settings.task_queue, journal, clock=env.get_current_time)  # the door's now: the server's
 
 
 __all__ = ["Bench", "eventually", "OnboardingJourney", "bench_settings", "recovery_client", "running_bench", "zone_where_local_hour_is"]

@@ -254,7 +254,7 @@ async def test_duplicate_late_and_out_of_order_events(bench: Bench) -> None:
     await bench.send("onboarding.started", event_id="ev-1", occurred_at=t0)
     await bench.send("onboarding.document_uploaded", event_id="ev-3", occurred_at=t0 + timedelta(minutes=3))
     await bench.send("onboarding.phone_verified", event_id="ev-2", occurred_at=t0 + timedelta(minutes=2))  # late
-    await bench.send("onboarding.document_uploaded", event_id="ev-3", occurred_at=t0 + timedelta(minutes=3))  # twice
+    await bench.signal_again("onboarding.document_uploaded", event_id="ev-3", occurred_at=t0 + timedelta(minutes=3))  # twice
     await bench.skip(minutes=1)
     view = await bench.view()
     assert view.stage == "document_uploaded"
