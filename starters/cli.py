@@ -77,7 +77,9 @@ def up(
     api_token: Annotated[str | None, typer.Option(envvar="RECOVERY_API_TOKEN", help="default: one kept in the data folder")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="serve the worker's Prometheus metrics on this port")] = None,
 ) -> None:
-    """Start the whole system here: Temporal dev server and Web UI, a worker, the HTTP API."""
+    """Start the whole system here: Temporal dev server and Web UI, a worker, the HTTP API; a child that dies is restarted."""
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level)  # the supervisor's lines: restarts, a child that keeps dying
     try:
         load_playbook(playbook)
         code = run_stack(StackOptions(data_dir, playbook, temporal_port, ui_port, api_port, api_token, metrics_port=metrics_port))
