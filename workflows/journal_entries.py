@@ -7,7 +7,7 @@ from workflows.journey_state import EventEffect, JourneyState, status_of
 
 def furthest_stage(state: JourneyState) -> Stage:
     """The furthest stage of the main path the customer reached (a rejection reached 'uploaded')."""
-    reached = [Stage.STARTED, state.stage] + [
+    reached = [Stage.STARTED, state.stage, *state.stages_of_dropped_events] + [
         e.stage for e in state.events if e.effect is EventEffect.ADVANCED and e.stage is not None
     ]
     return max((s for s in MAIN_PATH if any(funnel_position(r) >= funnel_position(s) for r in reached)), key=funnel_position)
@@ -20,14 +20,14 @@ def unjournaled_batch(state: JourneyState, workflow_id: str, run_key: str) -> Jo
             entry_id=f"{workflow_id}:{run_key}:e{index}", at=event.occurred_at, kind="event", name=event.type.value,
             stage=event.stage or state.stage, reason=event.effect.value, detail=event.detail,
         )
-        for index, event in enumerate(state.events)
+        for index, event in enumerate(state.events, start=state.events_dropped)
         if index >= state.journaled_events
     ] + [
         JournalEntry(
             entry_id=f"{workflow_id}:{run_key}:d{index}", at=decision.at, kind="decision", name=decision.action.value,
             stage=decision.stage, reason=decision.reason, detail=decision.detail,
         )
-        for index, decision in enumerate(state.decisions)
+        for index, decision in enumerate(state.decisions, start=state.decisions_dropped)
         if index >= state.journaled_decisions
     ]
     outcome = state.outcome
@@ -68,15 +68,15 @@ def journal_due(state: JourneyState) -> bool:
     first = state.journaled_events == 0 and state.journaled_decisions == 0
     return (
         first
-        or len(state.decisions) > state.journaled_decisions
+        or state.decisions_recorded > state.journaled_decisions
         or (state.outcome is not None and not state.outcome_journaled)
-        or len(state.events) - state.journaled_events >= EVENTS_PER_FLUSH
+        or state.events_recorded - state.journaled_events >= EVENTS_PER_FLUSH
     )
 
 
 def journal_position(state: JourneyState) -> tuple[int, int, bool]:
     """How far a batch built now reaches; what arrives while it is written goes in the next one."""
-    return len(state.events), len(state.decisions), state.outcome is not None
+    return state.events_recorded, state.decisions_recorded, state.outcome is not None
 
 
 def mark_journaled(state: JourneyState, position: tuple[int, int, bool]) -> None:

@@ -6,10 +6,11 @@ and talks to activities.
 """
 
 import asyncio
+from collections import deque
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         JourneyState,
         MessageKind,
         SentMessage,
+        adopt_bounds,
         apply_event,
         apply_task_outcome,
         finish,
@@ -70,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.playbook import Playbook
     from workflows.search_attributes import search_attribute_values, updates_for
+    from workflows.state_bounds import StateBounds
 
 WORKFLOW_ID_PREFIX = "onboarding-"
 # Journeys started before the journal and the holdout existed replay without either (see README: versioning).
@@ -84,6 +87,9 @@ PROGRESS_GUARDS_PATCH = "progress-guards"
 UNREACHABLE_WINDOW_PATCH = "unreachable-window"
 # Journeys started before unclaimed tasks escalated at their due time wait for the agent as they did.
 TASK_OVERDUE_PATCH = "task-overdue"
+# Journeys started before it carry every event, event id and decision across continue-as-new, and
+# roll their history over only while nothing arrives.
+BOUNDED_STATE_PATCH = "bounded-state"
 
 
 def workflow_id_for(customer_id: str) -> str:
@@ -111,6 +117,11 @@ DELIVERY_RETRY = RetryPolicy(
 )
 # The journal must not lose a decision, nor hold a journey up: retry a while, then try again next wake-up.
 JOURNAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=2))
+# What one workflow task folds in at most: a flood of signals must not hold a task past the SDK's
+# 2-second deadlock detector (the task would fail, be retried with more, and the journey freeze).
+EVENTS_PER_TASK = 2_000
+# Temporal warns at 10 MB of history and fails the workflow at 50 MB; bounded journeys roll over far below.
+HISTORY_BYTES_LIMIT = 4 * 1024 * 1024
 LOOKUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5)
 
 
@@ -125,7 +136,10 @@ class OnboardingJourney:
         self._published: dict[str, object] = {}
         self._messaging_queue = journey.messaging_task_queue
         # Metrics count decisions once; a continued run's decisions were counted by the run before.
-        self._metrics_cursor = len(journey.state.decisions) if journey.state else 0
+        self._metrics_cursor = journey.state.decisions_recorded if journey.state else 0
+        # Signals not yet folded in (still encoded), and what the current workflow task has folded.
+        self._intake: deque[tuple[RawValue, bool]] = deque()
+        self._folded_in_task: tuple[datetime | None, int] = (None, 0)
 
     # -- the playbook ---------------------------------------------------------------------------
 
@@ -139,6 +153,12 @@ class OnboardingJourney:
                 return None
         state = self._journey()
         while state.outcome is None:
+            if state.bounds is None and workflow.patched(BOUNDED_STATE_PATCH):
+                adopt_bounds(state, StateBounds())
+            if self._intake:  # a backlog from a flood: a short timer gives the next workflow task
+                await workflow.sleep(timedelta(milliseconds=1))
+                self._take_in()
+                continue
             now = workflow.now()
             self._changed = False  # from here on, any event makes the next wait return at once
             if detect_drop_off(state, self._playbook, now):
@@ -155,7 +175,9 @@ class OnboardingJourney:
                     self._publish_search_attributes()
                     self._count_decisions()
                     await self._flush_journal()
-                    if await self._wait_for_news(until) == "continue_as_new":
+                    # A bounded journey rolls over even under a flood of events; the next run reads them.
+                    long_now = state.bounds is not None and not self._intake and self._history_is_heavy()
+                    if long_now or await self._wait_for_news(until) == "continue_as_new":
                         await workflow.wait_condition(workflow.all_handlers_finished)
                         workflow.continue_as_new(
                             JourneyInput(customer_id=self._customer_id, playbook=self._playbook, state=state,
@@ -207,6 +229,10 @@ class OnboardingJourney:
         info = workflow.info()
         limit = self._playbook.guardrails.continue_as_new_after_events
         return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
+
+    def _history_is_heavy(self) -> bool:
+        """Bounded journeys also roll over on bytes: a few big batches are few events but many megabytes."""
+        return self._history_is_long() or workflow.info().get_current_history_size() >= HISTORY_BYTES_LIMIT
 
     # -- acting ---------------------------------------------------------------------------------
 
@@ -376,7 +402,7 @@ class OnboardingJourney:
         await workflow.execute_activity(
             "notify_staff",
             StaffNotification(
-                notification_id=f"{info.workflow_id}:{info.first_execution_run_id[:8]}:{kind}:{task.task_id if task else len(state.decisions)}",
+                notification_id=f"{info.workflow_id}:{info.first_execution_run_id[:8]}:{kind}:{task.task_id if task else state.decisions_recorded}",
                 kind=kind,
                 customer_id=state.customer_id,
                 workflow_id=info.workflow_id,
@@ -394,17 +420,58 @@ class OnboardingJourney:
 
     # -- events from the app --------------------------------------------------------------------
 
-    @workflow.signal
-    def record_event(self, event: OnboardingEvent) -> None:
+    # Signals arrive encoded (RawValue) and are decoded as they are folded in, so a workflow task that
+    # receives a flood decodes and applies only its share (EVENTS_PER_TASK); the loop takes the rest.
+
+    @workflow.signal(name="record_event")
+    def record_event(self, event: RawValue) -> None:
+        self._intake.append((event, False))
+        self._take_in()
+
+    @workflow.signal(name="record_events")
+    def record_events(self, events: RawValue) -> None:
+        """One customer's batch in one signal: one billed action and one history event, not one per event."""
+        self._intake.append((events, True))
+        self._take_in()
+
+    def _take_in(self) -> None:
+        converter = workflow.payload_converter()
+        while self._intake and self._may_fold_more():
+            raw, is_batch = self._intake.popleft()
+            events = converter.from_payload(raw.payload, list[OnboardingEvent]) if is_batch else [
+                converter.from_payload(raw.payload, OnboardingEvent)
+            ]
+            for event in events:
+                self._fold_in(event, log=not is_batch)
+            task, folded = self._folded_in_task
+            self._folded_in_task = (task, folded + len(events))
+            if is_batch and events:
+                self._log("events_recorded", count=len(events))
+        if self._intake:
+            self._changed = True
+
+    def _may_fold_more(self) -> bool:
+        """Journeys started before bounded-state fold everything at once, as they always did."""
+        if self._state is None or self._state.bounds is None:
+            return True
+        task, folded = self._folded_in_task
+        if task != workflow.now():  # a new workflow task: a new share
+            self._folded_in_task = (workflow.now(), 0)
+            return True
+        return folded < EVENTS_PER_TASK
+
+    def _fold_in(self, event: OnboardingEvent, log: bool) -> None:
         now = workflow.now()
         if self._state is None:
             share = None if workflow.patched(JOURNAL_AND_HOLDOUT_PATCH) else 0.0
-            self._state = new_journey(event, self._playbook, now, holdout_share=share)
+            bounds = StateBounds() if workflow.patched(BOUNDED_STATE_PATCH) else None
+            self._state = new_journey(event, self._playbook, now, holdout_share=share, bounds=bounds)
             count_journey_started(workflow.metric_meter(), self._state.group.value)
         effect = apply_event(self._state, event, self._playbook, now)
         if effect is not None:
             self._changed = True
-            self._log("event_recorded", event_type=event.type.value, effect=effect.value)
+            if log:
+                self._log("event_recorded", event_type=event.type.value, effect=effect.value)
 
     # -- agents ---------------------------------------------------------------------------------
 
@@ -468,9 +535,10 @@ class OnboardingJourney:
     def _count_decisions(self) -> None:
         """Product metrics (replay-safe: the SDK records nothing while replaying)."""
         state = self._journey()
-        for decision in state.decisions[self._metrics_cursor:]:
-            count_decision(workflow.metric_meter(), decision, state.group.value)
-        self._metrics_cursor = len(state.decisions)
+        for index, decision in enumerate(state.decisions, start=state.decisions_dropped):
+            if index >= self._metrics_cursor:
+                count_decision(workflow.metric_meter(), decision, state.group.value)
+        self._metrics_cursor = state.decisions_recorded
 
     def _publish_search_attributes(self) -> None:
         values = search_attribute_values(self._journey())

@@ -7,7 +7,7 @@ continue-as-new, so every rule here is tested without a server.
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from workflows.events import CustomerProfile, OnboardingEvent
 from workflows.funnel import (
@@ -23,6 +23,7 @@ from workflows.funnel import (
 from workflows.holdout import RecoveryGroup, recovery_group
 from workflows.human_tasks import HumanTask, TaskOutcome, TaskReason, TaskState, task_id_for
 from workflows.playbook import Playbook, TaskKind
+from workflows.state_bounds import StateBounds, clip, event_id_digest, keep_last
 
 
 class JourneyStatus(StrEnum):
@@ -147,12 +148,18 @@ class JourneyState(BaseModel):
     suppressed_attempt: str | None = None
     drop_off_stage: Stage | None = None
     drop_off_stages: list[Stage] = Field(default_factory=list)
-    seen_event_ids: set[str] = Field(default_factory=set)
+    bounds: StateBounds | None = Field(default=None, description="None: started before the bounded-state patch")
+    seen_event_ids: set[str] = Field(default_factory=set, description="unbounded journeys only")
+    recent_event_digests: list[str] = Field(default_factory=list, description="bounded journeys: the dedupe window")
     duplicates_ignored: int = 0
-    events: list[EventRecord] = Field(default_factory=list)
+    events: list[EventRecord] = Field(default_factory=list, description="bounded journeys: the most recent ones")
+    events_dropped: int = Field(0, description="event records no longer carried (the journal has them)")
     messages: list[SentMessage] = Field(default_factory=list)
-    decisions: list[Decision] = Field(default_factory=list)
+    decisions: list[Decision] = Field(default_factory=list, description="bounded journeys: the most recent ones")
+    decisions_dropped: int = 0
+    stages_of_dropped_events: list[Stage] = Field(default_factory=list, description="what furthest_stage still needs of them")
     tasks: list[HumanTask] = Field(default_factory=list)
+    tasks_opened: int = 0
     message_seq: int = 0
     next_action: str | None = None
     next_action_at: datetime | None = None
@@ -160,6 +167,7 @@ class JourneyState(BaseModel):
     journaled_events: int = 0
     journaled_decisions: int = 0
     outcome_journaled: bool = False
+    _digest_index: set[str] | None = PrivateAttr(default=None)  # a lookup over recent_event_digests, never carried
 
     @property
     def in_holdout(self) -> bool:
@@ -177,11 +185,24 @@ class JourneyState(BaseModel):
     def nudges_sent(self) -> int:
         return sum(1 for m in self.messages if m.kind is MessageKind.NUDGE)
 
+    @property
+    def events_recorded(self) -> int:
+        """Every event this run of the journey has recorded, carried or not: the journal's positions."""
+        return self.events_dropped + len(self.events)
+
+    @property
+    def decisions_recorded(self) -> int:
+        return self.decisions_dropped + len(self.decisions)
+
     def record(self, at: datetime, action: DecisionAction, reason: str, detail: str = "") -> None:
         self.decisions.append(Decision(at=at, action=action, stage=self.stage, reason=reason, detail=detail))
+        keep_within_bounds(self)
 
 
-def new_journey(first: OnboardingEvent, playbook: Playbook, now: datetime, holdout_share: float | None = None) -> JourneyState:
+def new_journey(
+    first: OnboardingEvent, playbook: Playbook, now: datetime, *, holdout_share: float | None, bounds: StateBounds | None
+) -> JourneyState:
+    """`holdout_share` None: the playbook's; `bounds` None: a journey started before the bounded-state patch."""
     share = playbook.holdout_share if holdout_share is None else holdout_share
     return JourneyState(
         customer_id=first.customer_id,
@@ -190,7 +211,50 @@ def new_journey(first: OnboardingEvent, playbook: Playbook, now: datetime, holdo
         started_at=now,
         stage_since=min(first.occurred_at, now),
         last_progress_at=min(first.occurred_at, now),
+        bounds=bounds,
     )
+
+
+def adopt_bounds(state: JourneyState, bounds: StateBounds) -> None:
+    """An unbounded journey (carried over from before the patch) starts keeping windows."""
+    state.bounds = bounds
+    state.recent_event_digests = sorted(event_id_digest(event_id) for event_id in state.seen_event_ids)[-bounds.event_ids:]
+    state._digest_index = None
+    state.seen_event_ids = set()
+    keep_within_bounds(state)
+
+
+def keep_within_bounds(state: JourneyState) -> None:
+    """Trims what grows with the app's input to the journey's windows; a no-op for unbounded journeys.
+
+    Records not yet journaled are kept up to `unjournaled`, so a journal that is briefly down loses
+    nothing; past that the oldest go (the journal misses them, the journey lives on).
+    """
+    bounds = state.bounds
+    if bounds is None:
+        return
+    # Windows are trimmed in steps of a quarter, so a flood pays for trimming once per many events.
+    if len(state.recent_event_digests) > bounds.event_ids * 5 // 4:
+        keep_last(state.recent_event_digests, bounds.event_ids)
+        state._digest_index = None
+    keep_last(state.rejection_reasons, bounds.rejection_reasons)
+    for task in state.tasks:
+        task.detail = clip(task.detail, bounds.detail_chars)
+    if len(state.events) + len(state.decisions) <= (bounds.events + bounds.decisions) * 5 // 4 and len(state.tasks) <= bounds.tasks:
+        return
+    pending_events = state.events_recorded - state.journaled_events
+    keep = min(max(bounds.events, pending_events), bounds.unjournaled)
+    for event in state.events[: max(0, len(state.events) - keep)]:
+        if event.effect is EventEffect.ADVANCED and event.stage is not None and event.stage not in state.stages_of_dropped_events:
+            state.stages_of_dropped_events.append(event.stage)
+    state.events_dropped += keep_last(state.events, keep)
+    state.journaled_events = max(state.journaled_events, state.events_dropped)
+    pending_decisions = state.decisions_recorded - state.journaled_decisions
+    state.decisions_dropped += keep_last(state.decisions, min(max(bounds.decisions, pending_decisions), bounds.unjournaled))
+    state.journaled_decisions = max(state.journaled_decisions, state.decisions_dropped)
+    ended = [t for t in state.tasks if not t.is_live]
+    for task in ended[: max(0, len(ended) - bounds.tasks)]:
+        state.tasks.remove(task)
 
 
 def status_of(state: JourneyState) -> JourneyStatus:
@@ -209,10 +273,9 @@ def status_of(state: JourneyState) -> JourneyStatus:
 
 def apply_event(state: JourneyState, event: OnboardingEvent, playbook: Playbook, now: datetime) -> EventEffect | None:
     """Fold one event into the journey. Returns None for a duplicate, which leaves no trace."""
-    if event.event_id in state.seen_event_ids:
+    if _seen_before(state, event.event_id):
         state.duplicates_ignored += 1
         return None
-    state.seen_event_ids.add(event.event_id)
     at = min(event.occurred_at, now)
     if state.outcome is not None:
         effect, detail = EventEffect.AFTER_END, "the journey had ended"
@@ -227,7 +290,24 @@ def apply_event(state: JourneyState, event: OnboardingEvent, playbook: Playbook,
             detail=detail, stage=state.stage,
         )
     )
+    keep_within_bounds(state)
     return effect
+
+
+def _seen_before(state: JourneyState, event_id: str) -> bool:
+    """Remembers the id as it answers; a bounded journey remembers a digest, within its window."""
+    if state.bounds is None:
+        seen = event_id in state.seen_event_ids
+        state.seen_event_ids.add(event_id)
+        return seen
+    digest = event_id_digest(event_id)
+    if state._digest_index is None:
+        state._digest_index = set(state.recent_event_digests)
+    if digest in state._digest_index:
+        return True
+    state.recent_event_digests.append(digest)
+    state._digest_index.add(digest)
+    return False
 
 
 def _merge_profile(old: CustomerProfile, new: CustomerProfile) -> CustomerProfile:
@@ -319,9 +399,11 @@ def open_task(
     live = state.live_task
     if live is not None:
         live.detail = f"{live.detail}; {detail}" if detail and detail not in live.detail else live.detail
+        keep_within_bounds(state)
         return None
+    number = max(state.tasks_opened, len(state.tasks)) + 1  # unbounded journeys never counted: their list did
     task = HumanTask(
-        task_id=task_id_for(state.customer_id, len(state.tasks) + 1),
+        task_id=task_id_for(state.customer_id, number),
         kind=kind,
         reason=reason,
         stage=state.stage,
@@ -330,6 +412,7 @@ def open_task(
         due_at=now + playbook.human_tasks[kind].sla,
     )
     state.tasks.append(task)
+    state.tasks_opened = number
     state.record(now, DecisionAction.TASK_OPENED, reason.value, f"{task.task_id} ({kind.value})")
     return task
 

@@ -69,7 +69,40 @@ async def help_unclaimed_then_claimed_late(bench: Bench) -> None:
     await bench.skip(hours=50)
 
 
-SCENARIOS = [help_unclaimed_then_claimed_late, stage_a_escalated_then_abandoned, stage_b_video_call_then_completed, outage_deferred_then_nudged]
+async def flood_folded_in_shares(bench: Bench) -> None:
+    """Two big batches in one workflow task: the journey folds one, then takes the other in the next task.
+
+    The journey is started on a queue no worker polls yet, so both batches wait for the same task.
+    """
+    from workflows.events import OnboardingEvent
+    from workflows.journey import EVENTS_PER_TASK, JourneyInput, OnboardingJourney
+
+    queue = f"{bench.settings.task_queue}-flood"
+    now = await bench.now()
+
+    def batch(first: int) -> list[OnboardingEvent]:
+        return [
+            OnboardingEvent(event_id=f"f{n}", customer_id=bench.customer_id, type="onboarding.error", occurred_at=now,
+                            attributes={"error": "high_latency", "service": "ocr"})
+            for n in range(first, first + EVENTS_PER_TASK // 2 + 1)
+        ]
+
+    first_event = OnboardingEvent(event_id="start", customer_id=bench.customer_id, type="onboarding.phone_verified", occurred_at=now)
+    handle = await bench.env.client.start_workflow(
+        OnboardingJourney.run, JourneyInput(customer_id=bench.customer_id, playbook=bench.client.playbook),
+        id=workflow_id_for(bench.customer_id), task_queue=queue, start_signal="record_event", start_signal_args=[first_event],
+    )
+    for first in (0, 10_000, 20_000):
+        await handle.signal(OnboardingJourney.record_events, batch(first))
+    async with build_worker(bench.env.client, bench.settings.model_copy(update={"task_queue": queue})):
+        await bench.skip(minutes=5)
+        await handle.signal(OnboardingJourney.record_event, OnboardingEvent(
+            event_id="done", customer_id=bench.customer_id, type="onboarding.completed", occurred_at=await bench.now()))
+        await bench.skip(minutes=5)
+        await handle.result()
+
+
+SCENARIOS = [flood_folded_in_shares, help_unclaimed_then_claimed_late, stage_a_escalated_then_abandoned, stage_b_video_call_then_completed, outage_deferred_then_nudged]
 
 
 async def record() -> None:

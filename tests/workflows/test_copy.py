@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from workflows.state_bounds import StateBounds
 from workflows.copy import nudge_text, store_offer_text
 from workflows.events import OnboardingEvent
 from workflows.journey_state import JourneyState, apply_event, new_journey
@@ -27,7 +28,7 @@ def journey(*steps: tuple[str, dict[str, Any]], locale: str | None = None, playb
         )
         for i, (event_type, attributes) in enumerate(steps)
     ]
-    state = new_journey(events[0], playbook, events[0].occurred_at, holdout_share=0.0)
+    state = new_journey(events[0], playbook, events[0].occurred_at, holdout_share=0.0, bounds=StateBounds())
     for event in events:
         apply_event(state, event, playbook, event.occurred_at)
     return state

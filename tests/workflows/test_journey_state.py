@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from workflows.state_bounds import StateBounds
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel, ErrorKind, Stage
 from workflows.human_tasks import HumanTask, TaskOutcome, TaskReason, TaskState
@@ -47,7 +48,7 @@ def at(minutes: float) -> datetime:
 
 def journey(*events: OnboardingEvent, holdout_share: float = 0.0) -> JourneyState:
     """A journey fed `events` in the given order, each received the moment it occurred (treatment group unless told)."""
-    state = new_journey(events[0], PLAYBOOK, events[0].occurred_at, holdout_share=holdout_share)
+    state = new_journey(events[0], PLAYBOOK, events[0].occurred_at, holdout_share=holdout_share, bounds=StateBounds())
     for event in events:
         apply_event(state, event, PLAYBOOK, event.occurred_at)
     return state
@@ -438,7 +439,7 @@ def test_unreachable_after_the_window_still_leaves_the_store_offer_time_to_work(
     late = T0 + timedelta(hours=50)  # the agent reached the task after the 48-hour window
     for gets_a_window, deadline in ((True, late + playbook.guardrails.recovery_window), (False, T0 + playbook.guardrails.recovery_window)):
         first = OnboardingEvent(event_id="u-1", customer_id="c-unreach", type="onboarding.phone_verified", occurred_at=T0)
-        state = new_journey(first, playbook, T0, holdout_share=0.0)
+        state = new_journey(first, playbook, T0, holdout_share=0.0, bounds=StateBounds())
         apply_event(state, first, playbook, T0)
         help_event = OnboardingEvent(event_id="u-2", customer_id="c-unreach", type="onboarding.help_requested", occurred_at=T0)
         apply_event(state, help_event, playbook, T0)

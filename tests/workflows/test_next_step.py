@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from workflows.state_bounds import StateBounds
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel, Stage
 from workflows.human_tasks import TaskState
@@ -41,7 +42,7 @@ def ev(event_type: str, offset: timedelta = timedelta(0), profile: dict[str, Any
 
 
 def journey(*events: OnboardingEvent) -> JourneyState:
-    state = new_journey(events[0], PLAYBOOK, events[0].occurred_at, holdout_share=0.0)  # a messaged customer
+    state = new_journey(events[0], PLAYBOOK, events[0].occurred_at, holdout_share=0.0, bounds=StateBounds())  # a messaged customer
     for event in events:
         apply_event(state, event, PLAYBOOK, event.occurred_at)
     return state
