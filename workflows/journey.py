@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
+from temporalio.workflow import ActivityCancellationType
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         finish,
         new_journey,
         open_task,
+        recount_messages,
     )
     from workflows.journey_metrics import count_decision, count_journey_started
     from workflows.journal_entries import journal_due, journal_position, mark_journaled, unjournaled_batch
@@ -296,22 +298,53 @@ class OnboardingJourney:
         reason = f"fallback_to_{step.channel.value}" if step.fallback else step.channel.value
         state.record(message.created_at, DecisionAction.SENT, reason, f"{step.kind.value} {step.attempt}")
         try:
-            await workflow.execute_activity(
-                "send_push" if step.channel is Channel.PUSH else "send_sms",
-                message,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(hours=1),
-                retry_policy=DELIVERY_RETRY,
-                task_queue=self._messaging_queue,
-            )
+            delivered = await self._deliver(message, stage, stage_since)
         except ActivityError as err:
             state.messages.remove(sent)
             cause = err.cause.message if err.cause is not None and hasattr(err.cause, "message") else str(err)
             state.record(workflow.now(), DecisionAction.FAILED, "delivery_failed", f"{step.channel.value}: {cause}")
             self._log("message_failed", channel=step.channel.value)
         else:
+            if not delivered:
+                state.messages.remove(sent)
+                why = "journey_ended" if state.outcome is not None else "customer_progressed"
+                if state.outcome is not None:  # an ending that credited this message: it never went out
+                    recount_messages(state)
+                state.record(workflow.now(), DecisionAction.CANCELLED, why, f"{step.kind.value} {step.attempt} ({message.message_id})")
+                self._log("message_cancelled", channel=step.channel.value, reason=why)
+                return
             self._log("message_sent", channel=step.channel.value, kind=step.kind.value, attempt=step.attempt)
         self._count_attempt(step, stage, stage_since, message.created_at)
+
+    async def _deliver(self, message: OutboundMessage, stage: Stage, stage_since: datetime) -> bool:
+        """Delivers, unless the customer moves on (or the journey ends) first: then the delivery is
+        cancelled, even while it waits between retries, and False says so. Journeys started before
+        bounded-state wait for the delivery whatever happens, as they did."""
+        delivery = workflow.start_activity(
+            "send_push" if message.channel is Channel.PUSH else "send_sms",
+            message,
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(hours=1),
+            retry_policy=DELIVERY_RETRY,
+            task_queue=self._messaging_queue,
+            cancellation_type=ActivityCancellationType.TRY_CANCEL,
+        )
+        if self._journey().bounds is None:
+            await delivery
+            return True
+        state = self._journey()
+        await workflow.wait_condition(
+            lambda: delivery.done() or state.outcome is not None or (state.stage, state.stage_since) != (stage, stage_since)
+        )
+        if delivery.done():
+            await delivery  # raises the delivery's failure, if it failed
+            return True
+        delivery.cancel()
+        try:
+            await delivery
+        except (ActivityError, asyncio.CancelledError):
+            pass
+        return False
 
     def _count_attempt(self, step: SendMessage, stage: Stage, stage_since: datetime, sent_at: datetime) -> None:
         state = self._journey()

@@ -41,6 +41,7 @@ class DecisionAction(StrEnum):
     DEFERRED = "deferred"
     SUPPRESSED = "suppressed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # a delivery called off because the customer moved on or the journey ended
     ESCALATED = "escalated"
     TASK_OPENED = "task_opened"
     TASK_CLAIMED = "task_claimed"
@@ -450,6 +451,14 @@ def preceding_intervention(state: JourneyState) -> str:
     if last_message.kind is MessageKind.SMS_STORE_OFFER:
         return "sms_store_offer"
     return f"nudge_{last_message.attempt}"
+
+
+def recount_messages(state: JourneyState) -> None:
+    """The outcome's message facts after a message it counted was called off."""
+    if state.outcome is not None:
+        state.outcome = state.outcome.model_copy(
+            update={"messages_sent": len(state.messages), "preceded_by": preceding_intervention(state)}
+        )
 
 
 def finish(state: JourneyState, kind: OutcomeKind, now: datetime, reason: str) -> None:

@@ -65,3 +65,32 @@ async def test_a_support_webhook_that_refuses_does_not_end_the_journey(vendor_be
     await bench.client.claim_task(task.task_id, "agent-ana")
     await bench.client.complete_task(task.task_id, "agent-ana", TaskOutcome.ACTIVATED_IN_STORE)
     assert (await bench.outcome()).kind == "completed"
+
+
+async def test_a_send_waiting_on_retries_is_cancelled_when_the_customer_moves_on(vendor_bench: tuple[Bench, FakeVendor]) -> None:
+    bench, vendor = vendor_bench
+    vendor.scripted_statuses = [503, 503, 503, 503]  # the vendor is down while nudge 1 is due
+    await bench.send("onboarding.phone_verified")
+    await bench.skip(hours=1, seconds=10)  # nudge 1 is due after an hour: it has failed and waits on a retry
+    failed_attempts = len(vendor.requests)
+    assert failed_attempts >= 1 and not vendor.delivered
+    await bench.send("onboarding.document_uploaded")  # the customer moves on: the nudge is moot
+    await bench.skip(hours=2)
+    assert len(vendor.requests) == failed_attempts, "no attempt after the customer progressed"
+    assert not [r for r in vendor.requests if r.path == "/push" and r.status < 300]
+    view = await bench.view()
+    assert [(d.action, d.reason) for d in view.decisions if d.action == "cancelled"] == [("cancelled", "customer_progressed")]
+    assert view.nudges_sent == 0 and view.stage == "document_uploaded"
+
+
+async def test_a_send_waiting_on_retries_is_cancelled_when_the_journey_ends(vendor_bench: tuple[Bench, FakeVendor]) -> None:
+    bench, vendor = vendor_bench
+    vendor.scripted_statuses = [503, 503, 503, 503]
+    await bench.send("onboarding.phone_verified")
+    await bench.skip(hours=1, seconds=10)
+    failed_attempts = len(vendor.requests)
+    await bench.send("onboarding.completed")
+    outcome = await bench.outcome()
+    await bench.skip(hours=2)
+    assert outcome.kind == "completed" and outcome.messages_sent == 0
+    assert len(vendor.requests) == failed_attempts, "no attempt after the journey ended"
