@@ -262,7 +262,8 @@ async def sign_in(request: Request) -> Response:
     await asyncio.to_thread(record_action, journal, agent.username, "signed_in")
     response = _redirect(next_url)
     response.set_cookie(
-        COOKIE_NAME, cookie, max_age=int(SESSION_LIFETIME.total_seconds()), httponly=True, samesite="lax", path=PREFIX,
+        # Path "/": the codec server (/codec, starters/codec_server.py) lets a signed-in agent read decoded histories.
+        COOKIE_NAME, cookie, max_age=int(SESSION_LIFETIME.total_seconds()), httponly=True, samesite="lax", path="/",
         secure=request.url.scheme == "https",
     )
     response.delete_cookie(PRESESSION_COOKIE, path=PREFIX)
@@ -275,7 +276,8 @@ async def sign_out(request: Request, signed: Form) -> Response:
     await asyncio.to_thread(end_session, journal, signed.session.session_id)
     await asyncio.to_thread(record_action, journal, signed.session.agent.username, "signed_out")
     response = _redirect(f"{PREFIX}/sign-in?signed_out=1")
-    response.delete_cookie(COOKIE_NAME, path=PREFIX)
+    response.delete_cookie(COOKIE_NAME, path="/")
+    response.delete_cookie(COOKIE_NAME, path=PREFIX)  # a cookie set before the path was "/"
     return response
 
 

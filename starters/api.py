@@ -1,7 +1,7 @@
 """The HTTP API: the app backend reports events, agents work human tasks, ops read journeys.
 
 Every `/v1` route needs `Authorization: Bearer <RECOVERY_API_TOKEN>`; `/healthz`, `/metrics`, `/docs`
-and `/openapi.json` are open. Events are validated as a whole before any is recorded, and error
+and `/openapi.json` are open; `/codec` (starters/codec_server.py) takes the token or a console session. Events are validated as a whole before any is recorded, and error
 messages name the batch index and the field, never the value sent (it may be personal data). The body
 is read in chunks and refused (413) as soon as it passes the limit, so a huge body is never buffered.
 """
@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from console.mount import mount_console
 from starters.api_metrics import install_metrics
 from starters.client import EventReceipt, EventsRejected, JourneyNotFound, ReceiptStatus, RecoveryClient, TaskSummary
+from starters.codec_server import allowed_origins, codec_router
 from starters.recovery_report import RecoveryReport, report_from_journal
 from starters.report_chart import chart_png
 from workers.settings import Settings
@@ -484,6 +485,8 @@ def create_app(settings: Settings | None = None, recovery: RecoveryClient | None
     app.add_exception_handler(RequestValidationError, _request_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(RPCError, _temporal_rpc_error)  # type: ignore[arg-type]
     app.include_router(v1)
+    app.state.codec_origins = allowed_origins(settings)
+    app.include_router(codec_router(require_token))  # /codec/decode, /codec/encode for the Web UI and the CLI
     app.add_api_route(
         "/healthz", healthz, methods=["GET"], response_model=Health,
         responses={503: {"description": "Temporal unreachable", "model": Health}}, summary="Liveness and Temporal reachability",

@@ -22,7 +22,9 @@ from starters.client import JourneyNotFound, RecoveryClient
 from starters.embedded_stack import StackError, StackOptions, run_stack
 from starters.journey_render import render_journey
 from workers.logging import configure_logging
+from workers.payload_codec import PayloadKeyError
 from workers.settings import Settings, settings_error_text
+from workers.temporal_client import payload_keys
 from workflows.events import IncomingEvent
 from workflows.human_tasks import TaskOutcome, TaskRefused
 from workflows.playbook import PlaybookError, load_playbook
@@ -51,10 +53,20 @@ def _settings(temporal_address: str | None = None, **overrides: Any) -> Settings
         raise typer.Exit(1) from None
 
 
+def _check_payload_keys(settings: Settings) -> None:
+    """Keys are needed before anything talks to Temporal: missing or broken ones are a one-line error."""
+    try:
+        payload_keys(settings)
+    except PayloadKeyError as exc:
+        _fail(f"bad payload keys: {exc}")
+
+
 def _run(coro: Any, temporal_address: str | None = None) -> Any:
-    """Runs a command's coroutine; Temporal out of reach is a one-line error, not a traceback."""
+    """Runs a command's coroutine; Temporal out of reach, or no payload keys, is a one-line error, not a traceback."""
     try:
         return asyncio.run(coro)
+    except PayloadKeyError as exc:
+        _fail(f"bad payload keys: {exc}")
     except RuntimeError as exc:
         if "client connect" not in str(exc):
             raise
@@ -135,6 +147,7 @@ def api(host: str = "127.0.0.1", port: int = 8000, temporal_address: TemporalAdd
 
     settings = _settings(temporal_address)
     configure_logging(settings.log_format, settings.log_level)
+    _check_payload_keys(settings)
     serve(settings, host, port)
 
 

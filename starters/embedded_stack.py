@@ -27,6 +27,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
 from activities.journal_store import migrate, open_journal
+from workers.payload_codec import KEY_FILE, create_key_file
 from workers.settings import Settings
 from workflows.search_attributes import dev_server_flags
 
@@ -128,6 +129,17 @@ def api_token_for(data_dir: Path, given: str | None) -> str:
     return token
 
 
+def payload_key_env(data_dir: Path) -> dict[str, str]:
+    """Where the stack's payload keys are: the ones given in the environment, else this data folder's
+    key file, made (owner-only) on first use so the journeys of the stack stay readable across restarts."""
+    if os.environ.get("RECOVERY_PAYLOAD_KEYS") or os.environ.get("RECOVERY_PAYLOAD_KEY_FILE"):
+        return {}
+    key_file = data_dir / KEY_FILE
+    if not key_file.exists():
+        create_key_file(key_file)
+    return {"RECOVERY_PAYLOAD_KEY_FILE": str(key_file)}
+
+
 async def _wait_for_temporal(
     address: str, server: subprocess.Popen[bytes], stopping: Callable[[], bool], timeout_s: float = 60.0
 ) -> bool:
@@ -171,7 +183,9 @@ def run_stack(options: StackOptions, say: Callable[[str], None] = print, policy:
         "RECOVERY_PLAYBOOK": str(options.playbook.resolve()),
         "RECOVERY_API_TOKEN": token,
         "RECOVERY_TEMPORAL_UI_URL": f"http://{options.host}:{options.ui_port}",
+        **payload_key_env(data_dir),
     }
+    codec_endpoint = f"http://{options.host}:{options.api_port}/codec"  # the API decodes for the Web UI
     if options.metrics_port is not None:
         env["RECOVERY_METRICS_PORT"] = str(options.metrics_port)
     # One migration before any child starts: the worker and the API would otherwise race on a new file.
@@ -186,6 +200,7 @@ def run_stack(options: StackOptions, say: Callable[[str], None] = print, policy:
                 [
                     str(TEMPORAL_BINARY), "server", "start-dev",
                     "--ip", options.host, "--port", str(options.temporal_port), "--ui-port", str(options.ui_port),
+                    "--ui-codec-endpoint", codec_endpoint,
                     "--db-filename", str(data_dir / "temporal.db"), "--log-level", "warn",
                     *dev_server_flags(),
                 ],
@@ -221,7 +236,7 @@ def run_stack(options: StackOptions, say: Callable[[str], None] = print, policy:
             if temporal.process.poll() is not None:
                 raise StackError(f"the Temporal dev server exited with code {temporal.process.returncode}; see {server_log_path}")
             raise StackError(f"the Temporal dev server did not answer on {address} within 60s; see {server_log_path}")
-        say(f"Temporal Web UI      http://{options.host}:{options.ui_port}")
+        say(f"Temporal Web UI      http://{options.host}:{options.ui_port}   (payloads decoded by {codec_endpoint} for signed-in agents)")
         worker.start()
         say("worker               task queue onboarding-journeys")
         api.start()

@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     max_concurrent_activities: int = 100
     temporal_ui_url: str = Field("http://localhost:8233", description="Temporal Web UI the agents' console links journeys to")
     console_secret: str | None = Field(None, description="signs console session cookies; unset: kept in <data_dir>/console-secret")
+    # -- personal data: Temporal payloads are encrypted (workers/payload_codec.py) ---------------------
+    payload_keys: str | None = Field(
+        None, repr=False,
+        description="id:base64key[,id:base64key...]: AES-256 keys of Temporal payloads; the first encrypts, all decrypt",
+    )
+    payload_key_file: Path | None = Field(
+        None, description="a file of id:base64key lines (first encrypts); unset: <data_dir>/payload-keys if it exists",
+    )
+    codec_cors_origins: str | None = Field(
+        None, description="comma-separated extra origins allowed to call /codec (the Web UI's origin is always allowed)",
+    )
     # -- production: Temporal Cloud or a TLS cluster, scale-out roles, provider rate limit, metrics --------
     temporal_tls_cert: Path | None = Field(None, description="client certificate (PEM) for mTLS to Temporal; needs temporal_tls_key")
     temporal_tls_key: Path | None = Field(None, description="private key (PEM) of temporal_tls_cert")
@@ -77,6 +88,15 @@ class Settings(BaseSettings):
             parts.port  # noqa: B018 - raises on a malformed port
         except ValueError:
             raise ValueError("the URL's port is not a number from 1 to 65535") from None
+        return value
+
+    @field_validator("payload_keys")
+    @classmethod
+    def _payload_keys(cls, value: str | None) -> str | None:
+        if value is not None:
+            from workers.payload_codec import parse_payload_keys
+
+            parse_payload_keys(value)  # a PayloadKeyError names the problem, never a key
         return value
 
     @field_validator("log_level")
@@ -115,6 +135,8 @@ class Settings(BaseSettings):
                     path.read_bytes()
                 except OSError as err:
                     raise ValueError(f"{env_name(name)}: cannot read {path}: {err.strerror or err}") from None
+        if self.payload_keys and self.payload_key_file is not None:
+            raise ValueError("RECOVERY_PAYLOAD_KEYS and RECOVERY_PAYLOAD_KEY_FILE: set one, not both")
         if self.worker_role != "all" and not self.messaging_task_queue:
             raise ValueError(f"RECOVERY_WORKER_ROLE={self.worker_role} needs RECOVERY_MESSAGING_TASK_QUEUE (the queue deliveries run on)")
         if self.messaging_rate_limit_per_second is not None and not self.messaging_task_queue:
@@ -138,6 +160,10 @@ class Settings(BaseSettings):
     @property
     def service_status_path(self) -> Path:
         return self.data_dir / "service_status.json"
+
+    @property
+    def default_payload_key_file(self) -> Path:
+        return self.data_dir / "payload-keys"
 
 
 def env_name(field: str) -> str:

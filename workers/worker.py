@@ -35,6 +35,7 @@ from activities.webhook import WebhookProvider
 from workers.logging import configure_logging
 from workers.metrics import MetricsPortError, prometheus_runtime
 from workers.settings import Settings, settings_error_text
+from workers.payload_codec import PayloadKeyError
 from workers.temporal_client import connect
 from workflows.journey import OnboardingJourney
 
@@ -160,6 +161,8 @@ def main() -> None:
         asyncio.run(run_worker(settings))
     except MetricsPortError as err:
         sys.exit(f"error: {err}")
+    except PayloadKeyError as err:
+        sys.exit(f"error: bad payload keys: {err}")
     exit_after_clean_shutdown(settings)
 
 
