@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import Bench, bench_settings, running_bench
+from tests.payload_keys import TEST_PAYLOAD_KEYS, converter_for_tests
 from tests.temporal_binaries import DEV_SERVER, TEST_SERVER
 from workflows.playbook import Playbook, load_playbook
 from workflows.search_attributes import ALL_KEYS
@@ -16,6 +16,8 @@ from workflows.search_attributes import ALL_KEYS
 
 # Tests set every setting they need; a stack running in this checkout must not leak into them.
 os.environ["RECOVERY_ENV_FILE"] = os.devnull
+# Payloads are encrypted everywhere, tests too: Settings() and every process a test starts inherit this key.
+os.environ["RECOVERY_PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS
 
 
 async def register_search_attributes(env: WorkflowEnvironment) -> None:
@@ -37,7 +39,7 @@ def default_playbook() -> Playbook:
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+        test_server_existing_path=str(TEST_SERVER), data_converter=converter_for_tests()
     )
     await register_search_attributes(env)
     yield env
@@ -57,7 +59,7 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(DEV_SERVER),
         search_attributes=ALL_KEYS,
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for_tests(),
         dev_server_extra_args=["--log-level", "error"],
     )
     yield env

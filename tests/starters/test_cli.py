@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.harness import Bench
 from tests.harness import eventually
+from tests.payload_keys import TEST_PAYLOAD_KEYS
 
 RECOVERY = str(Path(sys.executable).parent / "recovery")
 
@@ -18,7 +19,7 @@ async def recovery(bench: Bench, *args: str) -> tuple[int, str, str]:
         RECOVERY, *args,
         env={"RECOVERY_TEMPORAL_ADDRESS": target, "RECOVERY_TASK_QUEUE": bench.settings.task_queue,
              "RECOVERY_DATA_DIR": str(bench.settings.data_dir), "COLUMNS": "200", "PATH": "/usr/bin:/bin",
-             "RECOVERY_ENV_FILE": os.devnull},
+             "RECOVERY_ENV_FILE": os.devnull, "RECOVERY_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()

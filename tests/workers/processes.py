@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from starters.embedded_stack import stop_process
+from tests.payload_keys import TEST_PAYLOAD_KEYS
 
 
 RECOVERY = Path(sys.executable).parent / "recovery"
@@ -70,6 +71,7 @@ def worker_env(address: str, namespace: str, data_dir: Path, task_queue: str, **
         RECOVERY_NAMESPACE=namespace,
         RECOVERY_TASK_QUEUE=task_queue,
         RECOVERY_DATA_DIR=str(data_dir),
+        RECOVERY_PAYLOAD_KEYS=TEST_PAYLOAD_KEYS,
         RECOVERY_LOG_FORMAT="json",
         RECOVERY_LOG_LEVEL="INFO",
         **extra,
