@@ -109,3 +109,18 @@ agent_actions = Table(
     Column("customer_id", String(128)),
     Column("detail", Text, nullable=False, default=""),
 )
+
+# Sign-in throttling (`console/throttle.py`), shared by every API process: one row per throttled key
+# (an account, a client address), keyed by a sha256 of scope and value so whatever is typed as a
+# username is never stored. A row is forgotten once `forget_at` has passed.
+sign_in_throttle = Table(
+    "sign_in_throttle",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("scope", String(20), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", DateTime, nullable=False),
+    Column("not_before", DateTime, nullable=False),  # no attempt is checked before this time (a delay or a lockout)
+    Column("locked", Boolean, nullable=False, default=False),
+    Column("forget_at", DateTime, nullable=False, index=True),
+)

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from console.report_page import router as report_router
 from console.routes import PREFIX, ConsoleContext, ConsoleError, SignInRequired, render, router
+from console.throttle import SignInThrottle
 from workers.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -34,6 +35,8 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
 def mount_console(app: FastAPI, settings: Settings) -> None:
     """Serve the agents' console at `/console` from this app, with the app's `state.recovery`."""
     app.state.console = ConsoleContext(settings)
+    if getattr(app.state, "sign_in_throttle", None) is None:  # the API app shares its own with its bearer-token check
+        app.state.sign_in_throttle = SignInThrottle.from_settings(settings)
     app.include_router(router)
     app.include_router(report_router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")

@@ -32,6 +32,7 @@ from console.inbox import (
 from console.permissions import TaskAction, allowed_actions, forbidden
 from console.sessions import COOKIE_NAME, SESSION_LIFETIME, agent_of_session, console_secret, end_session, session_id_of, start_session
 from console.task_feed import TaskFeed
+from console.throttle import Key, Scope, SignInThrottle, client_address
 from starters.client import JourneyNotFound, RecoveryClient
 from workers.settings import Settings
 from workflows.human_tasks import HumanTask, TaskOutcome, TaskRefused, TaskState, customer_of_task
@@ -44,6 +45,7 @@ TEMPORAL_TIMEOUT_S = 10.0
 REFRESH_SECONDS = 15
 FEED_TTL_SECONDS = 5.0
 MAX_NOTE = 2000
+MAX_ACCOUNT = 64  # the longest username; what is logged of a longer one
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -221,13 +223,21 @@ def _base(session: SignedIn | None, **extra: Any) -> dict[str, Any]:
 # -- sign-in --------------------------------------------------------------------------------------
 
 
-def _sign_in_page(request: Request, error: str | None, status_code: int, next_url: str, notice: str | None = None) -> HTMLResponse:
+def sign_in_throttle(request: Request) -> SignInThrottle:
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    return throttle
+
+
+def _sign_in_page(
+    request: Request, error: str | None, status_code: int, next_url: str, notice: str | None = None, headers: dict[str, str] | None = None
+) -> HTMLResponse:
     nonce = request.cookies.get(PRESESSION_COOKIE) or new_presession()
     response = render(
         request, "sign_in.html",
         _base(None, error=error, notice=notice, next_url=next_url, sign_in_token=token_for(_context(request).secret, f"pre:{nonce}")),
         status_code,
     )
+    response.headers.update(headers or {})
     response.set_cookie(PRESESSION_COOKIE, nonce, httponly=True, samesite="lax", path=PREFIX, secure=request.url.scheme == "https")
     return response
 
@@ -251,13 +261,29 @@ async def sign_in(request: Request) -> Response:
     if not token_is_valid(secret, f"pre:{nonce}" if nonce else None, form.get(CSRF_FIELD)):
         raise ConsoleError(403, "This sign-in form has expired or did not come from the console. Reload the page and try again.")
     username, password = form.get("username"), form.get("password")
+    account = username.strip()[:MAX_ACCOUNT] if isinstance(username, str) else ""
     journal = _journal(request)
+    throttle = sign_in_throttle(request)
+    address = client_address(request.client.host if request.client else None)
+    keys = [Key(Scope.ACCOUNT, account), Key(Scope.ADDRESS, address)]
+    wait = await asyncio.to_thread(throttle.waiting, journal, keys)
+    if wait is not None:
+        # Not checked while waiting, so the right password tells a guesser nothing; it counts as a try
+        # for every key not locked (a lockout is not extended by it).
+        wait = await asyncio.to_thread(throttle.fail, journal, keys) or wait
+        log.warning(
+            "console_sign_in_throttled", account=account, client=address, locked=wait.locked, by=wait.scope.value, retry_after_s=wait.seconds
+        )
+        return _sign_in_page(request, wait.plain_words(), 429, next_url, headers={"Retry-After": str(wait.seconds)})
     agent = None
-    if isinstance(username, str) and isinstance(password, str) and username and password:
-        agent = await asyncio.to_thread(authenticate, journal, username.strip(), password)
+    if account and isinstance(password, str) and password:
+        agent = await asyncio.to_thread(authenticate, journal, account, password)
     if agent is None:
-        log.warning("console_sign_in_refused")
-        return _sign_in_page(request, "Wrong username or password.", 401, next_url)
+        wait = await asyncio.to_thread(throttle.fail, journal, keys)
+        log.warning("console_sign_in_refused", account=account, client=address, retry_after_s=wait.seconds if wait else None)
+        error = "Wrong username or password." + (f" {wait.plain_words()}" if wait else "")
+        return _sign_in_page(request, error, 401, next_url)
+    await asyncio.to_thread(throttle.succeed, journal, keys[0])
     session_id, cookie = await asyncio.to_thread(start_session, journal, secret, agent)
     await asyncio.to_thread(record_action, journal, agent.username, "signed_in")
     response = _redirect(next_url)

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_concurrent_activities: int = 100
     temporal_ui_url: str = Field("http://localhost:8233", description="Temporal Web UI the agents' console links journeys to")
     console_secret: str | None = Field(None, description="signs console session cookies; unset: kept in <data_dir>/console-secret")
+    sign_in_lockout_after: int = Field(
+        10, ge=2, le=1000,
+        description="failed console sign-ins of one account before it is locked (delays start at half); a client address gets 3 times as many",
+    )
+    sign_in_lockout_seconds: int = Field(900, ge=1, le=86400, description="how long a sign-in lockout lasts (console and API bearer token)")
     # -- personal data: Temporal payloads are encrypted (workers/payload_codec.py) ---------------------
     payload_keys: str | None = Field(
         None, repr=False,
@@ -67,6 +72,7 @@ class Settings(BaseSettings):
         None, gt=0, description="deliveries per second across ALL workers of messaging_task_queue (the SMS provider's limit)"
     )
     metrics_port: int | None = Field(None, ge=1, le=65535, description="worker: Prometheus /metrics on this port; unset: no metrics")
+    metrics_host: str = Field("127.0.0.1", description="worker: the address metrics listen on; 0.0.0.0 to let other hosts scrape them")
 
     @field_validator("temporal_address")
     @classmethod
