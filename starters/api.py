@@ -31,6 +31,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from console.mount import mount_console
+from console.sessions import COOKIE_NAME, agent_of_session, session_id_of
+from console.throttle import Key, Scope, SignInThrottle, client_address
 from starters.api_metrics import install_metrics
 from starters.client import EventReceipt, EventsRejected, JourneyNotFound, ReceiptStatus, RecoveryClient, TaskSummary
 from starters.codec_server import allowed_origins, codec_router
@@ -66,7 +68,9 @@ AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN, description="1-64 chara
 class AgentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    agent_id: AgentId
+    agent_id: AgentId | None = Field(
+        None, description="the agent acting: required with the bearer token alone; with a console session, that agent (or omit it)"
+    )
 
 
 class CompleteRequest(AgentRequest):
@@ -208,14 +212,39 @@ async def _temporal_rpc_error(_: Request, exc: RPCError) -> JSONResponse:
 _bearer = HTTPBearer(auto_error=False, description="the value of RECOVERY_API_TOKEN")
 
 
-def require_token(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+async def require_token(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    """The bearer token, with wrong ones throttled per client address like console sign-ins (429 and
+    Retry-After once an address has sent too many); while an address waits, no token it sends is checked."""
     expected: str | None = request.app.state.settings.api_token
     if not expected:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "RECOVERY_API_TOKEN is not set")
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token: send 'Authorization: Bearer <RECOVERY_API_TOKEN>'", challenge)
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    recovery: RecoveryClient | None = request.app.state.recovery
+    engine = throttle.engine(recovery.journal if recovery is not None else None)
+    address = client_address(request.client.host if request.client else None)
+    keys = [Key(Scope.TOKEN, address)]
+    try:
+        wait = await asyncio.to_thread(throttle.waiting, engine, keys)
+        if wait is not None and not wait.locked:
+            wait = await asyncio.to_thread(throttle.fail, engine, keys) or wait
+    except SQLAlchemyError as err:  # the journal is out of reach: the token check alone still holds
+        log.warning("api_token_throttle_unavailable", error=type(err).__name__)
+        wait = None
+    if wait is not None:
+        log.warning("api_token_throttled", client=address, locked=wait.locked, retry_after_s=wait.seconds)
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, f"too many wrong bearer tokens from this address: retry in {wait.seconds} s",
+            {"Retry-After": str(wait.seconds)},
+        )
     if not secrets.compare_digest(credentials.credentials.encode(), expected.encode()):
+        try:
+            await asyncio.to_thread(throttle.fail, engine, keys)
+        except SQLAlchemyError as err:
+            log.warning("api_token_throttle_unavailable", error=type(err).__name__)
+        log.warning("api_token_refused", client=address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid bearer token", challenge)
 
 
@@ -245,6 +274,7 @@ v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or wrong bearer token"},
+    429: {"description": "too many wrong bearer tokens from this address: wait the Retry-After seconds", "model": Problem},
     503: {"description": "RECOVERY_API_TOKEN is not set, or Temporal is unavailable"},
 }
 
@@ -388,19 +418,45 @@ async def _task_action(request: Request, work: Awaitable[HumanTask], what: str) 
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
 
 
-@v1.post("/tasks/{task_id}/claim", response_model=HumanTask, responses=_TASK_ERRORS, summary="Claim a task for an agent")
+async def acting_agent(request: Request, recovery: RecoveryClient, body: AgentRequest) -> str:
+    """Who acts on a task: the agent of a live console session sent with the request (its cookie), whom
+    the body cannot override; else, with the bearer token alone, the body's `agent_id`, taken as given
+    (the token acts for the app backend and integrations, which speak for their agents)."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    session_id = session_id_of(request.app.state.console.secret, cookie) if cookie else None
+    if session_id is not None and recovery.journal is not None:
+        agent = await asyncio.to_thread(agent_of_session, recovery.journal, session_id)
+        if agent is not None:
+            if body.agent_id is not None and body.agent_id != agent.username:
+                log.warning("task_agent_mismatch", signed_in=agent.username)
+                raise HTTPException(status.HTTP_403_FORBIDDEN, "agent_id names another agent than the signed-in one: omit it")
+            return agent.username
+    if body.agent_id is None:
+        raise RequestValidationError([{"type": "missing", "loc": ("body", "agent_id"), "msg": "Field required: the agent acting"}])
+    return body.agent_id
+
+
+_AGENT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_TASK_ERRORS, 403: {"description": "agent_id names another agent than the signed-in console session's", "model": Problem},
+}
+
+
+@v1.post("/tasks/{task_id}/claim", response_model=HumanTask, responses=_AGENT_ERRORS, summary="Claim a task for an agent")
 async def claim_task(task_id: str, body: AgentRequest, request: Request, recovery: Recovery) -> HumanTask:
-    return await _task_action(request, recovery.claim_task(task_id, body.agent_id), "claim")
+    agent_id = await acting_agent(request, recovery, body)
+    return await _task_action(request, recovery.claim_task(task_id, agent_id), "claim")
 
 
-@v1.post("/tasks/{task_id}/release", response_model=HumanTask, responses=_TASK_ERRORS, summary="Give a claimed task back")
+@v1.post("/tasks/{task_id}/release", response_model=HumanTask, responses=_AGENT_ERRORS, summary="Give a claimed task back")
 async def release_task(task_id: str, body: AgentRequest, request: Request, recovery: Recovery) -> HumanTask:
-    return await _task_action(request, recovery.release_task(task_id, body.agent_id), "release")
+    agent_id = await acting_agent(request, recovery, body)
+    return await _task_action(request, recovery.release_task(task_id, agent_id), "release")
 
 
-@v1.post("/tasks/{task_id}/complete", response_model=HumanTask, responses=_TASK_ERRORS, summary="Complete a claimed task with an outcome")
+@v1.post("/tasks/{task_id}/complete", response_model=HumanTask, responses=_AGENT_ERRORS, summary="Complete a claimed task with an outcome")
 async def complete_task(task_id: str, body: CompleteRequest, request: Request, recovery: Recovery) -> HumanTask:
-    return await _task_action(request, recovery.complete_task(task_id, body.agent_id, body.outcome, body.note), "complete")
+    agent_id = await acting_agent(request, recovery, body)
+    return await _task_action(request, recovery.complete_task(task_id, agent_id, body.outcome, body.note), "complete")
 
 
 def _journal(recovery: RecoveryClient) -> Engine:
@@ -482,6 +538,7 @@ def create_app(settings: Settings | None = None, recovery: RecoveryClient | None
     app.state.settings = settings
     app.state.recovery = recovery
     app.state.temporal_timeout = TEMPORAL_TIMEOUT_S
+    app.state.sign_in_throttle = SignInThrottle.from_settings(settings)  # bearer tokens and console sign-ins alike
     app.add_exception_handler(RequestValidationError, _request_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(RPCError, _temporal_rpc_error)  # type: ignore[arg-type]
     app.include_router(v1)

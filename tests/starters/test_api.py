@@ -18,7 +18,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from starters.api import create_app
 from starters.client import RecoveryClient
+from console.accounts import Role, add_agent
+from console.throttle import ADDRESS_FACTOR
+from tests.console.conftest import csrf_token
 from tests.harness import Bench
+from tests.serving import served, speaking_from
 from tests.harness import eventually
 from workers.settings import Settings
 from workflows.journey import workflow_id_for
@@ -297,6 +301,42 @@ async def test_agents_claim_and_complete_a_task_through_the_api(api: Api) -> Non
     assert "not a task id" in unknown.json()["detail"]
 
 
+async def test_a_signed_in_console_agent_acts_as_themselves_not_as_the_body_says(api: Api) -> None:
+    """With a console session, the API takes the acting agent from it; agent_id cannot name another."""
+    journal = api.bench.client.journal
+    assert journal is not None
+    add_agent(journal, "agent-cid", "cid-long-password", Role.AGENT)
+    form = await api.http.get("/console/sign-in")
+    signed_in = await api.http.post(
+        "/console/sign-in", data={"csrf_token": csrf_token(form.text), "username": "agent-cid", "password": "cid-long-password"}
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    session = {**AUTH, "Cookie": f"console_session={signed_in.cookies['console_session']}"}
+    customer_id = api.customer("principal")
+    start = now() - timedelta(minutes=2)
+    response = await api.post_events(
+        [event(customer_id, "onboarding.phone_verified", start), event(customer_id, "onboarding.help_requested", start + timedelta(minutes=1))]
+    )
+    assert response.status_code == 202, response.text
+    task_id = f"{customer_id}:task-1"
+
+    async def opened() -> bool:
+        return (await api.journey(customer_id)).json().get("tasks", []) != []
+
+    await eventually(opened)
+    posing = await api.http.post(f"/v1/tasks/{task_id}/claim", json={"agent_id": "agent-eve"}, headers=session)
+    assert posing.status_code == 403, posing.text
+    claim = await api.http.post(f"/v1/tasks/{task_id}/claim", json={}, headers=session)
+    assert claim.status_code == 200, claim.text
+    assert claim.json()["claimed_by"] == "agent-cid"
+    # The bearer token alone acts for the app backend: agent_id is required, and taken as given.
+    api.http.cookies.clear()
+    missing = await api.http.post(f"/v1/tasks/{task_id}/release", json={}, headers=AUTH)
+    assert (missing.status_code, [(e["location"], e["field"]) for e in missing.json()["detail"]]) == (422, [("body", "agent_id")])
+    released = await api.http.post(f"/v1/tasks/{task_id}/release", json={"agent_id": "agent-cid"}, headers=AUTH)
+    assert released.status_code == 200, released.text
+
+
 # -- end states, through the API only -------------------------------------------------------------
 
 
@@ -368,3 +408,31 @@ async def test_served_by_uvicorn_on_a_real_port(dev_server_env: WorkflowEnvironm
         thread.join(timeout=10)
         sock.close()
     assert not thread.is_alive()
+
+
+# -- wrong bearer tokens, throttled per client address ---------------------------------------------
+
+
+async def test_wrong_bearer_tokens_from_one_address_get_429_with_retry_after(live_bench: Bench) -> None:
+    settings = live_bench.settings.model_copy(update={"api_token": TOKEN})
+    app = create_app(settings, recovery=live_bench.client)
+    clock = [datetime.now(timezone.utc)]
+    app.state.sign_in_throttle.clock = lambda: clock[0]
+    guesser, backend = speaking_from("203.0.113.50"), speaking_from("198.51.100.50")
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+        statuses = []
+        for attempt in range(20):
+            response = await http.get("/v1/report", headers={**guesser, "Authorization": f"Bearer guess-{attempt}"})
+            statuses.append(response.status_code)
+        threshold = settings.sign_in_lockout_after * ADDRESS_FACTOR // 2  # wrong tokens before the first delay
+        assert statuses[:threshold] == [401] * threshold and statuses[threshold:] == [429] * (20 - threshold), statuses
+        throttled = await http.get("/v1/report", headers={**guesser, **AUTH})  # not even checked while it waits
+        assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
+        assert "too many wrong bearer tokens" in throttled.json()["detail"]
+        assert (await http.get("/v1/report", headers={**backend, **AUTH})).status_code == 200  # other addresses are not held up
+        for attempt in range(20):  # a guesser who keeps going is locked out
+            await http.get("/v1/report", headers={**guesser, "Authorization": f"Bearer more-{attempt}"})
+        locked = await http.get("/v1/report", headers={**guesser, **AUTH})
+        assert (locked.status_code, locked.headers["Retry-After"]) == (429, str(settings.sign_in_lockout_seconds))
+        clock[0] += timedelta(seconds=settings.sign_in_lockout_seconds + 1)
+        assert (await http.get("/v1/report", headers={**guesser, **AUTH})).status_code == 200
