@@ -25,8 +25,8 @@ class MetricsPortError(RuntimeError):
     """The metrics port cannot be bound, said plainly."""
 
 
-def prometheus_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
-    """A Temporal Runtime serving GET http://host:port/metrics."""
+def prometheus_runtime(port: int, host: str = "127.0.0.1") -> Runtime:
+    """A Temporal Runtime serving GET http://host:port/metrics; loopback unless told otherwise (they are not public)."""
     try:
         return Runtime(
             telemetry=TelemetryConfig(

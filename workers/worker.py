@@ -117,7 +117,7 @@ def task_queues(settings: Settings) -> list[str]:
 
 
 async def run_worker(settings: Settings) -> None:
-    runtime = prometheus_runtime(settings.metrics_port) if settings.metrics_port else None
+    runtime = prometheus_runtime(settings.metrics_port, settings.metrics_host) if settings.metrics_port else None
     client = await connect(settings, runtime=runtime)
     workers = build_workers(client, settings)
     stop = asyncio.Event()

@@ -124,7 +124,7 @@ async def test_a_second_worker_on_a_busy_metrics_port_says_so(dev_server_env: Wo
         assert second.process is not None
         assert second.process.wait(timeout=60) == 1
         text = second.log_path.read_text()
-        assert f"error: RECOVERY_METRICS_PORT: cannot serve metrics on 0.0.0.0:{port}" in text
+        assert f"error: RECOVERY_METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}" in text
         assert "Traceback" not in text
     finally:
         assert first.stop() == 0
@@ -159,3 +159,21 @@ async def test_api_metrics_count_requests_by_route_template(
     latency = "onboarding_api_request_duration_seconds_count"
     assert total(after, latency, route="/v1/events", method="POST") >= total(before, latency, route="/v1/events", method="POST") + 2
     assert customer_id not in response.text and "c-nobody" not in response.text
+
+
+async def test_worker_metrics_listen_on_loopback_unless_told_otherwise(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    """Metrics name task queues and hosts: by default only this machine reads them (127.0.0.2 is
+    loopback too, but not the address bound, so it is refused where 0.0.0.0 would answer)."""
+    assert Settings(_env_file=None).metrics_host == "127.0.0.1"  # type: ignore[call-arg]
+    port = free_port()
+    address = dev_server_env.client.service_client.config.target_host
+    env = worker_env(address, dev_server_env.client.namespace, tmp_path, f"bind-{uuid.uuid4().hex[:8]}", RECOVERY_METRICS_PORT=str(port))
+    worker = WorkerProcess("bind", tmp_path / "bind.log", env).start()
+    try:
+        await wait_until_started([worker])
+        async with httpx.AsyncClient(timeout=5) as http:
+            assert (await http.get(f"http://127.0.0.1:{port}/metrics")).status_code == 200
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"http://127.0.0.2:{port}/metrics")
+    finally:
+        assert worker.stop() == 0
