@@ -15,6 +15,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from activities.journal_schema import agent_sessions
 from console.accounts import Agent, get_agent
+from workers.private_files import PRIVATE
 from workers.settings import Settings
 
 COOKIE_NAME = "console_session"
@@ -30,13 +31,15 @@ def console_secret(settings: Settings) -> str:
     path = settings.data_dir / SECRET_FILE
     if not path.exists():
         _create_secret_file(path)
+    else:
+        path.chmod(PRIVATE)  # one made by an older version may be world-readable
     return path.read_text(encoding="utf-8").strip()
 
 
 def _create_secret_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         file.write(secrets.token_urlsafe(48))
     try:

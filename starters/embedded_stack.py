@@ -28,6 +28,7 @@ from temporalio.client import Client
 
 from activities.journal_store import migrate, open_journal
 from workers.payload_codec import KEY_FILE, create_key_file
+from workers.private_files import PRIVATE, write_private
 from workers.settings import Settings
 from workflows.search_attributes import dev_server_flags
 
@@ -122,10 +123,10 @@ def api_token_for(data_dir: Path, given: str | None) -> str:
         return given
     token_file = data_dir / "api-token"
     if token_file.exists() and token_file.read_text().strip():
+        token_file.chmod(PRIVATE)  # one made by an older version may be world-readable
         return token_file.read_text().strip()
     token = secrets.token_urlsafe(24)
-    token_file.write_text(token)
-    token_file.chmod(0o600)
+    write_private(token_file, token)
     return token
 
 
@@ -323,8 +324,7 @@ def _record_death(child: _Child, policy: RestartPolicy, now: float) -> None:
 def _write_stack_env(data_dir: Path, values: dict[str, str]) -> Path:
     """Where this stack listens, for the CLI in another terminal (read when it runs from the project)."""
     path = data_dir / "recovery.env"
-    path.write_text("".join(f"{key}={value}\n" for key, value in sorted(values.items())))
-    path.chmod(0o600)
+    write_private(path, "".join(f"{key}={value}\n" for key, value in sorted(values.items())))
     return path
 
 
