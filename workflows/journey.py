@@ -94,6 +94,10 @@ TASK_OVERDUE_PATCH = "task-overdue"
 BOUNDED_STATE_PATCH = "bounded-state"
 
 
+class StaleWorkflowClock(RuntimeError):
+    """Fails an activation the SDK ran on a stale clock (the workflow task, not the journey): see `OnboardingJourney._now`."""
+
+
 def workflow_id_for(customer_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{customer_id}"
 
@@ -142,6 +146,8 @@ class OnboardingJourney:
         # Signals not yet folded in (still encoded), and what the current workflow task has folded.
         self._intake: deque[tuple[RawValue, bool]] = deque()
         self._folded_in_task: tuple[datetime | None, int] = (None, 0)
+        # Workflow time and history length at the last read of the clock (see `_now`).
+        self._clock_mark: tuple[datetime, int] | None = None
 
     # -- the playbook ---------------------------------------------------------------------------
 
@@ -161,7 +167,7 @@ class OnboardingJourney:
                 await workflow.sleep(timedelta(milliseconds=1))
                 self._take_in()
                 continue
-            now = workflow.now()
+            now = self._now()
             self._changed = False  # from here on, any event makes the next wait return at once
             if detect_drop_off(state, self._playbook, now):
                 self._log("drop_off_detected")
@@ -218,7 +224,7 @@ class OnboardingJourney:
 
     async def _wait_for_news(self, until: datetime) -> str:
         """Sleeps on one timer until `until`, an event that changes something, or a history to roll over."""
-        timeout = until - workflow.now()
+        timeout = until - self._now()
         if timeout <= timedelta(0) or self._changed:
             return "changed" if self._changed else "due"
         try:
@@ -228,6 +234,7 @@ class OnboardingJourney:
         return "continue_as_new" if not self._changed and self._history_is_long() else "changed"
 
     def _history_is_long(self) -> bool:
+        self._now()  # checked in every activation that may wake the wait: see `_now`
         info = workflow.info()
         limit = self._playbook.guardrails.continue_as_new_after_events
         return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
@@ -246,9 +253,9 @@ class OnboardingJourney:
             if self._moved_on(stage, stage_since):
                 return
             if not healthy:
-                retry_at = workflow.now() + self._playbook.guardrails.service_recheck
+                retry_at = self._now() + self._playbook.guardrails.service_recheck
                 state.service_retry_at = state.deferred_until = retry_at
-                state.record(workflow.now(), DecisionAction.DEFERRED, "service_unhealthy", f"{step.check_service} reported down")
+                state.record(self._now(), DecisionAction.DEFERRED, "service_unhealthy", f"{step.check_service} reported down")
                 return
         if step.kind is MessageKind.SMS_STORE_OFFER:
             try:
@@ -260,8 +267,8 @@ class OnboardingJourney:
                     retry_policy=LOOKUP_RETRY,
                 )
             except ActivityError:
-                state.record(workflow.now(), DecisionAction.FAILED, "store_lookup_failed", "no store to offer")
-                self._count_attempt(step, stage, stage_since, workflow.now())
+                state.record(self._now(), DecisionAction.FAILED, "store_lookup_failed", "no store to offer")
+                self._count_attempt(step, stage, stage_since, self._now())
                 return
             if self._moved_on(stage, stage_since):
                 return
@@ -270,10 +277,10 @@ class OnboardingJourney:
             text, deep_link = nudge_text(state, self._playbook), self._playbook.for_stage(stage).deep_link
         if state.in_holdout:
             state.record(
-                workflow.now(), DecisionAction.SUPPRESSED, "holdout",
+                self._now(), DecisionAction.SUPPRESSED, "holdout",
                 f"would have sent {step.kind.value} {step.attempt} by {step.channel.value}: {text}",
             )
-            self._count_attempt(step, stage, stage_since, workflow.now())
+            self._count_attempt(step, stage, stage_since, self._now())
             return
         state.message_seq += 1
         message = OutboundMessage(
@@ -286,7 +293,7 @@ class OnboardingJourney:
             attempt=step.attempt,
             text=text,
             deep_link=deep_link,
-            created_at=workflow.now(),
+            created_at=self._now(),
         )
         # Recorded before delivery: a completion that arrives while the message is on its way must
         # see it as the intervention that came last.
@@ -302,7 +309,7 @@ class OnboardingJourney:
         except ActivityError as err:
             state.messages.remove(sent)
             cause = err.cause.message if err.cause is not None and hasattr(err.cause, "message") else str(err)
-            state.record(workflow.now(), DecisionAction.FAILED, "delivery_failed", f"{step.channel.value}: {cause}")
+            state.record(self._now(), DecisionAction.FAILED, "delivery_failed", f"{step.channel.value}: {cause}")
             self._log("message_failed", channel=step.channel.value)
         else:
             if not delivered:
@@ -310,7 +317,7 @@ class OnboardingJourney:
                 why = "journey_ended" if state.outcome is not None else "customer_progressed"
                 if state.outcome is not None:  # an ending that credited this message: it never went out
                     recount_messages(state)
-                state.record(workflow.now(), DecisionAction.CANCELLED, why, f"{step.kind.value} {step.attempt} ({message.message_id})")
+                state.record(self._now(), DecisionAction.CANCELLED, why, f"{step.kind.value} {step.attempt} ({message.message_id})")
                 self._log("message_cancelled", channel=step.channel.value, reason=why)
                 return
             self._log("message_sent", channel=step.channel.value, kind=step.kind.value, attempt=step.attempt)
@@ -356,7 +363,7 @@ class OnboardingJourney:
         else:
             state.store_offer_requested, state.escalated = False, True
             if not state.in_holdout:
-                state.record(workflow.now(), DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
+                state.record(self._now(), DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
 
     async def _flush_journal(self) -> None:
         """One activity per wake-up, not per decision: the journal costs a few actions per journey."""
@@ -413,13 +420,13 @@ class OnboardingJourney:
         task = next(t for t in state.tasks if t.task_id == task_id)
         await self._notify_staff("task_overdue", f"{task.kind.value} unclaimed past its due time", task)
         task.overdue_escalated = True
-        state.record(workflow.now(), DecisionAction.TASK_OVERDUE, "unclaimed_past_due", task.task_id)
+        state.record(self._now(), DecisionAction.TASK_OVERDUE, "unclaimed_past_due", task.task_id)
 
     async def _alert_ops(self, reason: str) -> None:
         state = self._journey()
         await self._notify_staff("review_stalled", reason, None)
         state.ops_alerted = True
-        state.record(workflow.now(), DecisionAction.OPS_ALERTED, "review_stalled", reason)
+        state.record(self._now(), DecisionAction.OPS_ALERTED, "review_stalled", reason)
 
     async def _notify_staff(self, kind: str, summary: str, task: HumanTask | None) -> None:
         """Best effort: a notification that cannot be delivered is recorded; the journey goes on."""
@@ -428,7 +435,7 @@ class OnboardingJourney:
         try:
             await self._deliver_staff_notification(kind, summary, task, state, info)
         except ActivityError:
-            state.record(workflow.now(), DecisionAction.FAILED, "notification_failed", f"{kind} {task.task_id if task else ''}".strip())
+            state.record(self._now(), DecisionAction.FAILED, "notification_failed", f"{kind} {task.task_id if task else ''}".strip())
             self._log("staff_notification_failed", kind=kind)
 
     async def _deliver_staff_notification(self, kind: str, summary: str, task: HumanTask | None, state: JourneyState, info: workflow.Info) -> None:
@@ -443,7 +450,7 @@ class OnboardingJourney:
                 summary=summary,
                 task_id=task.task_id if task else None,
                 due_at=task.due_at if task else None,
-                created_at=workflow.now(),
+                created_at=self._now(),
             ),
             start_to_close_timeout=timedelta(seconds=30),
             schedule_to_close_timeout=timedelta(hours=1),
@@ -488,13 +495,13 @@ class OnboardingJourney:
         if self._state is None or self._state.bounds is None:
             return True
         task, folded = self._folded_in_task
-        if task != workflow.now():  # a new workflow task: a new share
-            self._folded_in_task = (workflow.now(), 0)
+        if task != self._now():  # a new workflow task: a new share
+            self._folded_in_task = (self._now(), 0)
             return True
         return folded < EVENTS_PER_TASK
 
     def _fold_in(self, event: OnboardingEvent, log: bool) -> None:
-        now = workflow.now()
+        now = self._now()
         if self._state is None:
             share = None if workflow.patched(JOURNAL_AND_HOLDOUT_PATCH) else 0.0
             bounds = StateBounds() if workflow.patched(BOUNDED_STATE_PATCH) else None
@@ -513,8 +520,8 @@ class OnboardingJourney:
         state = self._journey()
         task = check_claim(state.tasks, request)
         if task.state is TaskState.OPEN:
-            task.state, task.claimed_by, task.claimed_at = TaskState.CLAIMED, request.agent_id, workflow.now()
-            state.record(workflow.now(), DecisionAction.TASK_CLAIMED, "agent", f"{task.task_id} by {request.agent_id}")
+            task.state, task.claimed_by, task.claimed_at = TaskState.CLAIMED, request.agent_id, self._now()
+            state.record(self._now(), DecisionAction.TASK_CLAIMED, "agent", f"{task.task_id} by {request.agent_id}")
             self._changed = True
         return task
 
@@ -527,7 +534,7 @@ class OnboardingJourney:
         state = self._journey()
         task = check_release(state.tasks, request)
         task.state, task.claimed_by, task.claimed_at = TaskState.OPEN, None, None
-        state.record(workflow.now(), DecisionAction.TASK_RELEASED, "agent", f"{task.task_id} by {request.agent_id}")
+        state.record(self._now(), DecisionAction.TASK_RELEASED, "agent", f"{task.task_id} by {request.agent_id}")
         self._changed = True
         return task
 
@@ -539,7 +546,7 @@ class OnboardingJourney:
     def complete_task(self, request: CompleteTask) -> HumanTask:
         state = self._journey()
         task = check_complete(state.tasks, request)
-        now = workflow.now()
+        now = self._now()
         task.state, task.outcome, task.note = TaskState.COMPLETED, request.outcome, request.note
         task.completed_by, task.completed_at = request.agent_id, now
         state.record(now, DecisionAction.TASK_COMPLETED, request.outcome.value, f"{task.task_id} by {request.agent_id}")
@@ -559,6 +566,31 @@ class OnboardingJourney:
         return view_of(state, workflow.info().workflow_id, cutoff_of(state, self._playbook))
 
     # -- plumbing -------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        """`workflow.now()`, refusing to decide on a clock the SDK did not move.
+
+        Workaround for temporalio 1.35.0 (sdk-core): a query that the server sends straight to the
+        task queue (no workflow task pending) while no worker polls waits there; the fresh worker
+        that takes it gets a history that may end with newer events (a fired timer, a signal, an
+        activity result) and no WorkflowTaskStarted. The SDK applies them and runs this code with
+        the clock of the last workflow task, keeps the result in its cache, and sends its commands
+        with the next real task, while any replay runs the same events at that task's time: the
+        journey forks (issue 9, item 2). A real workflow task always moves the clock, so history
+        that grew under a clock that did not move can only be that activation: fail it. The SDK
+        then fails just that query and evicts the run, and the next task replays at its own time.
+        Drop this once the SDK no longer runs workflow code on a query's events.
+        """
+        now = workflow.now()
+        length = workflow.info().get_current_history_length()
+        if self._clock_mark is not None:
+            seen_at, seen_length = self._clock_mark
+            if length > seen_length and now <= seen_at:
+                raise StaleWorkflowClock(
+                    f"history grew from {seen_length} to {length} events on the clock of {seen_at.isoformat()}"
+                )
+        self._clock_mark = (now, length)
+        return now
 
     def _journey(self) -> JourneyState:
         if self._state is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
+from tests.payload_keys import converter_for_tests
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -149,7 +149,7 @@ async def test_kill_9_of_the_worker_mid_cohort(dev_server_env: WorkflowEnvironme
         for history in histories:
             yield history
 
-    replayed = await Replayer(workflows=[OnboardingJourney], data_converter=pydantic_data_converter).replay_workflows(
+    replayed = await Replayer(workflows=[OnboardingJourney], data_converter=converter_for_tests()).replay_workflows(
         each(), raise_on_replay_failure=False
     )
     unreplayable = {h.workflow_id: str(replayed.replay_failures[h.run_id])[:300] for h in histories if h.run_id in replayed.replay_failures}

@@ -31,7 +31,7 @@ import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
+from tests.payload_keys import converter_for_tests
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -83,7 +83,7 @@ def event_time(history: dict[str, Any], event_id: int) -> datetime:
 
 async def replay_probe(history: dict[str, Any]) -> Any:
     WAITS.clear()
-    replayer = Replayer(workflows=[WaitProbe], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[WaitProbe], data_converter=converter_for_tests())
     return await replayer.replay_workflow(WorkflowHistory.from_json("onboarding-sim-31-0010", history), raise_on_replay_failure=False)
 
 
@@ -93,7 +93,7 @@ async def replay_probe(history: dict[str, Any]) -> Any:
 async def test_repro_history_forked_at_its_second_cutoff_timer() -> None:
     """The symptom, kept as evidence: the recorded fork never replays (no fix can change what was recorded)."""
     history = WorkflowHistory.from_json("onboarding-sim-31-0010", REPRO.read_text(encoding="utf-8"))
-    result = await Replayer(workflows=[OnboardingJourney], data_converter=pydantic_data_converter).replay_workflow(
+    result = await Replayer(workflows=[OnboardingJourney], data_converter=converter_for_tests()).replay_workflow(
         history, raise_on_replay_failure=False
     )
     assert result.replay_failure is not None
@@ -199,7 +199,7 @@ async def test_a_query_waiting_through_a_crash_does_not_fork_the_journey(dev_ser
         "the journey waited again after its cutoff timer fired (timers "
         f"{[(e.event_id, e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()) for e in started]}): {timeline}"
     )
-    result = await Replayer(workflows=[OnboardingJourney], data_converter=pydantic_data_converter).replay_workflow(
+    result = await Replayer(workflows=[OnboardingJourney], data_converter=converter_for_tests()).replay_workflow(
         history, raise_on_replay_failure=False
     )
     assert result.replay_failure is None, f"{result.replay_failure}\n{timeline}"
