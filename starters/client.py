@@ -1,8 +1,10 @@
 """The Python client the app backend uses: record events, read journeys, work human tasks.
 
-Recording is signal-with-start: it returns as soon as Temporal has the event, whether or not a worker
+Recording is signal-with-start: it returns as soon as Temporal has the events, whether or not a worker
 is running, and starts the customer's journey if this is their first event, or a new journey (a new
-run of the same workflow id) if their last one ended before the event occurred.
+run of the same workflow id) if their last one ended before the event occurred. A customer's share of
+a batch goes as one `record_events` signal (one billed action, one history event), and a batch's
+customers are signalled at most CUSTOMERS_IN_FLIGHT at a time, so a full batch never overloads the server.
 
 Intake is exactly-once in effect per `event_id`: the journal's intake ledger records each event id
 with its content's fingerprint, pending before its signal and delivered after, so a resent event is
@@ -40,6 +42,7 @@ log = structlog.get_logger(__name__)
 QUERY_DEADLINE = timedelta(seconds=3)
 MAX_LISTED_TASKS = 500  # an inbox longer than this needs more agents, not a longer page
 QUERIES_IN_FLIGHT = 20
+CUSTOMERS_IN_FLIGHT = 32  # a batch's customers signalled side by side: 500 at once overloads a small server
 
 ReceiptStatus = Literal["recorded", "duplicate", "conflict", "ignored"]
 ENDED_NOTE = "journey already ended; event ignored"
@@ -155,10 +158,19 @@ class RecoveryClient:
                 to_send.setdefault(event.customer_id, []).append(index)
             first_of.setdefault(event.event_id, index)
 
+        senders = asyncio.Semaphore(CUSTOMERS_IN_FLIGHT)
+
         async def one_customer(indexes: list[int]) -> None:
-            floor = floors.get(admitted[indexes[0]].customer_id)
-            for index in sorted(indexes, key=lambda i: (admitted[i].occurred_at, admitted[i].event_id)):
-                receipts[index], floor = await self._deliver(admitted[index], floor)
+            async with senders:
+                ordered = sorted(indexes, key=lambda i: (admitted[i].occurred_at, admitted[i].event_id))
+                floor = floors.get(admitted[indexes[0]].customer_id)
+                for index in ordered:  # activity after activation goes to the journal, not the journey
+                    if admitted[index].type is EventType.ACTIVE:
+                        receipts[index] = await self._record_activity(admitted[index])
+                journey = [i for i in ordered if admitted[i].type is not EventType.ACTIVE]
+                if journey:
+                    for index, receipt in zip(journey, await self._deliver([admitted[i] for i in journey], floor)):
+                        receipts[index] = receipt
 
         results = await asyncio.gather(*(one_customer(ix) for ix in to_send.values()), return_exceptions=True)
         settled = {r.event_id: DELIVERED if r.status == "recorded" else IGNORED for r in receipts if r is not None and r.status in ("recorded", "ignored")}
@@ -175,43 +187,62 @@ class RecoveryClient:
         rows = [(e.event_id, e.customer_id, fingerprint(e)) for e in events]
         return await asyncio.to_thread(claim_events, self.journal, rows, {e.customer_id for e in events}, await self.clock())
 
-    async def _deliver(self, event: IncomingEvent, floor: datetime | None) -> tuple[EventReceipt, datetime | None]:
-        """Records one event; returns its receipt and the end of the customer's latest ended journey."""
-        if event.type is EventType.ACTIVE:
-            # Activity after activation outlives the journey: it goes straight to the journal.
-            if self.journal is None:
-                return _receipt(event, "ignored", "no journal configured; activity ignored"), floor
-            await asyncio.to_thread(record_activity, self.journal, event.event_id, event.customer_id, event.occurred_at)
-            return _receipt(event, "recorded", "activity recorded"), floor
-        if floor is not None and event.occurred_at <= floor:
-            return _receipt(event, "ignored"), floor
+    async def _record_activity(self, event: IncomingEvent) -> EventReceipt:
+        """Activity after activation outlives the journey: it goes straight to the journal."""
+        if self.journal is None:
+            return _receipt(event, "ignored", "no journal configured; activity ignored")
+        await asyncio.to_thread(record_activity, self.journal, event.event_id, event.customer_id, event.occurred_at)
+        return _receipt(event, "recorded", "activity recorded")
+
+    async def _deliver(self, events: list[IncomingEvent], floor: datetime | None) -> list[EventReceipt]:
+        """Records one customer's journey events (in order of occurrence) with one signal-with-start, so a
+        batch costs the journey one billed signal and one history event; receipts in the order given.
+
+        `floor` is the end of the customer's latest ended journey: events up to it are ignored. A closed
+        journey takes nothing more: the events after its end start a new run with them, the others are
+        ignored, and a completed onboarding ignores them all."""
+        receipts: dict[int, EventReceipt] = {}
+        live = [i for i, event in enumerate(events) if floor is None or event.occurred_at > floor]
+        for i in range(len(events)):
+            if i not in live:
+                receipts[i] = _receipt(events[i], "ignored")
         for _ in range(3):  # a new journey started meanwhile by another intake: try again
+            if not live:
+                break
             try:
-                await self._signal_with_start(event, WorkflowIDReusePolicy.REJECT_DUPLICATE)
-                return _receipt(event, "recorded"), floor
+                await self._signal_with_start([events[i] for i in live], WorkflowIDReusePolicy.REJECT_DUPLICATE)
+                receipts.update({i: _receipt(events[i], "recorded") for i in live})
+                live = []
+                break
             except WorkflowAlreadyStartedError:
                 pass
-            ended = await self._ended_journey(event.customer_id)
+            ended = await self._ended_journey(events[0].customer_id)
             if ended is None:
                 continue
             ended_at, completed = ended
-            if completed or event.occurred_at <= ended_at:
-                return _receipt(event, "ignored"), max(floor or ended_at, ended_at)
-            if self.journal is not None:
-                await asyncio.to_thread(raise_floor, self.journal, event.customer_id, ended_at)
-            await self._signal_with_start(event, WorkflowIDReusePolicy.ALLOW_DUPLICATE)
-            log.info("journey_restarted", customer_id=event.customer_id, workflow_id=workflow_id_for(event.customer_id))
-            return _receipt(event, "recorded", "recorded: a new journey, the last one had ended"), ended_at
-        return _receipt(event, "ignored"), floor
+            later = [] if completed else [i for i in live if events[i].occurred_at > ended_at]
+            receipts.update({i: _receipt(events[i], "ignored") for i in live if i not in later})
+            live = []
+            if later:
+                customer_id = events[0].customer_id
+                if self.journal is not None:
+                    await asyncio.to_thread(raise_floor, self.journal, customer_id, ended_at)
+                await self._signal_with_start([events[i] for i in later], WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+                log.info("journey_restarted", customer_id=customer_id, workflow_id=workflow_id_for(customer_id))
+                receipts[later[0]] = _receipt(events[later[0]], "recorded", "recorded: a new journey, the last one had ended")
+                receipts.update({i: _receipt(events[i], "recorded") for i in later[1:]})
+        receipts.update({i: _receipt(events[i], "ignored") for i in live})  # three races lost: as before
+        return [receipts[i] for i in range(len(events))]
 
-    async def _signal_with_start(self, event: OnboardingEvent, reuse: WorkflowIDReusePolicy) -> None:
+    async def _signal_with_start(self, events: list[IncomingEvent], reuse: WorkflowIDReusePolicy) -> None:
+        """One signal for the customer's whole share of a batch (`record_events`), starting the journey if needed."""
         await self.temporal.start_workflow(
             OnboardingJourney.run,
-            JourneyInput(customer_id=event.customer_id, playbook=self.playbook, messaging_task_queue=self.messaging_task_queue),
-            id=workflow_id_for(event.customer_id),
+            JourneyInput(customer_id=events[0].customer_id, playbook=self.playbook, messaging_task_queue=self.messaging_task_queue),
+            id=workflow_id_for(events[0].customer_id),
             task_queue=self.task_queue,
-            start_signal="record_event",
-            start_signal_args=[event],
+            start_signal="record_events",
+            start_signal_args=[list(events)],
             id_reuse_policy=reuse,
             search_attributes=initial_search_attributes(self.playbook.version),
         )
