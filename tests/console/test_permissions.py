@@ -189,7 +189,8 @@ async def test_pages_are_not_cached_framed_or_scriptable_from_elsewhere(console:
     assert response.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     cookie = next(c for c in ana.http.cookies.jar if c.name == COOKIE_NAME)
-    assert cookie.path == "/console" and cookie.has_nonstandard_attr("HttpOnly")
+    # On "/" so the codec server (/codec) knows the signed-in agent; HttpOnly, never readable by scripts.
+    assert cookie.path == "/" and cookie.has_nonstandard_attr("HttpOnly")
 
 
 async def test_an_agent_claims_and_completes_from_the_inbox_and_the_journey_moves_on(console: Console) -> None:
