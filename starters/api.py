@@ -15,15 +15,18 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import available_timezones
 
 import structlog
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -39,7 +42,8 @@ from starters.codec_server import allowed_origins, codec_router
 from starters.recovery_report import RecoveryReport, report_from_journal
 from starters.report_chart import chart_png
 from workers.settings import Settings
-from workflows.events import IncomingEvent
+from workflows.events import ATTRIBUTES_OF, ATTRIBUTE_MAX_LENGTH, CUSTOMER_ID_PATTERN, SERVICE_PATTERN, IncomingEvent
+from workflows.funnel import EventType, OptOutScope
 from workflows.human_tasks import AGENT_ID_PATTERN, HumanTask, TaskOutcome, TaskRefused
 from workflows.journey_view import JourneyView
 
@@ -195,6 +199,20 @@ async def _request_validation_error(_: Request, exc: RequestValidationError) -> 
             continue
         detail.append({"location": where, "field": _field_of(rest, str(error.get("msg", ""))), "message": _message_of(error)})
     return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
+
+
+_BODY_NOT_DECODED = "There was an error parsing the body"  # FastAPI's 400 for a JSON body that is not UTF-8
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """FastAPI's own answers, except its 400 for a body it cannot decode: 422 like any unreadable body
+    (the events route says the same), so clients meet one shape for one mistake."""
+    if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.detail == _BODY_NOT_DECODED:
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content={"detail": [{"location": "body", "field": None, "message": "body is not valid JSON"}]},
+        )
+    return await http_exception_handler(request, exc)
 
 
 async def _temporal_rpc_error(_: Request, exc: RPCError) -> JSONResponse:
@@ -379,13 +397,16 @@ def _summarise(receipts: list[EventReceipt]) -> EventsAccepted:
     )
 
 
+CustomerIdInPath = Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN, description="as sent in the customer's events")]
+
+
 @v1.get(
     "/journeys/{customer_id}",
     response_model=JourneyView,
     responses={**_ERRORS, 404: {"description": "no journey for this customer"}},
     summary="The whole journey of one customer",
 )
-async def get_journey(customer_id: str, request: Request, recovery: Recovery) -> JourneyView:
+async def get_journey(customer_id: CustomerIdInPath, request: Request, recovery: Recovery) -> JourneyView:
     try:
         return await _within(request, recovery.journey(customer_id), "journey query")
     except JourneyNotFound as err:
@@ -475,8 +496,22 @@ async def _report(recovery: RecoveryClient, since: datetime | None, until: datet
     )
 
 
-ReportSince = Annotated[datetime | None, Query(description="journeys started from (ISO 8601; naive means UTC)")]
-ReportUntil = Annotated[datetime | None, Query(description="journeys started before (default: now)")]
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _date_time_only(value: Any) -> Any:
+    """A date-time as the document says, not a number: pydantic would read "-1e-225" as a Unix time."""
+    if isinstance(value, str) and not _DATE_TIME.match(value):
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z")
+    return value
+
+
+ReportSince = Annotated[
+    datetime | None, BeforeValidator(_date_time_only), Query(description="journeys started from (ISO 8601 date-time; naive means UTC)")
+]
+ReportUntil = Annotated[
+    datetime | None, BeforeValidator(_date_time_only), Query(description="journeys started before (ISO 8601 date-time; default: now)")
+]
 ReportPlaybook = Annotated[str | None, Query(description="only journeys that pinned this playbook version")]
 DormancyDays = Annotated[int, Query(ge=1, le=365, description="days without activity after completion that count as dormant")]
 
@@ -540,6 +575,7 @@ def create_app(settings: Settings | None = None, recovery: RecoveryClient | None
     app.state.temporal_timeout = TEMPORAL_TIMEOUT_S
     app.state.sign_in_throttle = SignInThrottle.from_settings(settings)  # bearer tokens and console sign-ins alike
     app.add_exception_handler(RequestValidationError, _request_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RPCError, _temporal_rpc_error)  # type: ignore[arg-type]
     app.include_router(v1)
     app.state.codec_origins = allowed_origins(settings)
@@ -554,8 +590,85 @@ def create_app(settings: Settings | None = None, recovery: RecoveryClient | None
     return app
 
 
+# -- the OpenAPI document: every rule and error shape the API really uses ----------------------------
+
+_NOT_BLANK = r"\S"
+_TEXT = {"type": "string", "maxLength": ATTRIBUTE_MAX_LENGTH}
+_OPTIONAL_TEXT = {"anyOf": [_TEXT, {"type": "null"}]}
+
+
+def _attributes_of(event_type: EventType) -> dict[str, Any]:
+    """The attributes one event type takes, as the door checks them (`IncomingEvent`, `OnboardingEvent`)."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    if event_type in (EventType.DOCUMENT_REJECTED, EventType.ERROR):
+        name = "reason" if event_type is EventType.DOCUMENT_REJECTED else "error"
+        # any non-blank value: a known category as is, another one becomes `other`, kept as `<name>_detail`
+        properties = {name: {**_TEXT, "pattern": _NOT_BLANK}, f"{name}_detail": _OPTIONAL_TEXT}
+        required = [name]
+        if event_type is EventType.ERROR:
+            properties["service"] = {"anyOf": [{**_TEXT, "pattern": SERVICE_PATTERN}, {"type": "null"}]}
+    elif event_type in (EventType.OPTED_OUT, EventType.OPTED_IN):
+        properties, required = {"channel": {"enum": [scope.value for scope in OptOutScope]}}, ["channel"]
+    assert set(properties) == set(ATTRIBUTES_OF.get(event_type, ())), event_type  # one list of names, here and at the door
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def _event_by_type(event: dict[str, Any]) -> dict[str, Any]:
+    """`IncomingEvent` as one variant per type, each with its own attributes; event_id not blank."""
+    base = {**event, "properties": {**event["properties"], "event_id": {**event["properties"]["event_id"], "pattern": _NOT_BLANK}}}
+    variants = []
+    for event_type in EventType:
+        attributes = {**base["properties"]["attributes"], **_attributes_of(event_type)}
+        variant = {
+            **base,
+            "title": f"IncomingEvent ({event_type.value})",
+            "properties": {**base["properties"], "type": {"const": event_type.value}, "attributes": attributes},
+            "required": [*base["required"], *(["attributes"] if attributes["required"] else [])],
+        }
+        variant.pop("description", None)
+        variants.append(variant)
+    return {"title": "IncomingEvent", "description": event.get("description", ""), "oneOf": variants}
+
+
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+_REQUEST_REJECTED = {"$ref": "#/components/schemas/RequestRejected"}
+_ANSWERS: dict[str, str] = {  # what any route may answer, and when
+    "401": "missing or wrong bearer token",
+    "502": "Temporal answered with an error: retry",
+    "503": "RECOVERY_API_TOKEN is not set, or Temporal (or the journal) is unavailable: retry",
+}
+_WAITS_ON_TEMPORAL = {  # routes that wait on a journey's answer (a query or an update): 504 when none comes
+    "/v1/journeys/{customer_id}", "/v1/tasks", "/v1/tasks/{task_id}/claim", "/v1/tasks/{task_id}/release", "/v1/tasks/{task_id}/complete",
+}
+
+
+def _state_every_answer(schema: dict[str, Any]) -> None:
+    """Every error a /v1 route can send, with its body: `{"detail": str}` (Problem) unless stated, and
+    the reshaped 422 (RequestRejected) instead of FastAPI's HTTPValidationError, which it never sends."""
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in _ANSWERS.items():
+                responses.setdefault(code, {"description": description})
+            if path in _WAITS_ON_TEMPORAL:
+                responses.setdefault("504", {"description": "no answer from Temporal in time (is a worker running?)"})
+            for code, response in responses.items():
+                if not code.startswith(("4", "5")):
+                    continue
+                content = response.setdefault("content", {}).setdefault(_JSON, {})
+                if content.get("schema", {}).get("$ref") == "#/components/schemas/HTTPValidationError":
+                    content["schema"] = _REQUEST_REJECTED
+                content.setdefault("schema", _PROBLEM)
+    schema["components"]["schemas"].pop("HTTPValidationError", None)
+    schema["components"]["schemas"].pop("ValidationError", None)
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema, plus the event body (read by hand so a batch is validated as a whole)."""
+    """FastAPI's schema, plus the event body (read by hand so a batch is validated as a whole), each
+    event type's attributes, and every error answer with its body."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
@@ -563,11 +676,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name, definition in body.pop("$defs", {}).items():
         components.setdefault(name, definition)
+    components["IncomingEvent"] = _event_by_type(components["IncomingEvent"])
+    zones = sorted(available_timezones())
+    components["IncomingProfile"]["properties"]["timezone"] = {
+        "anyOf": [{"enum": zones}, {"type": "null"}], "default": None, "description": "an IANA time zone, e.g. Asia/Tashkent",
+    }
     schema["paths"]["/v1/events"]["post"]["requestBody"] = {
         "required": True,
         "description": f"one event or a list of 1-{MAX_BATCH}; at most {MAX_BODY_BYTES} bytes",
         "content": {_JSON: {"schema": body}},
     }
+    _state_every_answer(schema)
     app.openapi_schema = schema
     return schema
 

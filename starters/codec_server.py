@@ -10,6 +10,8 @@ is 401, and the answer carries the CORS headers the UI needs to see it. Only the
 
 import asyncio
 import inspect
+import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -101,6 +103,62 @@ def _codec(request: Request) -> PayloadCodec | None:
     return None if recovery is None else recovery.temporal.data_converter.payload_codec
 
 
+_BASE64 = {"type": "string", "pattern": r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"}
+_PAYLOADS: dict[str, Any] = {  # Temporal's Payloads in protobuf JSON: bytes are base64
+    "type": "object",
+    "properties": {
+        "payloads": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"metadata": {"type": "object", "additionalProperties": _BASE64}, "data": _BASE64}},
+        }
+    },
+}
+_BASE64_TEXT = re.compile(_BASE64["pattern"])
+
+
+def _read_payloads(raw: bytes) -> Payloads | None:
+    """The body as Payloads, or None when it is not that shape. Checked before protobuf reads it: told to
+    skip unknown fields, its parser turns a string in the list into an empty payload, and its base64
+    skips characters outside the alphabet, so garbage would be answered 200."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("payloads", []), list):
+        return None
+    for payload in document.get("payloads", []):
+        if not isinstance(payload, dict):
+            return None
+        metadata, data = payload.get("metadata", {}), payload.get("data", "")
+        if not isinstance(metadata, dict) or not isinstance(data, str) or not _BASE64_TEXT.match(data):
+            return None
+        if not all(isinstance(value, str) and _BASE64_TEXT.match(value) for value in metadata.values()):
+            return None
+    try:
+        return json_format.ParseDict(document, Payloads(), ignore_unknown_fields=True)
+    except json_format.ParseError:
+        return None
+
+
+_DETAIL = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+
+
+def _said(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _DETAIL}}}
+
+
+# What the routes answer, so the OpenAPI document states it (the fuzz test holds the routes to it).
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the payloads, decoded or encoded", "content": {"application/json": {"schema": _PAYLOADS}}},
+    400: _said("not Temporal's Payloads in JSON"),
+    401: _said("neither the API bearer token nor a live console session"),
+    413: _said(f"body over {MAX_CODEC_BODY_BYTES} bytes"),
+    415: _said("not application/json"),
+    422: _said("a payload sealed with a key this server does not hold, or tampered with"),
+    503: _said("not connected to Temporal yet, or no payload codec"),
+}
+
+
 def codec_router(bearer_check: BearerCheck) -> APIRouter:
     """The routes, with the API's own bearer-token check."""
     router = APIRouter(prefix="/codec", tags=["codec"])
@@ -114,9 +172,8 @@ def codec_router(bearer_check: BearerCheck) -> APIRouter:
         raw = await _body(request)
         if raw is None:
             return _answer(request, status.HTTP_413_CONTENT_TOO_LARGE, {"detail": f"body over {MAX_CODEC_BODY_BYTES} bytes"})
-        try:
-            payloads = json_format.Parse(raw, Payloads(), ignore_unknown_fields=True)
-        except (json_format.ParseError, UnicodeDecodeError, RecursionError):
+        payloads = _read_payloads(raw)
+        if payloads is None:
             return _answer(request, status.HTTP_400_BAD_REQUEST, {"detail": "expected {\"payloads\": [{\"metadata\": {...}, \"data\": \"<base64>\"}]}"})
         codec = _codec(request)
         if codec is None:
@@ -149,6 +206,10 @@ def codec_router(bearer_check: BearerCheck) -> APIRouter:
         return await apply(request, "encode")
 
     for name, handler in (("decode", decode), ("encode", encode)):
-        router.add_api_route(f"/{name}", handler, methods=["POST"], summary=f"Remote codec: {name} payloads")
+        router.add_api_route(
+            f"/{name}", handler, methods=["POST"], summary=f"Remote codec: {name} payloads",
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _PAYLOADS}}}},
+            responses=_ANSWERS,
+        )
         router.add_api_route(f"/{name}", preflight, methods=["OPTIONS"], include_in_schema=False)
     return router
