@@ -5,7 +5,6 @@ never writes a row twice; and no value that passed the door can make a write fai
 what the database holds are clamped, strings cut to their column).
 """
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ from sqlalchemy import Engine, String, Table, case, create_engine, desc, event, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from activities.contracts import JournalBatch
+from activities.owner_only import create_owner_only
 from activities.journal_schema import customer_activity, ended_journeys, intake_events, journal_entries, journeys
 
 MIGRATIONS = Path(__file__).resolve().parent / "journal_migrations"
@@ -47,20 +47,11 @@ def utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc) if moment and moment.tzinfo is None else moment
 
 
-def _create_owner_only(path: Path) -> None:
-    """The journal file made 0600 before SQLite opens it (SQLite gives its -wal and -shm files the same mode)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
-
-
 def open_journal(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if "///" in url and path and path != ":memory:" and not path.startswith("file:"):
-            _create_owner_only(Path(path))
+            create_owner_only(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from activities.owner_only import create_owner_only
+
 
 class Outbox:
     def __init__(self, path: Path) -> None:
@@ -21,7 +23,7 @@ class Outbox:
 
     def append(self, record_id: str, record: dict[str, Any]) -> bool:
         """Writes the record unless its id is already there. Returns True when it was a duplicate."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_owner_only(self.path)  # message texts are the customer's business
         with self._thread_lock, open(self.path, "a+", encoding="utf-8") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

@@ -1,5 +1,7 @@
 """The embedded outbox: one line per message, idempotent across retries and across worker processes."""
 
+import os
+import stat
 from pathlib import Path
 
 from activities.outbox import Outbox, OutboxProvider, read_outbox
@@ -20,3 +22,12 @@ def test_two_writers_on_one_file_see_each_others_messages(tmp_path: Path) -> Non
     assert second.append("m-2", {"id": "m-2"}) is False
     assert first.append("m-2", {"id": "m-2"}) is True
     assert [r["id"] for r in read_outbox(path)] == ["m-1", "m-2"]
+
+
+def test_the_outbox_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        Outbox(tmp_path / "outbox.jsonl").append("m1", {"id": "m1", "text": "One more step"})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "outbox.jsonl").stat().st_mode) == 0o600
