@@ -486,12 +486,26 @@ def _journal(recovery: RecoveryClient) -> Engine:
     return recovery.journal
 
 
-async def _report(recovery: RecoveryClient, since: datetime | None, until: datetime | None, playbook_version: str | None, dormancy_days: int) -> RecoveryReport:
-    def aware(moment: datetime | None) -> datetime | None:
-        return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
+REPORT_EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)  # before any journey: events date from 2000 on
+REPORT_LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
+
+def _report_bound(moment: datetime | None) -> datetime | None:
+    """In UTC and within 1900-9000, which select the same journeys as any wider bound: the report
+    subtracts days from `until`, and year 1 or 9999 (valid date-times) overflowed into a 500."""
+    if moment is None:
+        return None
+    aware = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    try:
+        utc = aware.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC form
+        return REPORT_EARLIEST if aware.year < 5000 else REPORT_LATEST
+    return min(max(utc, REPORT_EARLIEST), REPORT_LATEST)
+
+
+async def _report(recovery: RecoveryClient, since: datetime | None, until: datetime | None, playbook_version: str | None, dormancy_days: int) -> RecoveryReport:
     return await asyncio.to_thread(
-        report_from_journal, _journal(recovery), since=aware(since), until=aware(until) or datetime.now(timezone.utc),
+        report_from_journal, _journal(recovery), since=_report_bound(since), until=_report_bound(until) or datetime.now(timezone.utc),
         playbook_version=playbook_version, dormancy_days=dormancy_days,
     )
 

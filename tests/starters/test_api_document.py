@@ -11,6 +11,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from activities.journal_store import migrate, open_journal
 from starters.api import create_app
 from starters.client import RecoveryClient
 from workers.settings import Settings
@@ -104,3 +105,22 @@ async def test_report_times_are_date_times_not_numbers(http: httpx.AsyncClient, 
         response = await http.get(path, params={"since": since}, headers=AUTH)
         assert response.status_code == 422, (path, response.text)
         assert (response.json()["detail"][0]["location"], response.json()["detail"][0]["field"]) == ("query", "since")
+
+
+@pytest.mark.parametrize("query", [
+    {"until": "0001-01-01T01:17:07Z"}, {"since": "0001-01-01T00:00:00+14:00"}, {"since": "9999-12-31T23:59:59-14:00", "until": "9999-12-31T23:59:59Z"},
+])
+async def test_a_report_over_any_date_time_is_answered_not_a_500(tmp_path: Path, query: dict[str, str]) -> None:
+    """`until` in year 1 overflowed when the report subtracted the dormancy days: 500 (OverflowError)."""
+    settings = Settings(api_token=TOKEN, data_dir=tmp_path)
+    journal = open_journal(settings.journal_database_url)
+    migrate(journal)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{sock.getsockname()[1]}"
+    recovery = RecoveryClient(await Client.connect(dead, lazy=True), load_playbook(), "nowhere", journal)
+    app = create_app(settings, recovery=recovery)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+        for path in ("/v1/report", "/v1/report/chart.png"):
+            response = await http.get(path, params=query, headers=AUTH)
+            assert response.status_code == 200, (path, response.text)
