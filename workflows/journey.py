@@ -146,6 +146,9 @@ class OnboardingJourney:
         # Signals not yet folded in (still encoded), and what the current workflow task has folded.
         self._intake: deque[tuple[RawValue, bool]] = deque()
         self._folded_in_task: tuple[datetime | None, int] = (None, 0)
+        # The timer of the current wait, kept across wake-ups while its deadline stands.
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_until: datetime | None = None
         # Workflow time and history length at the last read of the clock (see `_now`).
         self._clock_mark: tuple[datetime, int] | None = None
 
@@ -227,9 +230,25 @@ class OnboardingJourney:
         timeout = until - self._now()
         if timeout <= timedelta(0) or self._changed:
             return "changed" if self._changed else "due"
+        if self._journey().bounds is not None:
+            return await self._wait_on_kept_timer(until, timeout)
         try:
             await workflow.wait_condition(lambda: self._changed or self._history_is_long(), timeout=timeout)
         except asyncio.TimeoutError:
+            return "due"
+        return "continue_as_new" if not self._changed and self._history_is_long() else "changed"
+
+    async def _wait_on_kept_timer(self, until: datetime, timeout: timedelta) -> str:
+        """Bounded journeys keep their timer while the deadline stands: an event that changes nothing
+        about when to act next costs no new timer (before, every event cancelled one and started one)."""
+        if self._timer is None or self._timer_until != until:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer, self._timer_until = asyncio.create_task(workflow.sleep(timeout)), until
+        timer = self._timer
+        await workflow.wait_condition(lambda: self._changed or timer.done() or self._history_is_long())
+        if timer.done() and not self._changed:
+            self._timer = None
             return "due"
         return "continue_as_new" if not self._changed and self._history_is_long() else "changed"
 
