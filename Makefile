@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PLAYBOOK ?= playbooks/default.toml
 
-.PHONY: up test
+.PHONY: up test bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,3 +18,8 @@ up: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
+
+# On demand, never in CI: every figure of issue 14 as a ratio against raw Temporal on the same dev
+# server (bench/). QUICK=1: smaller sizes, under 5 minutes on 2 cores.
+bench: $(VENV)/.installed
+	$(VENV)/bin/python -m bench $(if $(QUICK),--quick,)
