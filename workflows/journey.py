@@ -15,8 +15,6 @@ from temporalio.workflow import ActivityCancellationType
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, Field
-
     from activities.contracts import (
         JournalBatch,
         OutboundMessage,
@@ -55,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         open_task,
         recount_messages,
     )
+    from workflows.journey_input import JourneyInput
     from workflows.journey_metrics import count_decision, count_journey_started
     from workflows.journal_entries import journal_due, journal_position, mark_journaled, unjournaled_batch
     from workflows.journey_view import JourneyView, view_of
@@ -100,17 +99,6 @@ class StaleWorkflowClock(RuntimeError):
 
 def workflow_id_for(customer_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{customer_id}"
-
-
-class JourneyInput(BaseModel):
-    """The playbook is pinned here at start; `state` carries the journey across continue-as-new."""
-
-    customer_id: str
-    playbook: Playbook
-    state: JourneyState | None = None
-    messaging_task_queue: str | None = Field(
-        default=None, description="run deliveries on their own task queue (rate-limited workers); None: the journey's"
-    )
 
 
 # Deliveries: quick attempts, patient retries; a message undeliverable for a day is not worth sending late.
