@@ -4,17 +4,27 @@ Figures follow the seeds: completion rate, the funnel and where customers drop (
 per stage and what preceded it, time to completion, the uplift over the holdout with a confidence
 interval, and the guardrails (opt-outs, messages per recovered customer, quiet-hour deferrals,
 post-recovery dormancy).
+
+Every count is an aggregate the database computes (GROUP BY, COUNT, conditional sums) in SQL that runs
+on SQLite and PostgreSQL alike, so the API process holds a few hundred numbers whatever the number of
+journeys (cohort weeks are grouped by day: one row per day in the period); only the math on those
+counts (rates, the uplift's interval) runs in Python. A median or p90 reads the rows either side of
+its rank from the database. On SQLite they are ranked by `julianday`, which keeps milliseconds: two
+durations less than a millisecond apart may be ranked either way, so a median or p90 there may be off
+by up to two milliseconds (under 1e-6 hours); on PostgreSQL the ranking is exact.
 """
 
 import math
-import statistics
-from collections import Counter, defaultdict
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections import Counter
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, Float, String, and_, case, func, literal, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from activities.journal_schema import customer_activity, journal_entries, journeys
 from activities.journal_store import utc
@@ -107,33 +117,19 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def _duration(journey_rows: list[dict[str, Any]]) -> Duration:
-    hours = [(utc(j["ended_at"]) - utc(j["started_at"])).total_seconds() / 3600 for j in journey_rows]
-    return Duration(
-        customers=len(hours),
-        median_hours=statistics.median(hours) if hours else None,
-        p90_hours=_percentile(hours, 0.9),
-    )
-
-
 def uplift_of(stage: str, treated: list[dict[str, Any]], holdout: list[dict[str, Any]]) -> Uplift:
+    """The uplift of journeys held in memory (the simulator's own draws); the report passes counts."""
+    t_k = sum(1 for j in treated if j["outcome"] == "completed")
+    h_k = sum(1 for j in holdout if j["outcome"] == "completed")
+    return uplift_from_counts(stage, len(treated), t_k, len(holdout), h_k)
+
+
+def uplift_from_counts(stage: str, t_n: int, t_k: int, h_n: int, h_k: int) -> Uplift:
     """Recovery among treated drop-offs minus return among holdout drop-offs, with a 95% interval.
 
     The interval is Agresti-Caffo's (one success and one failure added to each group): unlike the
     plain Wald interval it does not shrink to nothing when a small holdout has no returns at all.
     """
-    t_n, h_n = len(treated), len(holdout)
-    t_k = sum(1 for j in treated if j["outcome"] == "completed")
-    h_k = sum(1 for j in holdout if j["outcome"] == "completed")
     t_rate, h_rate = _rate(t_k, t_n), _rate(h_k, h_n)
     if t_rate is None or h_rate is None:
         return Uplift(stage=stage, treated=t_n, treated_recovered=t_k, treated_rate=t_rate, holdout=h_n, holdout_returned=h_k,
@@ -155,131 +151,245 @@ def uplift_of(stage: str, treated: list[dict[str, Any]], holdout: list[dict[str,
                   holdout_rate=h_rate, uplift=diff, ci_low=low, ci_high=high, verdict=verdict)
 
 
-def build_report(
-    journey_rows: list[dict[str, Any]],
-    *,
-    opt_outs: int,
-    deferred_by_quiet_hours: int,
-    activity_by_customer: dict[str, list[datetime]],
-    activity_reported: bool,
-    until: datetime,
-    since: datetime | None = None,
-    playbook_version: str | None = None,
-    dormancy_days: int = 30,
-) -> RecoveryReport:
-    """A pure function of the journal's rows: every figure is checkable by hand."""
-    for j in journey_rows:
-        j["drops"] = [Stage(s) for s in j["drop_off_stages"].split(",") if s]
-    total = len(journey_rows)
-    completed = [j for j in journey_rows if j["outcome"] == "completed"]
-    treated = [j for j in journey_rows if j["recovery_group"] == "treatment"]
-    holdout = [j for j in journey_rows if j["recovery_group"] == "holdout"]
+# -- the few expressions SQLite and PostgreSQL spell differently -----------------------------------
 
-    weeks: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for j in journey_rows:
-        year, week, _ = utc(j["started_at"]).isocalendar()
-        weeks[f"{year}-W{week:02d}"].append(j)
-    by_week = [
-        CohortWeek(week=w, started=len(js), completed=sum(1 for j in js if j["outcome"] == "completed"),
-                   completion_rate=_rate(sum(1 for j in js if j["outcome"] == "completed"), len(js)))
-        for w, js in sorted(weeks.items())
-    ]
 
-    funnel = []
-    for stage in MAIN_PATH:
-        reached = sum(1 for j in journey_rows if funnel_position(Stage(j["furthest_stage"])) >= funnel_position(stage))
-        funnel.append(FunnelStep(stage=stage, reached=reached, share_of_started=_rate(reached, total)))
+class _hours_between(FunctionElement[float]):
+    """Hours from the first time to the second: what durations are ranked by."""
 
-    drop_counts = Counter(s for j in journey_rows for s in set(j["drops"]))
-    friction = sorted(
-        (Friction(stage=s, drop_offs=n, share_of_journeys=_rate(n, total)) for s, n in drop_counts.items()),
-        key=lambda f: (-f.drop_offs, funnel_position(f.stage)),
+    type = Float()
+    name = "hours_between"
+    inherit_cache = True
+
+
+@compiles(_hours_between)
+def _hours_between_default(element: _hours_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 3600.0)"
+
+
+@compiles(_hours_between, "sqlite")
+def _hours_between_sqlite(element: _hours_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 24.0)"
+
+
+class _days_later(FunctionElement[datetime]):
+    """A stored time moved by whole days, compared exactly with other stored times."""
+
+    name = "days_later"
+    inherit_cache = True
+
+
+@compiles(_days_later)
+def _days_later_default(element: _days_later, compiler: Any, **kw: Any) -> str:
+    moment, days = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({moment} + {days} * INTERVAL '1 day')"
+
+
+@compiles(_days_later, "sqlite")
+def _days_later_sqlite(element: _days_later, compiler: Any, **kw: Any) -> str:
+    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff': the date moves, the time of day stays to the microsecond
+    # (julianday arithmetic would round it to milliseconds).
+    moment, days = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(date(substr({moment}, 1, 10), printf('%+d days', {days})) || substr({moment}, 11))"
+
+
+class _day_of(FunctionElement[date]):
+    """The UTC day a stored time falls on (cohort weeks are made of days)."""
+
+    type = String()
+    name = "day_of"
+    inherit_cache = True
+
+
+@compiles(_day_of)
+def _day_of_default(element: _day_of, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
+
+
+@compiles(_day_of, "sqlite")
+def _day_of_sqlite(element: _day_of, compiler: Any, **kw: Any) -> str:
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+def _sum(condition: ColumnElement[bool], value: Any = 1) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
+
+
+def _drop_at(drop_off_stages: ColumnElement[str]) -> dict[Stage, ColumnElement[bool]]:
+    """Whether each stage is in a stored drop-off list: "," around the list so a stage matches whole,
+    escaped so the "_" in a stage's name is no wildcard."""
+    listed = literal(",", String) + drop_off_stages + literal(",", String)
+    return {s: listed.contains(f",{s.value},", autoescape=True) for s in Stage}
+
+
+def _naive(moment: datetime) -> datetime:
+    return utc(moment).replace(tzinfo=None)  # type: ignore[union-attr]
+
+
+def _median_and_p90(connection: Connection, where: ColumnElement[bool], n: int) -> Duration:
+    """The median and p90 of hours to completion, as statistics.median and the linear-interpolated
+    percentile would give over the sorted list, from only the rows at the ranks they need."""
+    if not n:
+        return Duration(customers=0, median_hours=None, p90_hours=None)
+    position = (n - 1) * 0.9
+    p_low, p_high = math.floor(position), math.ceil(position)
+    m_low, m_high = (n // 2, n // 2) if n % 2 else (n // 2 - 1, n // 2)
+    wanted = sorted({p_low, p_high, m_low, m_high})
+    ranked = (
+        select(journeys.c.started_at, journeys.c.ended_at,
+               func.row_number().over(order_by=_hours_between(journeys.c.started_at, journeys.c.ended_at)).label("rank"))
+        .where(where).subquery("ranked")
     )
-
-    recovery = []
-    for stage in sorted(drop_counts, key=funnel_position):
-        dropped = [j for j in treated if stage in j["drops"]]
-        back = [j for j in dropped if j["outcome"] == "completed"]
-        split = Counter(j["preceded_by"] or "none" for j in back)
-        recovery.append(StageRecovery(
-            stage=stage, dropped=len(dropped), recovered=len(back), recovery_rate=_rate(len(back), len(dropped)),
-            by_intervention={k: split.get(k, 0) for k in (*INTERVENTIONS, "none")},
-        ))
-
-    recovered = [j for j in completed if j["drops"] and j["recovery_group"] == "treatment"]
-    time_to_completion = {
-        "unassisted": _duration([j for j in completed if not j["drops"]]),
-        "recovered": _duration(recovered),
+    hours: dict[int, float] = {
+        r.rank - 1: (utc(r.ended_at) - utc(r.started_at)).total_seconds() / 3600  # type: ignore[operator]
+        for r in connection.execute(select(ranked).where(ranked.c.rank.in_([i + 1 for i in wanted])))
     }
-
-    uplift = [uplift_of("any stage", [j for j in treated if j["drops"]], [j for j in holdout if j["drops"]])]
-    for stage in sorted(drop_counts, key=funnel_position):
-        uplift.append(uplift_of(stage.value, [j for j in treated if stage in j["drops"]], [j for j in holdout if stage in j["drops"]]))
-
-    messages = sum(j["messages_sent"] for j in journey_rows)
-    eligible = [j for j in completed if utc(j["ended_at"]) + timedelta(days=dormancy_days) <= until]
-    dormant = None
-    note = "the app reports no customer.active events: dormancy cannot be measured"
-    if activity_reported:
-        dormant = sum(
-            1 for j in eligible
-            if not any(utc(j["ended_at"]) < t <= utc(j["ended_at"]) + timedelta(days=dormancy_days) for t in activity_by_customer.get(j["customer_id"], []))
-        )
-        note = f"completed customers with no activity in the {dormancy_days} days after completion"
-    guardrails = GuardrailFigures(
-        messages_sent=messages,
-        opt_outs=opt_outs,
-        opt_outs_per_1000_messages=1000 * opt_outs / messages if messages else None,
-        recovered_customers=len(recovered),
-        messages_per_recovered_customer=_rate(sum(j["messages_sent"] for j in treated), len(recovered)),
-        deferred_by_quiet_hours=deferred_by_quiet_hours,
-        dormancy_days=dormancy_days,
-        dormant_after_completion=dormant,
-        completed_eligible_for_dormancy=len(eligible),
-        dormancy_note=note,
-    )
-    return RecoveryReport(
-        since=since, until=until, playbook_version=playbook_version, journeys=total,
-        ended=sum(1 for j in journey_rows if j["outcome"]), completed=len(completed),
-        completion_rate=_rate(len(completed), total), holdout_journeys=len(holdout), by_cohort_week=by_week,
-        funnel=funnel, friction=friction, recovery=recovery, time_to_completion=time_to_completion,
-        uplift=uplift, guardrails=guardrails,
-    )
+    median = hours[m_low] if n % 2 else (hours[m_low] + hours[m_high]) / 2
+    p90 = hours[p_low] + (hours[p_high] - hours[p_low]) * (position - p_low)
+    return Duration(customers=n, median_hours=median, p90_hours=p90)
 
 
 def report_from_journal(
     engine: Engine, *, since: datetime | None, until: datetime, playbook_version: str | None = None, dormancy_days: int = 30
 ) -> RecoveryReport:
-    def naive(moment: datetime) -> datetime:
-        return utc(moment).replace(tzinfo=None)  # type: ignore[union-attr]
-
-    conditions = [journeys.c.started_at < naive(until)]
+    """The report over journeys started in [since, until), by aggregates the database computes."""
+    conditions = [journeys.c.started_at < _naive(until)]
     if since is not None:
-        conditions.append(journeys.c.started_at >= naive(since))
+        conditions.append(journeys.c.started_at >= _naive(since))
     if playbook_version:
         conditions.append(journeys.c.playbook_version == playbook_version)
     in_scope = and_(*conditions)
+
+    j = journeys.c
+    completed_j = j.outcome == "completed"
+    dropped_j = or_(*_drop_at(j.drop_off_stages).values())
+    eligible_j = and_(completed_j, j.ended_at <= _naive(until - timedelta(days=dormancy_days)))
+    unassisted_where = and_(in_scope, completed_j, ~dropped_j)
+    recovered_where = and_(in_scope, completed_j, dropped_j, j.recovery_group == "treatment")
+
+    # First the journeys in scope grouped by what the figures tell apart (a few dozen groups in a real
+    # journal), then conditional sums over the groups: each drop-off list is matched once per group.
+    outcome = case((completed_j, "completed"), (and_(j.outcome.is_not(None), j.outcome != ""), "ended"), else_="open")
+    grouped = (
+        select(j.recovery_group.label("grp"), outcome.label("outcome"), j.drop_off_stages.label("drops"), func.count().label("n"),
+               func.sum(j.messages_sent).label("messages"), _sum(eligible_j).label("eligible"))
+        .where(in_scope).group_by(j.recovery_group, outcome, j.drop_off_stages).subquery("grouped")
+    )
+    g = grouped.c
+    at = _drop_at(g.drops)
+    completed, dropped = g.outcome == "completed", or_(*at.values())
+    treated, holdout = g.grp == "treatment", g.grp == "holdout"
+
+    def total(*where: ColumnElement[bool], value: Any = g.n) -> ColumnElement[Any]:
+        return _sum(and_(literal(True), *where), value)
+
+    totals: list[ColumnElement[Any]] = [
+        total().label("journeys"), total(completed).label("completed"), total(g.outcome != "open").label("ended"),
+        total(holdout).label("holdout"), total(value=g.messages).label("messages"), total(treated, value=g.messages).label("treated_messages"),
+        total(completed, ~dropped).label("unassisted"), total(completed, dropped, treated).label("recovered"),
+        total(value=g.eligible).label("eligible"),
+        total(treated, dropped).label("t_any"), total(treated, dropped, completed).label("tk_any"),
+        total(holdout, dropped).label("h_any"), total(holdout, dropped, completed).label("hk_any"),
+    ]
+    for s in Stage:
+        totals += [
+            total(at[s]).label(f"d_{s.value}"),
+            total(treated, at[s]).label(f"t_{s.value}"), total(treated, at[s], completed).label(f"tk_{s.value}"),
+            total(holdout, at[s]).label(f"h_{s.value}"), total(holdout, at[s], completed).label(f"hk_{s.value}"),
+        ]
+    # What came last before a treated customer completed, by drop-off stage.
+    before = func.coalesce(func.nullif(j.preceded_by, ""), "none")
+    recovered_groups = (
+        select(before.label("before"), j.drop_off_stages.label("drops"), func.count().label("n"))
+        .where(in_scope, completed_j, j.recovery_group == "treatment").group_by(before, j.drop_off_stages).subquery("recovered_groups")
+    )
+    r_at = _drop_at(recovered_groups.c.drops)
+    day = _day_of(j.started_at)
+    joined = journal_entries.join(journeys, journal_entries.c.journey_id == journeys.c.journey_id)
+
     with engine.connect() as connection:
-        rows = [dict(r._mapping) for r in connection.execute(select(journeys).where(in_scope))]
-        # By journey, not workflow id: a customer back after an ended journey has a second journey under the same id.
-        joined = journal_entries.join(journeys, journal_entries.c.journey_id == journeys.c.journey_id)
+        t = {k: int(v) for k, v in connection.execute(select(*totals)).one()._mapping.items()}
+        reached_by = {Stage(r.stage): int(r.n) for r in connection.execute(
+            select(j.furthest_stage.label("stage"), func.count().label("n")).where(in_scope).group_by(j.furthest_stage))}
+        days = connection.execute(
+            select(day.label("day"), func.count().label("n"), _sum(completed_j).label("done")).where(in_scope).group_by(day)).all()
+        split = {r.before: r for r in connection.execute(
+            select(recovered_groups.c.before, *(_sum(r_at[s], recovered_groups.c.n).label(s.value) for s in Stage))
+            .group_by(recovered_groups.c.before))}
+        time_to_completion = {
+            "unassisted": _median_and_p90(connection, unassisted_where, t["unassisted"]),
+            "recovered": _median_and_p90(connection, recovered_where, t["recovered"]),
+        }
 
         def count(*where: Any) -> int:
-            return connection.execute(select(func.count()).select_from(joined).where(in_scope, *where)).scalar_one()
+            return int(connection.execute(select(func.count()).select_from(joined).where(in_scope, *where)).scalar_one())
 
         opt_outs = count(journal_entries.c.kind == "event", journal_entries.c.name == "customer.opted_out",
                          journal_entries.c.reason == "recorded")
         deferred = count(journal_entries.c.kind == "decision", journal_entries.c.name == "deferred",
                          journal_entries.c.reason == "quiet_hours", journeys.c.recovery_group == "treatment")
-        activity_reported = connection.execute(select(func.count()).select_from(customer_activity)).scalar_one() > 0
-        activity: dict[str, list[datetime]] = defaultdict(list)
+        activity_reported = connection.execute(select(customer_activity.c.event_id).limit(1)).first() is not None
+        dormant: int | None = None
         if activity_reported:
-            customers = {r["customer_id"] for r in rows if r["outcome"] == "completed"}
-            for r in connection.execute(select(customer_activity.c.customer_id, customer_activity.c.occurred_at)):
-                if r.customer_id in customers:
-                    activity[r.customer_id].append(utc(r.occurred_at))  # type: ignore[arg-type]
-    return build_report(
-        rows, opt_outs=opt_outs, deferred_by_quiet_hours=deferred, activity_by_customer=activity,
-        activity_reported=activity_reported, until=until, since=since, playbook_version=playbook_version,
+            a = customer_activity.c
+            active_after = select(a.event_id).where(
+                a.customer_id == j.customer_id, a.occurred_at > j.ended_at, a.occurred_at <= _days_later(j.ended_at, dormancy_days),
+            ).exists()
+            dormant = int(connection.execute(select(func.count()).select_from(journeys).where(in_scope, eligible_j, ~active_after)).scalar_one())
+
+    total = t["journeys"]
+    weeks: Counter[str] = Counter()
+    weeks_done: Counter[str] = Counter()
+    for r in days:
+        year, week, _ = date.fromisoformat(str(r.day)[:10]).isocalendar()
+        weeks[f"{year}-W{week:02d}"] += int(r.n)
+        weeks_done[f"{year}-W{week:02d}"] += int(r.done)
+    by_week = [CohortWeek(week=w, started=n, completed=weeks_done[w], completion_rate=_rate(weeks_done[w], n)) for w, n in sorted(weeks.items())]
+
+    funnel = []
+    for stage in MAIN_PATH:
+        reached = sum(n for s, n in reached_by.items() if funnel_position(s) >= funnel_position(stage))
+        funnel.append(FunnelStep(stage=stage, reached=reached, share_of_started=_rate(reached, total)))
+
+    drop_stages = sorted((s for s in Stage if t[f"d_{s.value}"]), key=funnel_position)
+    friction = sorted(
+        (Friction(stage=s, drop_offs=t[f"d_{s.value}"], share_of_journeys=_rate(t[f"d_{s.value}"], total)) for s in drop_stages),
+        key=lambda f: (-f.drop_offs, funnel_position(f.stage)),
+    )
+    recovery = [
+        StageRecovery(
+            stage=s, dropped=t[f"t_{s.value}"], recovered=t[f"tk_{s.value}"], recovery_rate=_rate(t[f"tk_{s.value}"], t[f"t_{s.value}"]),
+            by_intervention={k: int(getattr(split[k], s.value)) if k in split else 0 for k in (*INTERVENTIONS, "none")},
+        )
+        for s in drop_stages
+    ]
+    uplift = [uplift_from_counts("any stage", t["t_any"], t["tk_any"], t["h_any"], t["hk_any"])]
+    uplift += [uplift_from_counts(s.value, t[f"t_{s.value}"], t[f"tk_{s.value}"], t[f"h_{s.value}"], t[f"hk_{s.value}"]) for s in drop_stages]
+
+    messages = t["messages"]
+    guardrails = GuardrailFigures(
+        messages_sent=messages,
+        opt_outs=opt_outs,
+        opt_outs_per_1000_messages=1000 * opt_outs / messages if messages else None,
+        recovered_customers=t["recovered"],
+        messages_per_recovered_customer=_rate(t["treated_messages"], t["recovered"]),
+        deferred_by_quiet_hours=deferred,
         dormancy_days=dormancy_days,
+        dormant_after_completion=dormant,
+        completed_eligible_for_dormancy=t["eligible"],
+        dormancy_note=(
+            f"completed customers with no activity in the {dormancy_days} days after completion" if activity_reported
+            else "the app reports no customer.active events: dormancy cannot be measured"
+        ),
+    )
+    return RecoveryReport(
+        since=since, until=until, playbook_version=playbook_version, journeys=total, ended=t["ended"], completed=t["completed"],
+        completion_rate=_rate(t["completed"], total), holdout_journeys=t["holdout"], by_cohort_week=by_week,
+        funnel=funnel, friction=friction, recovery=recovery, time_to_completion=time_to_completion,
+        uplift=uplift, guardrails=guardrails,
     )
