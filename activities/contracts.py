@@ -105,6 +105,27 @@ class JourneySummary(_Contract):
     ended_at: datetime | None = None
 
 
+class TaskSnapshot(_Contract):
+    """A human task as the agents' inbox shows it, so the inbox reads the journal instead of querying
+    every journey (each query is a billed action). The latest snapshot of a task wins."""
+
+    task_id: str
+    kind: str
+    reason: str
+    stage: Stage
+    detail: str = ""
+    state: str
+    claimed_by: str | None = None
+    opened_at: datetime
+    due_at: datetime
+    customer_id: str
+    workflow_id: str
+    timezone: str | None = None
+
+
 class JournalBatch(_Contract):
     journey: JourneySummary
     entries: list[JournalEntry]
+    # The journey's tasks as they are now (live and recently ended). None in batches built before
+    # tasks were journaled: then the journal's task rows are left as they are.
+    tasks: list[TaskSnapshot] | None = None

@@ -78,6 +78,29 @@ ended_journeys = Table(
     Column("ended_at", DateTime, nullable=False),
 )
 
+# The human tasks journeys hold, as their latest journal batch showed them: what the agents' inbox
+# lists (`recovery tasks list`, `GET /v1/tasks`), read here instead of querying every journey. A
+# customer's second journey numbers its tasks afresh, so a task is keyed by journey too. The rows lag
+# the journey by a moment: a claim is written at the journey's next wake-up.
+human_tasks = Table(
+    "human_tasks",
+    metadata,
+    Column("journey_id", String(220), primary_key=True),
+    Column("task_id", String(200), primary_key=True),
+    Column("workflow_id", String(200), nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("stage", String(40), nullable=False),
+    Column("journey_stage", String(40), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("state", String(20), nullable=False, index=True),
+    Column("claimed_by", String(64)),
+    Column("opened_at", DateTime, nullable=False),
+    Column("due_at", DateTime, nullable=False),
+    Column("timezone", String(64)),
+)
+
 # The agents' console (`console/`): accounts, their sessions, and the audit of what each agent did.
 
 agents = Table(

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from activities.contracts import JournalBatch
 from activities.owner_only import create_owner_only
-from activities.journal_schema import customer_activity, ended_journeys, intake_events, journal_entries, journeys
+from activities.journal_schema import customer_activity, ended_journeys, human_tasks, intake_events, journal_entries, journeys
 
 MIGRATIONS = Path(__file__).resolve().parent / "journal_migrations"
 
@@ -110,6 +110,8 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
                 index_elements=["journey_id"], set_={k: upsert.excluded[k] for k in row if k != "journey_id"}
             )
         )
+        if batch.tasks:
+            _write_tasks(engine, connection, batch, journey_id)
         if not batch.entries:
             return 0
         rows = [
@@ -125,6 +127,33 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
             .returning(journal_entries.c.entry_id)
         )
         return len(connection.execute(statement).all())
+
+
+def _write_tasks(engine: Engine, connection: Any, batch: JournalBatch, journey_id: str) -> None:
+    """Upserts the batch's task snapshots: the journey's latest word on each of its tasks wins."""
+    rows = [
+        _fit(human_tasks, {
+            **t.model_dump(mode="python"), "journey_id": journey_id, "stage": t.stage.value, "journey_stage": batch.journey.stage.value,
+            "opened_at": _utc_naive(t.opened_at), "due_at": _utc_naive(t.due_at),
+        })
+        for t in batch.tasks or ()
+    ]
+    upsert = _insert(engine, human_tasks).values(rows)
+    keys = ("journey_id", "task_id")
+    connection.execute(upsert.on_conflict_do_update(index_elements=list(keys), set_={k: upsert.excluded[k] for k in rows[0] if k not in keys}))
+
+
+def read_tasks(engine: Engine, states: Sequence[str], limit: int) -> list[dict[str, Any]]:
+    """Tasks in `states` of journeys not ended, soonest due first: the inbox's listing, one indexed read."""
+    with engine.connect() as connection:
+        statement = (
+            select(human_tasks)
+            .join(journeys, journeys.c.journey_id == human_tasks.c.journey_id)
+            .where(human_tasks.c.state.in_(list(states)), journeys.c.outcome.is_(None))
+            .order_by(human_tasks.c.due_at, human_tasks.c.task_id)
+            .limit(limit)
+        )
+        return [dict(r._mapping) for r in connection.execute(statement)]
 
 
 def record_activity(engine: Engine, event_id: str, customer_id: str, occurred_at: datetime) -> None:

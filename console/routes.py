@@ -439,10 +439,10 @@ async def _act(
 
 @router.post("/tasks/{task_id}/claim")
 async def claim(request: Request, signed: Form, task_id: str) -> Response:
-    recovery, me = _recovery(request), signed.session.agent.username
+    recovery, me, feed = _recovery(request), signed.session.agent.username, _context(request).feed
 
     async def work(_: HumanTask) -> str:
-        await _temporal(recovery.claim_task(task_id, me), "Claiming the task")
+        feed.record(await _temporal(recovery.claim_task(task_id, me), "Claiming the task"))
         return ""
 
     return await _act(request, signed, task_id, TaskAction.CLAIM, work)
@@ -450,12 +450,12 @@ async def claim(request: Request, signed: Form, task_id: str) -> Response:
 
 @router.post("/tasks/{task_id}/release")
 async def release(request: Request, signed: Form, task_id: str) -> Response:
-    recovery, me = _recovery(request), signed.session.agent.username
+    recovery, me, feed = _recovery(request), signed.session.agent.username, _context(request).feed
 
     async def work(task: HumanTask) -> str:
         # A supervisor releases on behalf of the claimer: the journey only lets the claimer release.
         claimer = task.claimed_by if task.state is TaskState.CLAIMED and task.claimed_by else me
-        await _temporal(recovery.release_task(task_id, claimer), "Releasing the task")
+        feed.record(await _temporal(recovery.release_task(task_id, claimer), "Releasing the task"))
         return "" if claimer == me else f"from {claimer}"
 
     return await _act(request, signed, task_id, TaskAction.RELEASE, work)
@@ -463,7 +463,7 @@ async def release(request: Request, signed: Form, task_id: str) -> Response:
 
 @router.post("/tasks/{task_id}/reassign")
 async def reassign(request: Request, signed: Form, task_id: str) -> Response:
-    recovery, target = _recovery(request), signed.text("agent")
+    recovery, target, feed = _recovery(request), signed.text("agent"), _context(request).feed
     if not target or await asyncio.to_thread(get_agent, _journal(request), target) is None:
         raise ConsoleError(422, "Choose an existing agent to reassign the task to.")
 
@@ -472,9 +472,9 @@ async def reassign(request: Request, signed: Form, task_id: str) -> Response:
         if claimer == target:
             return f"already with {target}"
         if claimer:
-            await _temporal(recovery.release_task(task_id, claimer), "Releasing the task")
+            feed.record(await _temporal(recovery.release_task(task_id, claimer), "Releasing the task"))
         try:
-            await _temporal(recovery.claim_task(task_id, target), "Claiming the task")
+            feed.record(await _temporal(recovery.claim_task(task_id, target), "Claiming the task"))
         except TaskRefused as err:
             if claimer:
                 raise TaskRefused(f"Released from {claimer}, but it could not be claimed for {target}: {err}") from None
@@ -486,7 +486,7 @@ async def reassign(request: Request, signed: Form, task_id: str) -> Response:
 
 @router.post("/tasks/{task_id}/complete")
 async def complete(request: Request, signed: Form, task_id: str) -> Response:
-    recovery, me = _recovery(request), signed.session.agent.username
+    recovery, me, feed = _recovery(request), signed.session.agent.username, _context(request).feed
     try:
         outcome = TaskOutcome(signed.text("outcome"))
     except ValueError:
@@ -496,7 +496,7 @@ async def complete(request: Request, signed: Form, task_id: str) -> Response:
         raise ConsoleError(422, f"The note is too long: at most {MAX_NOTE} characters.")
 
     async def work(_: HumanTask) -> str:
-        await _temporal(recovery.complete_task(task_id, me, outcome, note), "Completing the task")
+        feed.record(await _temporal(recovery.complete_task(task_id, me, outcome, note), "Completing the task"))
         return outcome.value
 
     return await _act(request, signed, task_id, TaskAction.COMPLETE, work)

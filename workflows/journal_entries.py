@@ -1,6 +1,6 @@
 """What of a journey goes to the durable journal, and which part is new since the last flush."""
 
-from activities.contracts import JournalBatch, JournalEntry, JourneySummary
+from activities.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
 from workflows.funnel import MAIN_PATH, Stage, funnel_position
 from workflows.journey_state import EventEffect, JourneyState, status_of
 
@@ -53,7 +53,21 @@ def unjournaled_batch(state: JourneyState, workflow_id: str, run_key: str) -> Jo
             ended_at=outcome.ended_at if outcome else None,
         ),
         entries=entries,
+        tasks=task_snapshots(state, workflow_id),
     )
+
+
+def task_snapshots(state: JourneyState, workflow_id: str) -> list[TaskSnapshot]:
+    """Every task the journey holds (bounded: live ones and the last few ended), as the inbox lists it.
+    Task moves are decisions, so a batch goes out after each; an ended task's snapshot takes it off the list."""
+    return [
+        TaskSnapshot(
+            task_id=t.task_id, kind=t.kind.value, reason=t.reason.value, stage=t.stage, detail=t.detail, state=t.state.value,
+            claimed_by=t.claimed_by, opened_at=t.opened_at, due_at=t.due_at, customer_id=state.customer_id,
+            workflow_id=workflow_id, timezone=state.profile.timezone,
+        )
+        for t in state.tasks
+    ]
 
 
 EVENTS_PER_FLUSH = 20

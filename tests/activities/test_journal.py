@@ -11,9 +11,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
-from activities.contracts import JournalBatch, JournalEntry, JourneySummary
-from activities.journal_schema import journal_entries, journeys
-from activities.journal_store import MIGRATIONS, migrate, open_journal, read_rows, record_activity, write_batch
+from activities.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
+from activities.journal_schema import human_tasks, journal_entries, journeys
+from activities.journal_store import MIGRATIONS, migrate, open_journal, read_rows, read_tasks, record_activity, write_batch
 from starters.recovery_report import report_from_journal
 
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)
@@ -189,3 +189,40 @@ def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+# -- human tasks: what the agents' inbox lists ------------------------------------------------------
+
+
+def with_task(run: str, state: str, claimed_by: str | None = None, outcome: str | None = None) -> JournalBatch:
+    task = TaskSnapshot(
+        task_id="c-1:task-1", kind="video_call", reason="repeated_rejection", stage="document_rejected", detail="blur, glare",
+        state=state, claimed_by=claimed_by, opened_at=T0, due_at=T0 + timedelta(hours=4), customer_id="c-1",
+        workflow_id="onboarding-c-1", timezone="Asia/Tashkent",
+    )
+    return two_runs(run, outcome=outcome).model_copy(update={"tasks": [task]})
+
+
+def test_tasks_are_upserted_by_journey_and_listed_while_live(journal: Engine) -> None:
+    write_batch(journal, with_task("aaaaaaaa", "open"))
+    [row] = read_tasks(journal, ("open", "claimed"), 10)
+    assert (row["task_id"], row["state"], row["journey_stage"], row["timezone"], row["detail"]) == (
+        "c-1:task-1", "open", "phone_verified", "Asia/Tashkent", "blur, glare")
+    assert row["due_at"] == (T0 + timedelta(hours=4)).replace(tzinfo=None)
+    write_batch(journal, with_task("aaaaaaaa", "claimed", "agent-ana"))
+    assert [(r["state"], r["claimed_by"]) for r in read_tasks(journal, ("open", "claimed"), 10)] == [("claimed", "agent-ana")]
+    assert read_tasks(journal, ("open",), 10) == []
+    write_batch(journal, with_task("aaaaaaaa", "completed", "agent-ana"))
+    assert read_tasks(journal, ("open", "claimed"), 10) == []
+    # The customer's next journey numbers its tasks afresh: another row, and the first keeps its state.
+    write_batch(journal, with_task("bbbbbbbb", "open"))
+    assert [r["journey_id"] for r in read_tasks(journal, ("open", "claimed"), 10)] == ["onboarding-c-1:bbbbbbbb"]
+    assert len(read_rows(journal, human_tasks)) == 2
+
+
+def test_a_task_of_an_ended_journey_is_not_listed_and_older_batches_leave_tasks_alone(journal: Engine) -> None:
+    write_batch(journal, with_task("aaaaaaaa", "open"))
+    write_batch(journal, two_runs("aaaaaaaa"))  # built before tasks were journaled: tasks=None
+    assert len(read_tasks(journal, ("open",), 10)) == 1
+    write_batch(journal, two_runs("aaaaaaaa", outcome="abandoned"))
+    assert read_tasks(journal, ("open",), 10) == [], "the journey ended without a last word on its task"

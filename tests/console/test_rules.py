@@ -185,3 +185,25 @@ async def test_agents_refreshing_together_share_one_fetch_until_an_action_invali
     assert recovery.fetches == 1 and all(found == lists[0] for found in lists)
     feed.invalidate()
     assert (await feed.live_tasks(recovery))[0].customer_id == "c-2"  # type: ignore[arg-type]
+
+
+class LaggingJournal:
+    """The journal's listing, which learns of an agent's action only when the journey next writes."""
+
+    def __init__(self, listed: list[TaskSummary]) -> None:
+        self.listed = listed
+
+    async def list_tasks(self, states: tuple[str, ...]) -> list[TaskSummary]:
+        return list(self.listed)
+
+
+async def test_an_agents_own_action_wins_over_a_journal_that_has_not_caught_up() -> None:
+    journal, feed = LaggingJournal([summary(task(1, timedelta(hours=1))), summary(task(2, timedelta(hours=2)))]), TaskFeed(ttl_seconds=0)
+    feed.record(task(1, timedelta(hours=1), TaskState.CLAIMED, "agent-ana"))
+    feed.record(task(2, timedelta(hours=2), TaskState.COMPLETED, "agent-ana"))
+    shown = await feed.live_tasks(journal)  # type: ignore[arg-type]
+    assert [(s.task.task_id, s.task.state, s.task.claimed_by) for s in shown] == [("c-1:task-1", TaskState.CLAIMED, "agent-ana")]
+    journal.listed = [summary(task(1, timedelta(hours=1), TaskState.CLAIMED, "agent-ana"))]  # the journal caught up
+    assert [s.task.state for s in await feed.live_tasks(journal)] == [TaskState.CLAIMED]  # type: ignore[arg-type]
+    journal.listed = [summary(task(1, timedelta(hours=1)))]  # released later by a supervisor: the journal's word stands now
+    assert [s.task.state for s in await feed.live_tasks(journal)] == [TaskState.OPEN]  # type: ignore[arg-type]
