@@ -4,9 +4,11 @@ signal (one billed action, one history event), and a full batch of 500 customers
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
+from starters.client import CUSTOMERS_IN_FLIGHT
 from tests.harness import eventually
 from tests.starters.test_api import Api, api, event, now  # noqa: F401  (the `api` fixture)
 from workflows.journey import workflow_id_for
@@ -45,12 +47,27 @@ async def test_a_customers_share_of_a_batch_is_one_signal_and_the_journey_sees_i
     assert await signals_in_history(api, customer_id) == 1
 
 
-async def test_a_batch_of_500_customers_is_accepted_whole(api: Api) -> None:
-    """500 customers, the documented maximum, on an idle stack: no 503 (the fan-out is bounded)."""
+async def test_a_batch_of_500_customers_is_accepted_whole(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """500 customers, the documented maximum, on an idle stack: no 503, and at most CUSTOMERS_IN_FLIGHT
+    signal-with-starts at a time (an unbounded fan-out sent all 500 at once)."""
+    temporal = api.bench.client.temporal
+    start_workflow, in_flight, most = temporal.start_workflow, 0, 0
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await start_workflow(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(temporal, "start_workflow", counted)
     customers = [api.customer(f"many-{n}") for n in range(500)]
     batch = [event(customer_id, "onboarding.started") for customer_id in customers]
     response = await api.post_events(batch)
     assert response.status_code == 202, response.text[:500]
+    assert 1 < most <= CUSTOMERS_IN_FLIGHT, most
     body = response.json()
     assert (body["accepted"], body["received"], len(body["journeys"])) == (500, 500, 500)
     assert {e["status"] for e in body["events"]} == {"recorded"}
