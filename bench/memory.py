@@ -59,7 +59,7 @@ async def measure(client: Client, journal: Engine, task_queue: str, raw_queue: s
             await _open_raw(client, raw_queue, raws, len(ours))
             if len(ours) % 500 == 0:
                 say(f"  memory: {len(ours):,}/{steps[-1]:,} journeys and raw workflows open ({time.monotonic() - began:.0f} s)")
-        waited = await settle([worker, raw, server], limit=180)
+        waited = await settle([worker, raw, server], limit=max(180.0, 0.1 * (target - footprint.open[-1])))  # ~43 ms a start
         say(f"  memory: {target:,} open; workers quiet after {waited:.0f} s")
         record(target)
     return footprint  # left open: the last section, the server goes with them
