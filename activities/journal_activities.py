@@ -6,7 +6,7 @@ import structlog
 from sqlalchemy import Engine
 from temporalio import activity
 
-from activities.contracts import JournalBatch
+from workflows.contracts import JournalBatch
 from activities.journal_store import write_batch
 
 log = structlog.get_logger(__name__)

@@ -16,7 +16,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, String, Table, case, create_engine, desc, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from activities.contracts import JournalBatch
+from workflows.contracts import JournalBatch
 from activities.owner_only import create_owner_only
 from activities.journal_schema import customer_activity, ended_journeys, human_tasks, intake_events, journal_entries, journeys
 

@@ -6,7 +6,7 @@ Thin on purpose: the journey has decided everything; these only deliver, once pe
 import structlog
 from temporalio import activity
 
-from activities.contracts import DeliveryReceipt, OutboundMessage, StaffNotification
+from workflows.contracts import DeliveryReceipt, OutboundMessage, StaffNotification
 from activities.delivery import Delivery
 
 log = structlog.get_logger(__name__)

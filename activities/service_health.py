@@ -11,7 +11,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import ServiceHealth, ServiceHealthQuery
+from workflows.contracts import ServiceHealth, ServiceHealthQuery
 
 UNHEALTHY_WORDS = {"down", "maintenance", "degraded", "unhealthy"}
 

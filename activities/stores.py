@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from temporalio import activity
 
-from activities.contracts import Store, StoreQuery
+from workflows.contracts import Store, StoreQuery
 from workflows.events import Location
 
 DEFAULT_STORE_DIRECTORY = Path(__file__).resolve().parent.parent / "stores" / "default.toml"

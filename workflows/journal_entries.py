@@ -1,6 +1,6 @@
 """What of a journey goes to the durable journal, and which part is new since the last flush."""
 
-from activities.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
+from workflows.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
 from workflows.funnel import MAIN_PATH, Stage, funnel_position
 from workflows.journey_state import EventEffect, JourneyState, status_of
 

@@ -15,7 +15,7 @@ from temporalio.workflow import ActivityCancellationType
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import (
+    from workflows.contracts import (
         JournalBatch,
         OutboundMessage,
         ServiceHealth,

@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
-from activities.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
+from workflows.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
 from activities.journal_schema import human_tasks, journal_entries, journeys
 from activities.journal_store import MIGRATIONS, migrate, open_journal, read_rows, read_tasks, record_activity, write_batch
 from starters.recovery_report import report_from_journal

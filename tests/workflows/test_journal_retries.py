@@ -5,7 +5,7 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
-from activities.contracts import JournalBatch
+from workflows.contracts import JournalBatch
 from activities.journal_activities import JournalActivities
 from activities.journal_schema import journal_entries, journeys
 from activities.journal_store import migrate, open_journal, read_rows

@@ -1,4 +1,4 @@
-"""What crosses the boundary between the journey and the outside world: activity inputs and outputs."""
+"""What crosses the boundary between the journey and the outside world: the contracts the workflow asks of its activities."""
 
 from datetime import datetime
 
