@@ -54,6 +54,16 @@ with workflow.unsafe.imports_passed_through():
         recount_messages,
     )
     from workflows.journey_input import JourneyInput
+    from workflows.journey_rules import (
+        BOUNDED_STATE_PATCH,
+        JOURNAL_AND_HOLDOUT_PATCH,
+        JOURNAL_BATCHING_PATCH,
+        PROGRESS_GUARDS_PATCH,
+        TASK_OVERDUE_PATCH,
+        UNREACHABLE_WINDOW_PATCH,
+        CURRENT_RULES,
+        JourneyRules,
+    )
     from workflows.journey_metrics import count_decision, count_journey_started
     from workflows.journal_entries import journal_due, journal_position, mark_journaled, unjournaled_batch
     from workflows.journey_view import JourneyView, view_of
@@ -76,21 +86,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.state_bounds import StateBounds
 
 WORKFLOW_ID_PREFIX = "onboarding-"
-# Journeys started before the journal and the holdout existed replay without either (see README: versioning).
-JOURNAL_AND_HOLDOUT_PATCH = "journal-and-holdout"
-# Journeys started before the journal skipped writes for plain progress events write after every wake-up.
-JOURNAL_BATCHING_PATCH = "journal-batching"
-# Journeys started before these guards: no nudge before the first funnel step, a live task holds the
-# recovery window, nobody calls a customer who opted out of everything, no send after progress.
-PROGRESS_GUARDS_PATCH = "progress-guards"
-# Journeys started before an agent's "unreachable" restarted the recovery window for the store offer
-# and ended the stage's nudging.
-UNREACHABLE_WINDOW_PATCH = "unreachable-window"
-# Journeys started before unclaimed tasks escalated at their due time wait for the agent as they did.
-TASK_OVERDUE_PATCH = "task-overdue"
-# Journeys started before it carry every event, event id and decision across continue-as-new, and
-# roll their history over only while nothing arrives.
-BOUNDED_STATE_PATCH = "bounded-state"
 
 
 class StaleWorkflowClock(RuntimeError):
@@ -139,6 +134,8 @@ class OnboardingJourney:
         self._timer_until: datetime | None = None
         # Workflow time and history length at the last read of the clock (see `_now`).
         self._clock_mark: tuple[datetime, int] | None = None
+        # The rules this journey runs (see `_rules_of_this_journey`), kept for the view query.
+        self._rules: JourneyRules | None = None
 
     # -- the playbook ---------------------------------------------------------------------------
 
@@ -162,12 +159,7 @@ class OnboardingJourney:
             self._changed = False  # from here on, any event makes the next wait return at once
             if detect_drop_off(state, self._playbook, now):
                 self._log("drop_off_detected")
-            step = next_step(
-                state, self._playbook, now,
-                escalate_overdue_tasks=workflow.patched(TASK_OVERDUE_PATCH),
-                progress_guards=workflow.patched(PROGRESS_GUARDS_PATCH),
-                offer_ends_nudging=workflow.patched(UNREACHABLE_WINDOW_PATCH),
-            )
+            step = next_step(state, self._playbook, now, self._rules_of_this_journey())
             match step:
                 case Wait(until=until, next_action=label):
                     state.next_action, state.next_action_at = label, until
@@ -396,7 +388,7 @@ class OnboardingJourney:
 
     def _moved_on(self, stage: Stage, stage_since: datetime) -> bool:
         """After an await: did the customer progress, or the journey end, meanwhile? Then the send is moot."""
-        if not workflow.patched(PROGRESS_GUARDS_PATCH):
+        if not self._rules_of_this_journey().progress_guards:
             return False
         state = self._journey()
         return state.outcome is not None or (state.stage, state.stage_since) != (stage, stage_since)
@@ -510,7 +502,7 @@ class OnboardingJourney:
     def _fold_in(self, event: OnboardingEvent, log: bool) -> None:
         now = self._now()
         if self._state is None:
-            share = None if workflow.patched(JOURNAL_AND_HOLDOUT_PATCH) else 0.0
+            share = self._playbook.holdout_share if workflow.patched(JOURNAL_AND_HOLDOUT_PATCH) else 0.0
             bounds = StateBounds() if workflow.patched(BOUNDED_STATE_PATCH) else None
             self._state = new_journey(event, self._playbook, now, holdout_share=share, bounds=bounds)
             count_journey_started(workflow.metric_meter(), self._state.group.value)
@@ -557,7 +549,7 @@ class OnboardingJourney:
         task.state, task.outcome, task.note = TaskState.COMPLETED, request.outcome, request.note
         task.completed_by, task.completed_at = request.agent_id, now
         state.record(now, DecisionAction.TASK_COMPLETED, request.outcome.value, f"{task.task_id} by {request.agent_id}")
-        apply_task_outcome(state, task, request.outcome, now, offer_gets_a_window=workflow.patched(UNREACHABLE_WINDOW_PATCH))
+        apply_task_outcome(state, task, request.outcome, now, self._rules_of_this_journey())
         self._changed = True
         return task
 
@@ -570,7 +562,10 @@ class OnboardingJourney:
     @workflow.query
     def view(self) -> JourneyView:
         state = self._journey()
-        return view_of(state, workflow.info().workflow_id, cutoff_of(state, self._playbook))
+        # A query may not ask patches; a journey that never decided a step ended with its first event,
+        # and the cutoff of an ended journey is its end, whatever the rules.
+        rules = self._rules or CURRENT_RULES
+        return view_of(state, workflow.info().workflow_id, cutoff_of(state, self._playbook, rules))
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -598,6 +593,18 @@ class OnboardingJourney:
                 )
         self._clock_mark = (now, length)
         return now
+
+    def _rules_of_this_journey(self) -> JourneyRules:
+        """Asked first where the journey decides its first step, as these patches always were (their
+        markers must stay where histories recorded them); later calls, the view query included, read
+        the same value."""
+        if self._rules is None:
+            self._rules = JourneyRules(
+                escalate_overdue_tasks=workflow.patched(TASK_OVERDUE_PATCH),
+                progress_guards=workflow.patched(PROGRESS_GUARDS_PATCH),
+                offer_ends_nudging=workflow.patched(UNREACHABLE_WINDOW_PATCH),
+            )
+        return self._rules
 
     def _journey(self) -> JourneyState:
         if self._state is None:

@@ -22,6 +22,7 @@ from workflows.funnel import (
 )
 from workflows.holdout import RecoveryGroup, recovery_group
 from workflows.human_tasks import HumanTask, TaskOutcome, TaskReason, TaskState, task_id_for
+from workflows.journey_rules import JourneyRules
 from workflows.playbook import Playbook, TaskKind
 from workflows.state_bounds import StateBounds, clip, event_id_digest, keep_last
 
@@ -201,14 +202,13 @@ class JourneyState(BaseModel):
 
 
 def new_journey(
-    first: OnboardingEvent, playbook: Playbook, now: datetime, *, holdout_share: float | None, bounds: StateBounds | None
+    first: OnboardingEvent, playbook: Playbook, now: datetime, *, holdout_share: float, bounds: StateBounds | None
 ) -> JourneyState:
-    """`holdout_share` None: the playbook's; `bounds` None: a journey started before the bounded-state patch."""
-    share = playbook.holdout_share if holdout_share is None else holdout_share
+    """`holdout_share` 0 for journeys started before the holdout existed; `bounds` None before bounded-state."""
     return JourneyState(
         customer_id=first.customer_id,
         playbook_version=playbook.version,
-        group=recovery_group(first.customer_id, share),
+        group=recovery_group(first.customer_id, holdout_share),
         started_at=now,
         stage_since=min(first.occurred_at, now),
         last_progress_at=min(first.occurred_at, now),
@@ -418,12 +418,10 @@ def open_task(
     return task
 
 
-def apply_task_outcome(
-    state: JourneyState, task: HumanTask, outcome: TaskOutcome, now: datetime, *, offer_gets_a_window: bool = True
-) -> None:
+def apply_task_outcome(state: JourneyState, task: HumanTask, outcome: TaskOutcome, now: datetime, rules: JourneyRules) -> None:
     """What an agent's outcome means for the journey.
 
-    `unreachable` sends the SMS store offer; with `offer_gets_a_window` the agent's attempt also
+    `unreachable` sends the SMS store offer; with `offer_ends_nudging` the agent's attempt also
     restarts the recovery window, so a task worked late still leaves the offer time to work.
     """
     if outcome is TaskOutcome.VERIFIED_ON_CALL:
@@ -434,7 +432,7 @@ def apply_task_outcome(
         advance_to(state, Stage.COMPLETED, now, now, reason="activated_in_store")
     elif outcome is TaskOutcome.UNREACHABLE:
         state.store_offer_requested = True
-        if offer_gets_a_window:
+        if rules.offer_ends_nudging:
             state.last_progress_at = max(state.last_progress_at, now)
 
 

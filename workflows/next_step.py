@@ -9,6 +9,7 @@ from datetime import datetime
 
 from workflows.funnel import OUTAGE_ERRORS, Channel
 from workflows.human_tasks import TaskState
+from workflows.journey_rules import JourneyRules
 from workflows.journey_state import JourneyState, MessageKind, OutcomeKind
 from workflows.playbook import Playbook, StagePlaybook, TaskKind
 from workflows.send_time import earliest_send_time
@@ -81,13 +82,13 @@ class _Due:
     task_kind: TaskKind | None = None
 
 
-def cutoff_of(state: JourneyState, playbook: Playbook, *, progress_guards: bool = True) -> datetime:
+def cutoff_of(state: JourneyState, playbook: Playbook, rules: JourneyRules) -> datetime:
     """When the journey ends if nothing happens: the recovery window, unless the customer waits on us
-    (a review, or with `progress_guards` an agent's task), when only the maximum lifetime applies."""
+    (a review, or with the progress guards an agent's task), when only the maximum lifetime applies."""
     if state.outcome is not None:
         return state.outcome.ended_at
     lifetime_end = state.started_at + playbook.guardrails.max_lifetime
-    if playbook.for_stage(state.stage).waiting_on == "us" or (progress_guards and state.live_task is not None):
+    if playbook.for_stage(state.stage).waiting_on == "us" or (rules.progress_guards and state.live_task is not None):
         return lifetime_end
     return min(state.last_progress_at + playbook.guardrails.recovery_window, lifetime_end)
 
@@ -105,25 +106,14 @@ def detect_drop_off(state: JourneyState, playbook: Playbook, now: datetime) -> b
     return True
 
 
-def next_step(
-    state: JourneyState,
-    playbook: Playbook,
-    now: datetime,
-    *,
-    escalate_overdue_tasks: bool = True,
-    progress_guards: bool = True,
-    offer_ends_nudging: bool = True,
-) -> Step:
-    """`escalate_overdue_tasks` and `progress_guards` stay off for journeys started before those rules
-    (see the workflow's patches): no nudge before the first funnel step, a live task holds the
-    recovery window, no escalation to a person for a customer who opted out of everything;
-    `offer_ends_nudging`: after the SMS store offer (an agent's "unreachable"), no more nudges."""
+def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: JourneyRules) -> Step:
+    """`rules` say which of the rules this journey runs (journeys started before a rule replay without it)."""
     guardrails = playbook.guardrails
     stage_playbook = playbook.for_stage(state.stage)
     end_kind = OutcomeKind.ABANDONED if state.allowed_channels else OutcomeKind.OPTED_OUT
     if now >= state.started_at + guardrails.max_lifetime:
         return EndJourney(end_kind, "max_lifetime")
-    cutoff = cutoff_of(state, playbook, progress_guards=progress_guards)
+    cutoff = cutoff_of(state, playbook, rules)
     if now >= cutoff:
         return EndJourney(end_kind, "no_progress_within_recovery_window")
     unnotified = next((t for t in state.tasks if t.is_live and not t.notified), None)
@@ -131,7 +121,7 @@ def next_step(
         return NotifyAgents(unnotified.task_id)
     task = state.live_task
     if task is not None:
-        if escalate_overdue_tasks and task.state is TaskState.OPEN and not task.overdue_escalated:
+        if rules.escalate_overdue_tasks and task.state is TaskState.OPEN and not task.overdue_escalated:
             if now >= task.due_at:
                 return EscalateOverdueTask(task.task_id)
             return Wait(min(task.due_at, cutoff), "escalate the task if nobody claims it by its due time")
@@ -144,15 +134,15 @@ def next_step(
             return AlertOps(f"{state.stage.value} for longer than {stage_playbook.drop_off_after}")
         return Wait(alert_at, "alert ops if the review stalls")
 
-    if progress_guards and state.stage_event_at is None:
+    if rules.progress_guards and state.stage_event_at is None:
         return Wait(cutoff, "waiting for the first onboarding step")  # an opt-out or an error alone is no drop-off
-    due = _due_action(state, stage_playbook, offer_ends_nudging)
+    due = _due_action(state, stage_playbook, rules)
     if due is None:
         return Wait(cutoff, "end as abandoned without progress")
     if now < due.at:
         return Wait(min(due.at, cutoff), due.what)
     channels = state.allowed_channels
-    if not channels and (due.kind is not None or progress_guards):  # no message, and no call either
+    if not channels and (due.kind is not None or rules.progress_guards):  # no message, and no call either
         key = f"{state.stage.value}:{due.what}"
         if state.suppressed_attempt != key:
             return Suppress(due.what, "opted_out", key)
@@ -176,10 +166,10 @@ def next_step(
     return SendMessage(due.kind, due.attempt, channel, fallback=channel is not primary, check_service=check_service)
 
 
-def _due_action(state: JourneyState, stage_playbook: StagePlaybook, offer_ends_nudging: bool = True) -> _Due | None:
+def _due_action(state: JourneyState, stage_playbook: StagePlaybook, rules: JourneyRules) -> _Due | None:
     if state.store_offer_requested:
         return _Due("sms store offer", state.last_progress_at, MessageKind.SMS_STORE_OFFER, attempt=1)
-    if offer_ends_nudging and state.escalated:
+    if rules.offer_ends_nudging and state.escalated:
         return None  # the stage's last word has been said
     if state.attempts < stage_playbook.nudges:
         attempt = state.attempts + 1

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from workflows.journey_rules import CURRENT_RULES, JourneyRules
 from workflows.state_bounds import StateBounds
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel, ErrorKind, Stage
@@ -338,7 +339,7 @@ def test_verified_on_call_moves_the_customer_past_the_stuck_step() -> None:
     state, task = rejected_twice()
     state.attempts = 2
     complete(task, TaskOutcome.VERIFIED_ON_CALL, 60)
-    apply_task_outcome(state, task, TaskOutcome.VERIFIED_ON_CALL, at(60))
+    apply_task_outcome(state, task, TaskOutcome.VERIFIED_ON_CALL, at(60), CURRENT_RULES)
     assert (state.stage, state.stage_since, state.attempts, state.outcome) == (Stage.DOCUMENT_APPROVED, at(60), 0, None)
 
 
@@ -346,7 +347,7 @@ def test_verified_on_call_at_the_last_step_completes_the_journey_as_assisted() -
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.biometric_passed", 5), ev("onboarding.help_requested", 70))
     task = state.tasks[0]
     complete(task, TaskOutcome.VERIFIED_ON_CALL, 80)
-    apply_task_outcome(state, task, TaskOutcome.VERIFIED_ON_CALL, at(80))
+    apply_task_outcome(state, task, TaskOutcome.VERIFIED_ON_CALL, at(80), CURRENT_RULES)
     assert state.outcome is not None
     assert (state.outcome.kind, state.outcome.reason, state.outcome.assisted) == (OutcomeKind.COMPLETED, "verified_on_call", True)
 
@@ -355,7 +356,7 @@ def test_customer_will_retry_restarts_the_stage_with_a_fresh_window() -> None:
     state, task = rejected_twice()
     state.attempts, state.escalated = 3, True
     complete(task, TaskOutcome.CUSTOMER_WILL_RETRY, 120)
-    apply_task_outcome(state, task, TaskOutcome.CUSTOMER_WILL_RETRY, at(120))
+    apply_task_outcome(state, task, TaskOutcome.CUSTOMER_WILL_RETRY, at(120), CURRENT_RULES)
     assert state.stage is Stage.DOCUMENT_REJECTED
     assert (state.stage_since, state.last_progress_at, state.attempts, state.escalated) == (at(120), at(120), 0, False)
     assert state.outcome is None and status_of(state) is JourneyStatus.ACTIVE
@@ -365,7 +366,7 @@ def test_activated_in_store_completes_the_journey_credited_to_the_agent() -> Non
     state, task = rejected_twice()
     sent(state, MessageKind.NUDGE, 1, 30)
     complete(task, TaskOutcome.ACTIVATED_IN_STORE, 200)
-    apply_task_outcome(state, task, TaskOutcome.ACTIVATED_IN_STORE, at(200))
+    apply_task_outcome(state, task, TaskOutcome.ACTIVATED_IN_STORE, at(200), CURRENT_RULES)
     assert state.outcome is not None
     assert (state.outcome.kind, state.outcome.stage, state.outcome.reason) == (
         OutcomeKind.COMPLETED, Stage.COMPLETED, "activated_in_store",
@@ -376,7 +377,7 @@ def test_activated_in_store_completes_the_journey_credited_to_the_agent() -> Non
 def test_unreachable_customer_gets_the_store_offer_instead() -> None:
     state, task = rejected_twice()
     complete(task, TaskOutcome.UNREACHABLE, 200)
-    apply_task_outcome(state, task, TaskOutcome.UNREACHABLE, at(200))
+    apply_task_outcome(state, task, TaskOutcome.UNREACHABLE, at(200), CURRENT_RULES)
     assert state.store_offer_requested
     assert (state.stage, state.outcome) == (Stage.DOCUMENT_REJECTED, None)
 
@@ -444,6 +445,6 @@ def test_unreachable_after_the_window_still_leaves_the_store_offer_time_to_work(
         help_event = OnboardingEvent(event_id="u-2", customer_id="c-unreach", type="onboarding.help_requested", occurred_at=T0)
         apply_event(state, help_event, playbook, T0)
         state.tasks[0].state = TaskState.COMPLETED  # as the workflow does before applying the outcome
-        apply_task_outcome(state, state.tasks[0], TaskOutcome.UNREACHABLE, late, offer_gets_a_window=gets_a_window)
+        apply_task_outcome(state, state.tasks[0], TaskOutcome.UNREACHABLE, late, JourneyRules(escalate_overdue_tasks=True, progress_guards=True, offer_ends_nudging=gets_a_window))
         assert state.store_offer_requested
-        assert cutoff_of(state, playbook) == deadline, "journeys from before the change keep their window"
+        assert cutoff_of(state, playbook, CURRENT_RULES) == deadline, "journeys from before the change keep their window"

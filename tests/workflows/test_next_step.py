@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from workflows.journey_rules import CURRENT_RULES, JourneyRules
 from workflows.state_bounds import StateBounds
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel, Stage
@@ -70,19 +71,19 @@ def three_unanswered_nudges(stage_event: str, **attributes: Any) -> tuple[Journe
 
 def test_waits_for_the_drop_off_threshold() -> None:
     state = journey(ev("onboarding.phone_verified"))
-    assert next_step(state, PLAYBOOK, T0 + 30 * timedelta(minutes=1)) == Wait(T0 + H, "nudge 1")
+    assert next_step(state, PLAYBOOK, T0 + 30 * timedelta(minutes=1), CURRENT_RULES) == Wait(T0 + H, "nudge 1")
 
 
 def test_first_nudge_by_push_at_the_drop_off() -> None:
     state = journey(ev("onboarding.phone_verified"))
-    assert next_step(state, PLAYBOOK, T0 + H) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, fallback=False, check_service=None)
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, fallback=False, check_service=None)
 
 
 def test_after_a_nudge_waits_for_the_spacing() -> None:
     state = journey(ev("onboarding.phone_verified"))
     nudged(state, 1, T0 + H)
-    assert next_step(state, PLAYBOOK, T0 + 2 * H) == Wait(T0 + 5 * H, "nudge 2")
-    assert next_step(state, PLAYBOOK, T0 + 5 * H) == SendMessage(MessageKind.NUDGE, 2, Channel.PUSH, False, None)
+    assert next_step(state, PLAYBOOK, T0 + 2 * H, CURRENT_RULES) == Wait(T0 + 5 * H, "nudge 2")
+    assert next_step(state, PLAYBOOK, T0 + 5 * H, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 2, Channel.PUSH, False, None)
 
 
 def test_drop_off_is_detected_once_and_never_while_waiting_on_us() -> None:
@@ -102,18 +103,18 @@ def test_nudge_due_in_quiet_hours_is_deferred_then_waits_then_goes() -> None:
     evening = timedelta(hours=10, minutes=30)  # phone verified at 20:30, nudge due 21:30
     state = journey(ev("onboarding.phone_verified", evening))
     morning = T0 + timedelta(hours=23)  # 09:00 next day
-    step = next_step(state, PLAYBOOK, T0 + evening + H)
+    step = next_step(state, PLAYBOOK, T0 + evening + H, CURRENT_RULES)
     assert step == Defer(morning, "quiet_hours", "nudge 1")
     state.deferred_until = step.until
-    assert next_step(state, PLAYBOOK, T0 + evening + H) == Wait(morning, "nudge 1")
+    assert next_step(state, PLAYBOOK, T0 + evening + H, CURRENT_RULES) == Wait(morning, "nudge 1")
     # A deferred nudge is not an attempt: at 09:00 it is still nudge 1.
-    assert next_step(state, PLAYBOOK, morning) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, None)
+    assert next_step(state, PLAYBOOK, morning, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, None)
 
 
 def test_quiet_hours_follow_the_customers_time_zone() -> None:
     # 10:00 UTC is 05:00 in New York: the nudge due at 06:00 there waits for 09:00 New York (14:00 UTC).
     state = journey(ev("onboarding.phone_verified", profile={"timezone": "America/New_York"}))
-    assert next_step(state, PLAYBOOK, T0 + H) == Defer(T0 + 4 * H, "quiet_hours", "nudge 1")
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Defer(T0 + 4 * H, "quiet_hours", "nudge 1")
 
 
 def test_third_nudge_waits_for_the_frequency_cap() -> None:
@@ -121,13 +122,13 @@ def test_third_nudge_waits_for_the_frequency_cap() -> None:
     nudged(state, 1, T0 + H)
     nudged(state, 2, T0 + 5 * H)
     # Nudge 3 is due at 23:00 (quiet hours), but 2 were sent today: it waits until 11:00 tomorrow.
-    assert next_step(state, PLAYBOOK, T0 + 13 * H) == Defer(T0 + 25 * H, "frequency_cap", "nudge 3")
+    assert next_step(state, PLAYBOOK, T0 + 13 * H, CURRENT_RULES) == Defer(T0 + 25 * H, "frequency_cap", "nudge 3")
 
 
 def test_nudge_for_a_service_reported_down_waits_for_the_recheck() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.error", timedelta(minutes=5), error="maintenance", service="ocr"))
     state.service_retry_at = T0 + 90 * timedelta(minutes=1)
-    assert next_step(state, PLAYBOOK, T0 + H) == Defer(T0 + 90 * timedelta(minutes=1), "service_unhealthy", "nudge 1")
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Defer(T0 + 90 * timedelta(minutes=1), "service_unhealthy", "nudge 1")
 
 
 # -- channels -----------------------------------------------------------------------------------
@@ -135,23 +136,23 @@ def test_nudge_for_a_service_reported_down_waits_for_the_recheck() -> None:
 
 def test_all_channels_opted_out_suppresses_once_then_waits_for_the_cutoff() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", timedelta(minutes=10), channel="all"))
-    step = next_step(state, PLAYBOOK, T0 + H)
+    step = next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES)
     assert step == Suppress("nudge 1", "opted_out", "phone_verified:nudge 1")
     state.suppressed_attempt = step.key
-    assert next_step(state, PLAYBOOK, T0 + H) == Wait(T0 + 48 * H, "nudge 1 once the customer allows a channel")
-    assert next_step(state, PLAYBOOK, T0 + 48 * H) == EndJourney(OutcomeKind.OPTED_OUT, "no_progress_within_recovery_window")
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Wait(T0 + 48 * H, "nudge 1 once the customer allows a channel")
+    assert next_step(state, PLAYBOOK, T0 + 48 * H, CURRENT_RULES) == EndJourney(OutcomeKind.OPTED_OUT, "no_progress_within_recovery_window")
 
 
 def test_opted_back_in_after_a_suppression_gets_the_nudge() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", timedelta(minutes=10), channel="all"))
     state.suppressed_attempt = "phone_verified:nudge 1"
     apply_event(state, ev("customer.opted_in", 2 * H, channel="push"), PLAYBOOK, T0 + 2 * H)
-    assert next_step(state, PLAYBOOK, T0 + 2 * H) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, None)
+    assert next_step(state, PLAYBOOK, T0 + 2 * H, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, None)
 
 
 def test_push_opted_out_falls_back_to_sms() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", timedelta(minutes=10), channel="push"))
-    assert next_step(state, PLAYBOOK, T0 + H) == SendMessage(MessageKind.NUDGE, 1, Channel.SMS, fallback=True, check_service=None)
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 1, Channel.SMS, fallback=True, check_service=None)
 
 
 # -- escalation -----------------------------------------------------------------------------------
@@ -161,23 +162,23 @@ def test_stage_a_sends_the_sms_store_offer_after_the_last_nudge() -> None:
     state = journey(ev("onboarding.phone_verified"))
     for attempt, offset in enumerate([1 * H, 5 * H, 25 * H], start=1):
         nudged(state, attempt, T0 + offset)
-    assert next_step(state, PLAYBOOK, T0 + 26 * H) == Wait(T0 + 29 * H, "sms store offer")
-    assert next_step(state, PLAYBOOK, T0 + 29 * H) == SendMessage(MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None)
+    assert next_step(state, PLAYBOOK, T0 + 26 * H, CURRENT_RULES) == Wait(T0 + 29 * H, "sms store offer")
+    assert next_step(state, PLAYBOOK, T0 + 29 * H, CURRENT_RULES) == SendMessage(MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None)
     # Once the offer went out, nothing is left but the cutoff.
     state.escalated = True
-    assert next_step(state, PLAYBOOK, T0 + 30 * H) == Wait(T0 + 48 * H, "end as abandoned without progress")
+    assert next_step(state, PLAYBOOK, T0 + 30 * H, CURRENT_RULES) == Wait(T0 + 48 * H, "end as abandoned without progress")
 
 
 def test_stage_b_escalates_to_a_video_call_after_the_last_nudge() -> None:
     state, last = three_unanswered_nudges("onboarding.document_rejected", reason="blur")
-    assert next_step(state, PLAYBOOK, last + H) == Wait(last + 4 * H, "human task (video_call)")
-    assert next_step(state, PLAYBOOK, last + 4 * H) == EscalateToAgent(TaskKind.VIDEO_CALL)
+    assert next_step(state, PLAYBOOK, last + H, CURRENT_RULES) == Wait(last + 4 * H, "human task (video_call)")
+    assert next_step(state, PLAYBOOK, last + 4 * H, CURRENT_RULES) == EscalateToAgent(TaskKind.VIDEO_CALL)
 
 
 def test_unreachable_customer_gets_the_store_offer_at_once() -> None:
     state, last = three_unanswered_nudges("onboarding.document_rejected", reason="blur")
     state.escalated, state.store_offer_requested = True, True
-    assert next_step(state, PLAYBOOK, last + 5 * H) == SendMessage(MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None)
+    assert next_step(state, PLAYBOOK, last + 5 * H, CURRENT_RULES) == SendMessage(MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None)
 
 
 # -- the end --------------------------------------------------------------------------------------
@@ -186,14 +187,14 @@ def test_unreachable_customer_gets_the_store_offer_at_once() -> None:
 def test_ends_as_abandoned_at_the_recovery_window() -> None:
     state = journey(ev("onboarding.phone_verified"))
     nudged(state, 1, T0 + H)
-    assert not isinstance(next_step(state, PLAYBOOK, T0 + 48 * H - timedelta(seconds=1)), EndJourney)
-    assert next_step(state, PLAYBOOK, T0 + 48 * H) == EndJourney(OutcomeKind.ABANDONED, "no_progress_within_recovery_window")
+    assert not isinstance(next_step(state, PLAYBOOK, T0 + 48 * H - timedelta(seconds=1), CURRENT_RULES), EndJourney)
+    assert next_step(state, PLAYBOOK, T0 + 48 * H, CURRENT_RULES) == EndJourney(OutcomeKind.ABANDONED, "no_progress_within_recovery_window")
 
 
 def test_progress_moves_the_cutoff() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.document_approved", 30 * H))
-    assert cutoff_of(state, PLAYBOOK) == T0 + 78 * H
-    assert not isinstance(next_step(state, PLAYBOOK, T0 + 48 * H), EndJourney)
+    assert cutoff_of(state, PLAYBOOK, CURRENT_RULES) == T0 + 78 * H
+    assert not isinstance(next_step(state, PLAYBOOK, T0 + 48 * H, CURRENT_RULES), EndJourney)
 
 
 def test_ends_at_max_lifetime_even_with_recent_progress() -> None:
@@ -204,7 +205,7 @@ def test_ends_at_max_lifetime_even_with_recent_progress() -> None:
         ev("onboarding.document_approved", 120 * H),
         ev("onboarding.biometric_failed", 160 * H),
     )
-    assert next_step(state, PLAYBOOK, T0 + 168 * H) == EndJourney(OutcomeKind.ABANDONED, "max_lifetime")
+    assert next_step(state, PLAYBOOK, T0 + 168 * H, CURRENT_RULES) == EndJourney(OutcomeKind.ABANDONED, "max_lifetime")
 
 
 # -- waiting on us ------------------------------------------------------------------------------
@@ -213,15 +214,15 @@ def test_ends_at_max_lifetime_even_with_recent_progress() -> None:
 def test_stalled_review_alerts_ops_and_never_abandons_the_customer_at_48h() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.document_uploaded", timedelta(minutes=10)))
     review_since = T0 + timedelta(minutes=10)
-    assert next_step(state, PLAYBOOK, T0 + H) == Wait(review_since + 2 * H, "alert ops if the review stalls")
-    step = next_step(state, PLAYBOOK, review_since + 2 * H)
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Wait(review_since + 2 * H, "alert ops if the review stalls")
+    step = next_step(state, PLAYBOOK, review_since + 2 * H, CURRENT_RULES)
     assert isinstance(step, AlertOps) and "document_uploaded" in step.reason
     state.ops_alerted = True
     lifetime_end = T0 + timedelta(days=7)
-    assert next_step(state, PLAYBOOK, review_since + 3 * H) == Wait(lifetime_end, "waiting on our review")
-    assert next_step(state, PLAYBOOK, review_since + 48 * H) == Wait(lifetime_end, "waiting on our review")
+    assert next_step(state, PLAYBOOK, review_since + 3 * H, CURRENT_RULES) == Wait(lifetime_end, "waiting on our review")
+    assert next_step(state, PLAYBOOK, review_since + 48 * H, CURRENT_RULES) == Wait(lifetime_end, "waiting on our review")
     assert state.messages == []
-    assert next_step(state, PLAYBOOK, lifetime_end) == EndJourney(OutcomeKind.ABANDONED, "max_lifetime")
+    assert next_step(state, PLAYBOOK, lifetime_end, CURRENT_RULES) == EndJourney(OutcomeKind.ABANDONED, "max_lifetime")
 
 
 # -- agents ---------------------------------------------------------------------------------------
@@ -229,47 +230,47 @@ def test_stalled_review_alerts_ops_and_never_abandons_the_customer_at_48h() -> N
 
 def test_new_task_notifies_agents_then_no_nudges_while_it_is_live() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", timedelta(minutes=5)))
-    assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=6)) == NotifyAgents(f"{CUSTOMER}:task-1")
+    assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=6), CURRENT_RULES) == NotifyAgents(f"{CUSTOMER}:task-1")
     state.tasks[0].notified = True
     task = state.tasks[0]
-    assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=30)) == Wait(
+    assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=30), CURRENT_RULES) == Wait(
         task.due_at, "escalate the task if nobody claims it by its due time"
     ), "no nudge while an agent has the customer: only the task's due time is watched"
-    assert next_step(state, PLAYBOOK, T0 + 3 * H) == EscalateOverdueTask(task.task_id)
+    assert next_step(state, PLAYBOOK, T0 + 3 * H, CURRENT_RULES) == EscalateOverdueTask(task.task_id)
     task.overdue_escalated = True
     lifetime_end = state.started_at + PLAYBOOK.guardrails.max_lifetime
-    assert next_step(state, PLAYBOOK, T0 + 3 * H) == Wait(lifetime_end, "agent works the task"), "a live task holds the window"
+    assert next_step(state, PLAYBOOK, T0 + 3 * H, CURRENT_RULES) == Wait(lifetime_end, "agent works the task"), "a live task holds the window"
 
 
 def test_a_claimed_task_is_not_overdue_and_old_journeys_do_not_escalate() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", timedelta(minutes=5)))
     state.tasks[0].notified = True
-    old_rules = {"escalate_overdue_tasks": False, "progress_guards": False}
-    assert next_step(state, PLAYBOOK, T0 + 3 * H, **old_rules) == Wait(T0 + 48 * H, "agent works the task")
+    old_rules = JourneyRules(escalate_overdue_tasks=False, progress_guards=False, offer_ends_nudging=True)
+    assert next_step(state, PLAYBOOK, T0 + 3 * H, old_rules) == Wait(T0 + 48 * H, "agent works the task")
     state.tasks[0].state, state.tasks[0].claimed_by = TaskState.CLAIMED, "ana"
-    assert next_step(state, PLAYBOOK, T0 + 3 * H) == Wait(state.started_at + PLAYBOOK.guardrails.max_lifetime, "agent works the task")
+    assert next_step(state, PLAYBOOK, T0 + 3 * H, CURRENT_RULES) == Wait(state.started_at + PLAYBOOK.guardrails.max_lifetime, "agent works the task")
 
 
 def test_a_live_task_keeps_the_journey_past_the_recovery_window() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", timedelta(hours=47, minutes=30)))
     state.tasks[0].notified = True
     state.tasks[0].state, state.tasks[0].claimed_by = TaskState.CLAIMED, "ana"
-    assert not isinstance(next_step(state, PLAYBOOK, T0 + 49 * H), EndJourney), "the agent is still working it"
-    assert next_step(state, PLAYBOOK, T0 + 49 * H, progress_guards=False) == EndJourney(OutcomeKind.ABANDONED, "no_progress_within_recovery_window")
+    assert not isinstance(next_step(state, PLAYBOOK, T0 + 49 * H, CURRENT_RULES), EndJourney), "the agent is still working it"
+    assert next_step(state, PLAYBOOK, T0 + 49 * H, JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True)) == EndJourney(OutcomeKind.ABANDONED, "no_progress_within_recovery_window")
 
 
 def test_no_nudge_before_the_first_funnel_step() -> None:
     state = journey(ev("customer.opted_out", channel="push"))
-    assert next_step(state, PLAYBOOK, T0 + 2 * H) == Wait(T0 + 48 * H, "waiting for the first onboarding step")
-    assert isinstance(next_step(state, PLAYBOOK, T0 + 2 * H, progress_guards=False), SendMessage), "what old journeys did"
+    assert next_step(state, PLAYBOOK, T0 + 2 * H, CURRENT_RULES) == Wait(T0 + 48 * H, "waiting for the first onboarding step")
+    assert isinstance(next_step(state, PLAYBOOK, T0 + 2 * H, JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True)), SendMessage), "what old journeys did"
 
 
 def test_nobody_calls_a_customer_who_opted_out_of_everything() -> None:
     state = journey(ev("onboarding.document_rejected", reason="blur"), ev("customer.opted_out", timedelta(minutes=1), channel="all"))
     state.attempts, state.last_nudge_at = 3, T0 + 13 * H
-    step = next_step(state, PLAYBOOK, T0 + 18 * H)
+    step = next_step(state, PLAYBOOK, T0 + 18 * H, CURRENT_RULES)
     assert isinstance(step, Suppress) and step.reason == "opted_out" and "human task" in step.what
-    assert isinstance(next_step(state, PLAYBOOK, T0 + 18 * H, progress_guards=False), EscalateToAgent)
+    assert isinstance(next_step(state, PLAYBOOK, T0 + 18 * H, JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True)), EscalateToAgent)
 
 
 def test_second_rejection_goes_to_a_human_at_once() -> None:
@@ -278,7 +279,7 @@ def test_second_rejection_goes_to_a_human_at_once() -> None:
         ev("onboarding.document_rejected", timedelta(minutes=5), reason="blur"),
         ev("onboarding.document_rejected", timedelta(minutes=20), reason="glare"),
     )
-    assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=21)) == NotifyAgents(f"{CUSTOMER}:task-1")
+    assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=21), CURRENT_RULES) == NotifyAgents(f"{CUSTOMER}:task-1")
 
 
 # -- our own errors -------------------------------------------------------------------------------
@@ -297,4 +298,4 @@ def test_second_rejection_goes_to_a_human_at_once() -> None:
 def test_nudge_after_an_outage_checks_the_service_first(error: str, service: str | None, check: str | None) -> None:
     attributes = {"error": error} | ({"service": service} if service else {})
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.error", timedelta(minutes=5), **attributes))
-    assert next_step(state, PLAYBOOK, T0 + H) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, check_service=check)
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, check_service=check)

@@ -1,0 +1,39 @@
+"""Which of the journey's rules apply: one value per journey, decided by the patches it took.
+
+Journeys live for days and replay through today's code, so a rule that changed ships behind
+`workflow.patched(...)` (README: "Versioning journeys in flight"). Each patch is asked where it
+was asked when it shipped: a patch marker must stay where the histories recorded it.
+"""
+
+from dataclasses import dataclass
+
+# The patch ids, as recorded in histories: never rename one.
+JOURNAL_AND_HOLDOUT_PATCH = "journal-and-holdout"
+BOUNDED_STATE_PATCH = "bounded-state"
+TASK_OVERDUE_PATCH = "task-overdue"
+PROGRESS_GUARDS_PATCH = "progress-guards"
+UNREACHABLE_WINDOW_PATCH = "unreachable-window"
+JOURNAL_BATCHING_PATCH = "journal-batching"
+
+
+@dataclass(frozen=True)
+class JourneyRules:
+    """The rules that changed under a running journey, as the pure rules (`next_step` and friends) take them.
+
+    The workflow builds it from its patches where it first decides a step, keeps it for the `view`
+    query, and passes it on; the journal and holdout patches (`journal-and-holdout`,
+    `journal-batching`) and `bounded-state` govern the workflow's own plumbing and its state.
+    """
+
+    escalate_overdue_tasks: bool
+    """An unclaimed task escalates at its due time; without it the journey waits for the agent."""
+    progress_guards: bool
+    """No nudge before the first funnel step, a live task holds the recovery window, no call to a
+    customer opted out of everything, no send after the customer progressed while it was prepared."""
+    offer_ends_nudging: bool
+    """An agent's "unreachable" restarts the recovery window, and the store offer it triggers is the
+    stage's last message."""
+
+
+# What a journey started today runs: every rule. Tests of the pure rules use it.
+CURRENT_RULES = JourneyRules(escalate_overdue_tasks=True, progress_guards=True, offer_ends_nudging=True)
