@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from workflows.contracts import JournalBatch
-from activities.journal_store import write_batch
+from journal.store import write_batch
 
 log = structlog.get_logger(__name__)
 

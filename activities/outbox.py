@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from activities.owner_only import create_owner_only
+from core.private_files import create_owner_only
 
 
 class Outbox:

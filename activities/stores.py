@@ -7,10 +7,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from temporalio import activity
 
+from core.settings import DEFAULT_STORE_DIRECTORY
 from workflows.contracts import Store, StoreQuery
 from workflows.events import Location
 
-DEFAULT_STORE_DIRECTORY = Path(__file__).resolve().parent.parent / "stores" / "default.toml"
 EARTH_RADIUS_KM = 6371.0088
 
 

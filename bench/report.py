@@ -36,7 +36,7 @@ class ReportRun:
 
 def fill(path: Path, n: int) -> None:
     """A migrated journal at `path` with n synthetic journeys and 3n entries."""
-    from activities.journal_store import migrate, open_journal
+    from journal.store import migrate, open_journal
 
     migrate(open_journal(f"sqlite:///{path.resolve()}"))
     rng = random.Random(n)
@@ -76,8 +76,8 @@ def _peak_mb() -> float:
 
 def run_once(path: Path) -> dict[str, float]:
     """In this process: the report (seconds, peak RSS, and the RSS it started from), then the GROUP BY."""
-    from activities.journal_store import open_journal
-    from starters.recovery_report import report_from_journal
+    from journal.store import open_journal
+    from journal.report import report_from_journal
 
     engine = open_journal(f"sqlite:///{path.resolve()}")
     base = _peak_mb()

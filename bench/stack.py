@@ -25,9 +25,9 @@ from sqlalchemy import Engine
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.journal_store import migrate, open_journal
-from workers.payload_codec import parse_payload_keys
-from workers.temporal_client import data_converter_for
+from journal.store import migrate, open_journal
+from core.payload_codec import parse_payload_keys
+from core.temporal_client import data_converter_for
 from workflows.playbook import Playbook, load_playbook
 from workflows.search_attributes import ALL_KEYS
 

@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from activities.journal_schema import agent_sessions, agents
+from journal.schema import agent_sessions, agents
 from workflows.human_tasks import AGENT_ID_PATTERN
 
 MIN_PASSWORD_LENGTH = 12

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import structlog
 from sqlalchemy import Engine, insert, select
 
-from activities.journal_schema import agent_actions
+from journal.schema import agent_actions
 
 log = structlog.get_logger("console")
 

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from console.report_page import router as report_router
 from console.routes import PREFIX, ConsoleContext, ConsoleError, SignInRequired, render, router
 from console.throttle import SignInThrottle
-from workers.settings import Settings
+from core.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
 

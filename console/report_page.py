@@ -7,8 +7,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from console.routes import PREFIX, ConsoleError, PageSession, _base, _journal, render
-from starters.recovery_report import INTERVENTIONS, RecoveryReport, report_from_journal
-from starters.report_chart import chart_png
+from journal.report import INTERVENTIONS, RecoveryReport, report_from_journal
+from journal.chart import chart_png
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PERIODS = {"7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90), "all": None}

@@ -34,7 +34,7 @@ from console.sessions import COOKIE_NAME, SESSION_LIFETIME, agent_of_session, co
 from console.task_feed import TaskFeed
 from console.throttle import Key, Scope, SignInThrottle, client_address
 from starters.client import JourneyNotFound, RecoveryClient
-from workers.settings import Settings
+from core.settings import Settings
 from workflows.human_tasks import HumanTask, TaskOutcome, TaskRefused, TaskState, customer_of_task
 from workflows.journey import workflow_id_for
 from workflows.journey_view import JourneyView

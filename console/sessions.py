@@ -13,10 +13,10 @@ from pathlib import Path
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Engine, delete, insert, select
 
-from activities.journal_schema import agent_sessions
+from journal.schema import agent_sessions
 from console.accounts import Agent, get_agent
-from workers.private_files import PRIVATE
-from workers.settings import Settings
+from core.private_files import PRIVATE
+from core.settings import Settings
 
 COOKIE_NAME = "console_session"
 SESSION_LIFETIME = timedelta(hours=12)  # one shift; then the agent signs in again

@@ -23,8 +23,8 @@ from sqlalchemy import Engine, create_engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
-from activities.journal_schema import sign_in_throttle
-from workers.settings import Settings
+from journal.schema import sign_in_throttle
+from core.settings import Settings
 
 MAX_DELAY_S = 60
 ADDRESS_FACTOR = 3  # a client address may be shared (an office behind NAT): it gets this many times an account's allowance

@@ -1,4 +1,4 @@
-"""Data files only their owner reads: tokens, secrets, keys and the journal hold what outsiders must not.
+"""Data files only their owner reads: tokens, secrets, keys, the journal and the outbox hold what outsiders must not.
 
 Created with mode 0600 from the start (not chmod-ed after writing, which leaves a moment where the
 umask's wider mode applies), whatever the process umask.
@@ -24,3 +24,12 @@ def write_private(path: Path, text: str) -> None:
     except BaseException:
         draft.unlink(missing_ok=True)
         raise
+
+
+def create_owner_only(path: Path) -> None:
+    """Creates the file 0600 unless it exists (the journal, the outbox); whatever opens it later keeps that mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))
+    except FileExistsError:
+        pass

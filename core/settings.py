@@ -8,13 +8,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from activities.stores import DEFAULT_STORE_DIRECTORY
 from workflows.playbook import DEFAULT_PLAYBOOK
 
 
 # `recovery up` writes the addresses, token and playbook of the stack it runs here, so a second
 # terminal in the project talks to that stack with no variables to set. The environment wins.
 STACK_ENV_FILE = Path("var") / "recovery.env"
+DEFAULT_STORE_DIRECTORY = Path(__file__).resolve().parent.parent / "stores" / "default.toml"
 
 
 class Settings(BaseSettings):
@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         description="failed console sign-ins of one account before it is locked (delays start at half); a client address gets 3 times as many",
     )
     sign_in_lockout_seconds: int = Field(900, ge=1, le=86400, description="how long a sign-in lockout lasts (console and API bearer token)")
-    # -- personal data: Temporal payloads are encrypted (workers/payload_codec.py) ---------------------
+    # -- personal data: Temporal payloads are encrypted (core/payload_codec.py) ---------------------
     payload_keys: str | None = Field(
         None, repr=False,
         description="id:base64key[,id:base64key...]: AES-256 keys of Temporal payloads; the first encrypts, all decrypt",
@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     @classmethod
     def _payload_keys(cls, value: str | None) -> str | None:
         if value is not None:
-            from workers.payload_codec import parse_payload_keys
+            from core.payload_codec import parse_payload_keys
 
             parse_payload_keys(value)  # a PayloadKeyError names the problem, never a key
         return value

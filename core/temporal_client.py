@@ -1,5 +1,5 @@
 """One way to connect to Temporal, with the one data converter every part must share: pydantic
-payloads sealed by the encryption codec (workers/payload_codec.py), keys from settings.
+payloads sealed by the encryption codec (core/payload_codec.py), keys from settings.
 
 Plain gRPC to a local or self-hosted cluster by default; mTLS with a client certificate
 (`RECOVERY_TEMPORAL_TLS_CERT`/`_KEY`, optional `_CA`), or an API key for Temporal Cloud
@@ -13,8 +13,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 
-from workers.payload_codec import EncryptionCodec, PayloadKeyError, PayloadKeys, parse_payload_keys
-from workers.settings import Settings
+from core.payload_codec import EncryptionCodec, PayloadKeyError, PayloadKeys, parse_payload_keys
+from core.settings import Settings
 
 
 class PayloadKeysMissing(PayloadKeyError):

@@ -24,11 +24,11 @@ from playwright.async_api import Page, async_playwright, expect
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.journal_store import migrate, open_journal
+from journal.store import migrate, open_journal
 from console.accounts import Role, add_agent
 from starters.api import create_app
 from starters.client import RecoveryClient
-from workers.settings import Settings
+from core.settings import Settings
 from workers.worker import build_worker
 from workflows.events import OnboardingEvent
 from workflows.playbook import TaskKind, load_playbook

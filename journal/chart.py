@@ -9,7 +9,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from starters.recovery_report import INTERVENTIONS, RecoveryReport  # noqa: E402
+from journal.report import INTERVENTIONS, RecoveryReport  # noqa: E402
 
 COLOURS = {"nudge_1": "#9ecae1", "nudge_2": "#6baed6", "nudge_3": "#3182bd", "sms_store_offer": "#fd8d3c", "human_task": "#31a354", "none": "#bdbdbd"}
 

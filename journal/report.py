@@ -26,8 +26,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from activities.journal_schema import customer_activity, journal_entries, journeys
-from activities.journal_store import utc
+from journal.schema import customer_activity, journal_entries, journeys
+from journal.store import utc
 from workflows.funnel import MAIN_PATH, Stage, funnel_position
 
 INTERVENTIONS = ("nudge_1", "nudge_2", "nudge_3", "sms_store_offer", "human_task")

@@ -16,11 +16,11 @@ from alembic.config import Config
 from sqlalchemy import Engine, String, Table, case, create_engine, desc, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from core.private_files import create_owner_only
+from journal.schema import customer_activity, ended_journeys, human_tasks, intake_events, journal_entries, journeys
 from workflows.contracts import JournalBatch
-from activities.owner_only import create_owner_only
-from activities.journal_schema import customer_activity, ended_journeys, human_tasks, intake_events, journal_entries, journeys
 
-MIGRATIONS = Path(__file__).resolve().parent / "journal_migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def _utc_naive(moment: datetime | None) -> datetime | None:

@@ -39,9 +39,9 @@ from console.throttle import Key, Scope, SignInThrottle, client_address
 from starters.api_metrics import install_metrics
 from starters.client import EventReceipt, EventsRejected, JourneyNotFound, ReceiptStatus, RecoveryClient, TaskSummary
 from starters.codec_server import allowed_origins, codec_router
-from starters.recovery_report import RecoveryReport, report_from_journal
-from starters.report_chart import chart_png
-from workers.settings import Settings
+from journal.report import RecoveryReport, report_from_journal
+from journal.chart import chart_png
+from core.settings import Settings
 from workflows.events import ATTRIBUTES_OF, ATTRIBUTE_MAX_LENGTH, CUSTOMER_ID_PATTERN, SERVICE_PATTERN, IncomingEvent
 from workflows.funnel import EventType, OptOutScope
 from workflows.human_tasks import AGENT_ID_PATTERN, HumanTask, TaskOutcome, TaskRefused

@@ -21,10 +21,10 @@ from console.accounts import AccountError, Role, add_agent, check_password, chec
 from starters.client import JourneyNotFound, RecoveryClient
 from starters.embedded_stack import StackError, StackOptions, run_stack
 from starters.journey_render import render_journey
-from workers.logging import configure_logging
-from workers.payload_codec import PayloadKeyError
-from workers.settings import Settings, settings_error_text
-from workers.temporal_client import payload_keys
+from core.logging import configure_logging
+from core.payload_codec import PayloadKeyError
+from core.settings import Settings, settings_error_text
+from core.temporal_client import payload_keys
 from workflows.events import IncomingEvent
 from workflows.human_tasks import TaskOutcome, TaskRefused
 from workflows.playbook import PlaybookError, load_playbook
@@ -124,8 +124,8 @@ def worker(
 @app.command()
 def migrate() -> None:
     """Bring the journal database (RECOVERY_JOURNAL_URL) to the newest schema; a no-op when it is there."""
-    from activities.journal_store import migrate as migrate_journal
-    from activities.journal_store import open_journal
+    from journal.store import migrate as migrate_journal
+    from journal.store import open_journal
 
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
@@ -298,7 +298,7 @@ def tasks_complete(
 
 
 def _agents_journal() -> Engine:
-    from activities.journal_store import migrate, open_journal
+    from journal.store import migrate, open_journal
 
     engine = open_journal(_settings().journal_database_url)
     migrate(engine)
@@ -358,8 +358,8 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
 ) -> None:
     """The recovery report from the journal: completion, funnel, friction, recovery, uplift, guardrails."""
-    from activities.journal_store import migrate, open_journal
-    from starters.recovery_report import report_from_journal
+    from journal.store import migrate, open_journal
+    from journal.report import report_from_journal
     from starters.report_render import render_report
 
     settings = _settings()
@@ -373,7 +373,7 @@ def report(
     else:
         console.print(render_report(result))
     if chart is not None:
-        from starters.report_chart import write_chart
+        from journal.chart import write_chart
 
         if chart.suffix.lower() not in (".png", ".svg"):
             _fail("--chart takes a .png or .svg file name")

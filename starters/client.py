@@ -26,11 +26,11 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.journal_store import (
+from journal.store import (
     DELIVERED, IGNORED, Claim, claim_events, migrate, open_journal, raise_floor, read_tasks, record_activity, settle_events, utc,
 )
-from workers.settings import Settings
-from workers.temporal_client import connect
+from core.settings import Settings
+from core.temporal_client import connect
 from workflows.events import IncomingEvent, OnboardingEvent, fingerprint
 from workflows.funnel import EventType
 from workflows.human_tasks import ClaimTask, CompleteTask, HumanTask, ReleaseTask, TaskOutcome, TaskRefused, customer_of_task

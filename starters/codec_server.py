@@ -25,8 +25,8 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
 from console.sessions import COOKIE_NAME, agent_of_session, session_id_of
-from workers.payload_codec import PayloadDecryptError
-from workers.settings import Settings
+from core.payload_codec import PayloadDecryptError
+from core.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -26,10 +26,10 @@ import structlog
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
-from activities.journal_store import migrate, open_journal
-from workers.payload_codec import KEY_FILE, create_key_file
-from workers.private_files import PRIVATE, write_private
-from workers.settings import Settings
+from journal.store import migrate, open_journal
+from core.payload_codec import KEY_FILE, create_key_file
+from core.private_files import PRIVATE, write_private
+from core.settings import Settings
 from workflows.search_attributes import dev_server_flags
 
 TEMPORAL_BINARY = Path(sys.executable).parent / "temporal"

@@ -4,7 +4,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from starters.recovery_report import INTERVENTIONS, RecoveryReport
+from journal.report import INTERVENTIONS, RecoveryReport
 
 
 def _pct(value: float | None) -> str:

@@ -14,10 +14,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.journal_store import migrate, open_journal
+from journal.store import migrate, open_journal
 from activities.outbox import read_outbox
 from starters.client import EventReceipt, RecoveryClient
-from workers.settings import Settings
+from core.settings import Settings
 from workers.worker import build_worker
 from workflows.events import OnboardingEvent
 from workflows.journey import OnboardingJourney, workflow_id_for

@@ -8,8 +8,8 @@ import base64
 
 from temporalio.converter import DataConverter
 
-from workers.payload_codec import PayloadKeys, parse_payload_keys
-from workers.temporal_client import data_converter_for
+from core.payload_codec import PayloadKeys, parse_payload_keys
+from core.temporal_client import data_converter_for
 
 TEST_KEY_1 = f"test-1:{base64.b64encode(bytes(range(32))).decode()}"
 TEST_KEY_2 = f"test-2:{base64.b64encode(bytes(range(32, 64))).decode()}"

@@ -26,17 +26,17 @@ from temporalio.worker import Worker
 
 from activities.delivery import Delivery
 from activities.journal_activities import JournalActivities
-from activities.journal_store import migrate, open_journal
+from journal.store import migrate, open_journal
 from activities.messaging import MessagingActivities
 from activities.outbox import OutboxProvider
 from activities.service_health import ServiceHealthActivities
 from activities.stores import StoreActivities, StoreDirectory
 from activities.webhook import WebhookProvider
-from workers.logging import configure_logging
+from core.logging import configure_logging
 from workers.metrics import MetricsPortError, prometheus_runtime
-from workers.settings import Settings, settings_error_text
-from workers.payload_codec import PayloadKeyError
-from workers.temporal_client import connect
+from core.settings import Settings, settings_error_text
+from core.payload_codec import PayloadKeyError
+from core.temporal_client import connect
 from workflows.journey import OnboardingJourney
 
 log = structlog.get_logger(__name__)

@@ -1,9 +1,9 @@
-"""Alembic environment for the journal; run through `activities.journal_store.migrate`."""
+"""Alembic environment for the journal; run through `journal.store.migrate`."""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from activities.journal_schema import metadata
+from journal.schema import metadata
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from activities.journal_store import open_journal
+from journal.store import open_journal
 from console.accounts import Role, authenticate
 from starters.cli import app
 

@@ -3,8 +3,8 @@ real dev server and worker: a refused request changes nothing in the journey."""
 
 from urllib.parse import quote
 
-from activities.journal_schema import agent_actions
-from activities.journal_store import read_rows
+from journal.schema import agent_actions
+from journal.store import read_rows
 from console.accounts import remove_agent
 from console.sessions import COOKIE_NAME
 from tests.console.conftest import Console, csrf_token

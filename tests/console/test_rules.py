@@ -18,7 +18,7 @@ from console.permissions import TaskAction, allowed_actions, forbidden
 from console.sessions import console_secret, session_id_of
 from console.task_feed import TaskFeed
 from starters.client import TaskSummary
-from workers.settings import Settings
+from core.settings import Settings
 from workflows.funnel import Stage
 from workflows.human_tasks import HumanTask, TaskReason, TaskState
 from workflows.journey_state import Decision, DecisionAction, JourneyStatus

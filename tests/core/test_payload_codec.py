@@ -8,11 +8,11 @@ from temporalio.api.common.v1 import Payload
 
 from starters.embedded_stack import payload_key_env
 from tests.payload_keys import TEST_KEY_1, TEST_KEY_2, keys_for_tests
-from workers.payload_codec import (
+from core.payload_codec import (
     ENCODING, KEY_ID_METADATA, EncryptionCodec, PayloadDecryptError, PayloadKeyError, create_key_file, parse_payload_keys,
 )
-from workers.temporal_client import PayloadKeysMissing, payload_keys
-from workers.settings import Settings
+from core.temporal_client import PayloadKeysMissing, payload_keys
+from core.settings import Settings
 
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"lat": 39.66}')
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from activities.journal_store import migrate, open_journal
+from journal.store import migrate, open_journal
 from console.sessions import console_secret
 from starters.embedded_stack import _write_stack_env, api_token_for
-from workers.settings import Settings
+from core.settings import Settings
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 from temporalio.client import TLSConfig
 
-from workers.settings import Settings, settings_error_text
-from workers.temporal_client import tls_config
+from core.settings import Settings, settings_error_text
+from core.temporal_client import tls_config
 
 RECOVERY = Path(sys.executable).parent / "recovery"
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from workers.settings import Settings, env_name
+from core.settings import Settings, env_name
 from workflows import journey_metrics
 from workflows.search_attributes import ALL_KEYS, dev_server_flags
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from activities.journal_schema import customer_activity, journal_entries, journeys
+from journal.schema import customer_activity, journal_entries, journeys
 from workflows.funnel import Stage
 
 T0 = datetime(2026, 9, 1, 0, 0)  # naive UTC, as stored

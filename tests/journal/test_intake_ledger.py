@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.engine import Engine
 
-from activities.journal_store import DELIVERED, IGNORED, PENDING, claim_events, raise_floor, settle_events
-from tests.activities.test_journal import journal  # noqa: F401  (the SQLite and PostgreSQL fixture)
+from journal.store import DELIVERED, IGNORED, PENDING, claim_events, raise_floor, settle_events
+from tests.journal.test_store import journal  # noqa: F401  (the SQLite and PostgreSQL fixture)
 
 NOW = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)
 

@@ -9,12 +9,12 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.journal_store import open_journal
+from journal.store import open_journal
 from starters.api import create_app
 from starters.client import RecoveryClient
-from starters.recovery_report import RecoveryReport, report_from_journal
-from starters.report_chart import write_chart
-from workers.settings import Settings
+from journal.report import RecoveryReport, report_from_journal
+from journal.chart import write_chart
+from core.settings import Settings
 from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
 from workers.worker import build_worker
 from workflows.holdout import RecoveryGroup, recovery_group

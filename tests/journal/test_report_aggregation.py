@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, and_, func, select
 
-from activities.journal_schema import customer_activity, journal_entries, journeys
-from activities.journal_store import migrate, open_journal, utc
-from starters.recovery_report import (
+from journal.schema import customer_activity, journal_entries, journeys
+from journal.store import migrate, open_journal, utc
+from journal.report import (
     INTERVENTIONS, CohortWeek, Duration, Friction, FunnelStep, GuardrailFigures, RecoveryReport, StageRecovery,
     report_from_journal, uplift_of,
 )
-from tests.activities.test_journal import postgres_engine
-from tests.starters.synthetic_journal import T0, write_synthetic_journal
+from tests.journal.test_store import postgres_engine
+from tests.journal.synthetic_journal import T0, write_synthetic_journal
 from workflows.funnel import MAIN_PATH, Stage, funnel_position
 
 UNTIL = (T0 + timedelta(days=200)).replace(tzinfo=timezone.utc)

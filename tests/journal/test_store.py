@@ -12,9 +12,9 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
 from workflows.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
-from activities.journal_schema import human_tasks, journal_entries, journeys
-from activities.journal_store import MIGRATIONS, migrate, open_journal, read_rows, read_tasks, record_activity, write_batch
-from starters.recovery_report import report_from_journal
+from journal.schema import human_tasks, journal_entries, journeys
+from journal.store import MIGRATIONS, migrate, open_journal, read_rows, read_tasks, record_activity, write_batch
+from journal.report import report_from_journal
 
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -24,7 +24,7 @@ from tests.console.conftest import csrf_token
 from tests.harness import Bench
 from tests.serving import served, speaking_from
 from tests.harness import eventually
-from workers.settings import Settings
+from core.settings import Settings
 from workflows.journey import workflow_id_for
 from workflows.playbook import load_playbook
 

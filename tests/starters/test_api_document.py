@@ -11,10 +11,10 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from activities.journal_store import migrate, open_journal
+from journal.store import migrate, open_journal
 from starters.api import create_app
 from starters.client import RecoveryClient
-from workers.settings import Settings
+from core.settings import Settings
 from workflows.funnel import EventType
 from workflows.playbook import load_playbook
 

@@ -28,8 +28,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from starters.api import create_app
-from workers.settings import Settings
-from workers.temporal_client import connect
+from core.settings import Settings
+from core.temporal_client import connect
 from workers.worker import build_worker
 
 TOKEN = "fuzz-t0ken"

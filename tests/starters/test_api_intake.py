@@ -11,8 +11,8 @@ import httpx
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from activities.journal_schema import customer_activity, journeys
-from activities.journal_store import claim_events, read_rows
+from journal.schema import customer_activity, journeys
+from journal.store import claim_events, read_rows
 from starters.api import MAX_BODY_BYTES
 from starters.client import EventsRejected
 from tests.harness import eventually

@@ -20,7 +20,7 @@ from tests.console.conftest import PASSWORDS, ROLES, Console
 from tests.harness import SAMARKAND, Bench, bench_settings, eventually, recovery_client
 from tests.payload_keys import TEST_KEY_1, TEST_KEY_2, converter_for_tests
 from tests.temporal_binaries import DEV_SERVER
-from workers.payload_codec import ENCODING, KEY_ID_METADATA
+from core.payload_codec import ENCODING, KEY_ID_METADATA
 from workers.worker import build_worker
 from workflows.journey import workflow_id_for
 from workflows.journey_state import JourneyOutcome

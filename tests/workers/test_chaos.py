@@ -23,12 +23,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.journal_store import migrate, open_journal
+from journal.store import migrate, open_journal
 from activities.outbox import read_outbox
 from starters.client import RecoveryClient
 from tests.harness import SAMARKAND
 from tests.workers.processes import WorkerProcess, wait_until_started, worker_env
-from workers.settings import Settings
+from core.settings import Settings
 from workflows.events import OnboardingEvent
 from workflows.journey import OnboardingJourney, workflow_id_for
 from workflows.journey_state import JourneyOutcome, OutcomeKind

@@ -13,12 +13,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.journal_store import migrate, open_journal
+from journal.store import migrate, open_journal
 from starters.api import create_app
 from starters.client import RecoveryClient
 from tests.harness import SAMARKAND, zone_where_local_hour_is
 from tests.workers.processes import WorkerProcess, free_port, wait_until_started, worker_env
-from workers.settings import Settings
+from core.settings import Settings
 from workflows.events import OnboardingEvent
 from workflows.journey import workflow_id_for
 from workflows.journey_state import JourneyOutcome, OutcomeKind

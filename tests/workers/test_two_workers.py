@@ -20,11 +20,11 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.journal_store import migrate, open_journal
+from journal.store import migrate, open_journal
 from starters.client import RecoveryClient
 from tests.harness import SAMARKAND, zone_where_local_hour_is
 from tests.workers.processes import WorkerProcess, wait_until_started, worker_env
-from workers.settings import Settings
+from core.settings import Settings
 from workflows.events import OnboardingEvent
 from workflows.funnel import Stage
 from workflows.journey import workflow_id_for

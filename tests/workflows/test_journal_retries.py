@@ -7,8 +7,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from workflows.contracts import JournalBatch
 from activities.journal_activities import JournalActivities
-from activities.journal_schema import journal_entries, journeys
-from activities.journal_store import migrate, open_journal, read_rows
+from journal.schema import journal_entries, journeys
+from journal.store import migrate, open_journal, read_rows
 from tests.harness import bench_settings, running_bench
 from workers.worker import build_worker
 from workflows.playbook import Playbook
