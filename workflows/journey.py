@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         Store,
         StoreQuery,
     )
+    from workflows import activity_stubs
     from workflows.copy import nudge_text, store_offer_text
     from workflows.events import OnboardingEvent
     from workflows.funnel import Channel, Stage
@@ -259,9 +260,8 @@ class OnboardingJourney:
         if step.kind is MessageKind.SMS_STORE_OFFER:
             try:
                 store = await workflow.execute_activity(
-                    "find_nearest_store",
+                    activity_stubs.find_nearest_store,
                     StoreQuery(customer_id=state.customer_id, location=state.profile.location),
-                    result_type=Store,
                     start_to_close_timeout=timedelta(seconds=10),
                     retry_policy=LOOKUP_RETRY,
                 )
@@ -327,7 +327,7 @@ class OnboardingJourney:
         cancelled, even while it waits between retries, and False says so. Journeys started before
         bounded-state wait for the delivery whatever happens, as they did."""
         delivery = workflow.start_activity(
-            "send_push" if message.channel is Channel.PUSH else "send_sms",
+            activity_stubs.send_push if message.channel is Channel.PUSH else activity_stubs.send_sms,
             message,
             start_to_close_timeout=timedelta(seconds=30),
             schedule_to_close_timeout=timedelta(hours=1),
@@ -378,7 +378,7 @@ class OnboardingJourney:
             return
         try:
             await workflow.execute_activity(
-                "record_journal", batch, start_to_close_timeout=timedelta(seconds=30),
+                activity_stubs.record_journal, batch, start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=timedelta(minutes=10), retry_policy=JOURNAL_RETRY,
             )
         except ActivityError:
@@ -397,9 +397,8 @@ class OnboardingJourney:
         """A status endpoint that cannot be read counts as 'not healthy yet': the nudge waits, the journey lives."""
         try:
             health = await workflow.execute_activity(
-                "check_service_health",
+                activity_stubs.check_service_health,
                 ServiceHealthQuery(service=service),
-                result_type=ServiceHealth,
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=LOOKUP_RETRY,
             )
@@ -439,7 +438,7 @@ class OnboardingJourney:
 
     async def _deliver_staff_notification(self, kind: str, summary: str, task: HumanTask | None, state: JourneyState, info: workflow.Info) -> None:
         await workflow.execute_activity(
-            "notify_staff",
+            activity_stubs.notify_staff,
             StaffNotification(
                 notification_id=f"{info.workflow_id}:{info.first_execution_run_id[:8]}:{kind}:{task.task_id if task else state.decisions_recorded}",
                 kind=kind,
