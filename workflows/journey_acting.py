@@ -1,0 +1,250 @@
+"""Carrying out the journey's decisions: messages, the journal, lookups, staff notifications.
+
+Thin on purpose: what to send and when is decided by the pure rules (`next_step`); this part only
+calls the activities, with explicit timeouts and retries, and records what became of each call.
+"""
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+from temporalio.workflow import ActivityCancellationType
+
+from workflows import activity_stubs
+from workflows.contracts import OutboundMessage, ServiceHealthQuery, StaffNotification, StoreQuery
+from workflows.copy import nudge_text, store_offer_text
+from workflows.funnel import Channel, Stage
+from workflows.human_tasks import HumanTask
+from workflows.journal_entries import journal_due, journal_position, mark_journaled, unjournaled_batch
+from workflows.journey_base import JourneyBase
+from workflows.journey_rules import JOURNAL_AND_HOLDOUT_PATCH, JOURNAL_BATCHING_PATCH
+from workflows.journey_state import DecisionAction, JourneyState, MessageKind, SentMessage, recount_messages
+from workflows.next_step import SendMessage
+
+# Deliveries: quick attempts, patient retries; a message undeliverable for a day is not worth sending late.
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=12,
+    non_retryable_error_types=["DeliveryRejected"],
+)
+# The journal must not lose a decision, nor hold a journey up: retry a while, then try again next wake-up.
+JOURNAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=2))
+LOOKUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5)
+
+
+class JourneyActing(JourneyBase):
+    async def _send(self, step: SendMessage) -> None:
+        state = self._journey()
+        stage, stage_since = state.stage, state.stage_since
+        if step.check_service:
+            healthy = await self._service_is_healthy(step.check_service)
+            if self._moved_on(stage, stage_since):
+                return
+            if not healthy:
+                retry_at = self._now() + self._playbook.guardrails.service_recheck
+                state.service_retry_at = state.deferred_until = retry_at
+                state.record(self._now(), DecisionAction.DEFERRED, "service_unhealthy", f"{step.check_service} reported down")
+                return
+        if step.kind is MessageKind.SMS_STORE_OFFER:
+            try:
+                store = await workflow.execute_activity(
+                    activity_stubs.find_nearest_store,
+                    StoreQuery(customer_id=state.customer_id, location=state.profile.location),
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=LOOKUP_RETRY,
+                )
+            except ActivityError:
+                state.record(self._now(), DecisionAction.FAILED, "store_lookup_failed", "no store to offer")
+                self._count_attempt(step, stage, stage_since, self._now())
+                return
+            if self._moved_on(stage, stage_since):
+                return
+            text, deep_link = store_offer_text(state, self._playbook, store.name, store.address), None
+        else:
+            text, deep_link = nudge_text(state, self._playbook), self._playbook.for_stage(stage).deep_link
+        if state.in_holdout:
+            state.record(
+                self._now(), DecisionAction.SUPPRESSED, "holdout",
+                f"would have sent {step.kind.value} {step.attempt} by {step.channel.value}: {text}",
+            )
+            self._count_attempt(step, stage, stage_since, self._now())
+            return
+        state.message_seq += 1
+        message = OutboundMessage(
+            message_id=f"{workflow.info().workflow_id}:{workflow.info().first_execution_run_id[:8]}:m{state.message_seq}",
+            customer_id=state.customer_id,
+            workflow_id=workflow.info().workflow_id,
+            channel=step.channel,
+            kind=step.kind.value,
+            stage=stage,
+            attempt=step.attempt,
+            text=text,
+            deep_link=deep_link,
+            created_at=self._now(),
+        )
+        # Recorded before delivery: a completion that arrives while the message is on its way must
+        # see it as the intervention that came last.
+        sent = SentMessage(
+            message_id=message.message_id, channel=step.channel, kind=step.kind, stage=stage, attempt=step.attempt,
+            sent_at=message.created_at, text=text, deep_link=deep_link, fallback=step.fallback,
+        )
+        state.messages.append(sent)
+        reason = f"fallback_to_{step.channel.value}" if step.fallback else step.channel.value
+        state.record(message.created_at, DecisionAction.SENT, reason, f"{step.kind.value} {step.attempt}")
+        try:
+            delivered = await self._deliver(message, stage, stage_since)
+        except ActivityError as err:
+            state.messages.remove(sent)
+            cause = err.cause.message if err.cause is not None and hasattr(err.cause, "message") else str(err)
+            state.record(self._now(), DecisionAction.FAILED, "delivery_failed", f"{step.channel.value}: {cause}")
+            self._log("message_failed", channel=step.channel.value)
+        else:
+            if not delivered:
+                state.messages.remove(sent)
+                why = "journey_ended" if state.outcome is not None else "customer_progressed"
+                if state.outcome is not None:  # an ending that credited this message: it never went out
+                    recount_messages(state)
+                state.record(self._now(), DecisionAction.CANCELLED, why, f"{step.kind.value} {step.attempt} ({message.message_id})")
+                self._log("message_cancelled", channel=step.channel.value, reason=why)
+                return
+            self._log("message_sent", channel=step.channel.value, kind=step.kind.value, attempt=step.attempt)
+        self._count_attempt(step, stage, stage_since, message.created_at)
+
+    async def _deliver(self, message: OutboundMessage, stage: Stage, stage_since: datetime) -> bool:
+        """Delivers, unless the customer moves on (or the journey ends) first: then the delivery is
+        cancelled, even while it waits between retries, and False says so. Journeys started before
+        bounded-state wait for the delivery whatever happens, as they did."""
+        delivery = workflow.start_activity(
+            activity_stubs.send_push if message.channel is Channel.PUSH else activity_stubs.send_sms,
+            message,
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(hours=1),
+            retry_policy=DELIVERY_RETRY,
+            task_queue=self._messaging_queue,
+            cancellation_type=ActivityCancellationType.TRY_CANCEL,
+        )
+        if self._journey().bounds is None:
+            await delivery
+            return True
+        state = self._journey()
+        await workflow.wait_condition(
+            lambda: delivery.done() or state.outcome is not None or (state.stage, state.stage_since) != (stage, stage_since)
+        )
+        if delivery.done():
+            await delivery  # raises the delivery's failure, if it failed
+            return True
+        delivery.cancel()
+        try:
+            await delivery
+        except (ActivityError, asyncio.CancelledError):
+            pass
+        return False
+
+    def _count_attempt(self, step: SendMessage, stage: Stage, stage_since: datetime, sent_at: datetime) -> None:
+        state = self._journey()
+        if (state.stage, state.stage_since) != (stage, stage_since):
+            return  # the customer moved on while we were sending: the new stage starts its own count
+        state.deferred_until = state.service_retry_at = None
+        if step.kind is MessageKind.NUDGE:
+            state.attempts, state.last_nudge_at = step.attempt, sent_at
+        else:
+            state.store_offer_requested, state.escalated = False, True
+            if not state.in_holdout:
+                state.record(self._now(), DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
+
+    async def _flush_journal(self) -> None:
+        """One activity per wake-up, not per decision: the journal costs a few actions per journey."""
+        if not workflow.patched(JOURNAL_AND_HOLDOUT_PATCH):
+            return
+        state = self._journey()
+        if workflow.patched(JOURNAL_BATCHING_PATCH) and not journal_due(state):
+            return
+        info = workflow.info()
+        position = journal_position(state)
+        batch = unjournaled_batch(state, info.workflow_id, info.first_execution_run_id[:8])
+        if batch is None:
+            return
+        try:
+            await workflow.execute_activity(
+                activity_stubs.record_journal, batch, start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=10), retry_policy=JOURNAL_RETRY,
+            )
+        except ActivityError:
+            self._log("journal_unavailable")  # kept in state: the next wake-up writes it
+            return
+        mark_journaled(state, position)
+
+    def _moved_on(self, stage: Stage, stage_since: datetime) -> bool:
+        """After an await: did the customer progress, or the journey end, meanwhile? Then the send is moot."""
+        if not self._rules_of_this_journey().progress_guards:
+            return False
+        state = self._journey()
+        return state.outcome is not None or (state.stage, state.stage_since) != (stage, stage_since)
+
+    async def _service_is_healthy(self, service: str) -> bool:
+        """A status endpoint that cannot be read counts as 'not healthy yet': the nudge waits, the journey lives."""
+        try:
+            health = await workflow.execute_activity(
+                activity_stubs.check_service_health,
+                ServiceHealthQuery(service=service),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=LOOKUP_RETRY,
+            )
+        except ActivityError:
+            self._log("service_health_unknown", service=service)
+            return False
+        return health.healthy
+
+    async def _notify_agents(self, task_id: str) -> None:
+        state = self._journey()
+        task = next(t for t in state.tasks if t.task_id == task_id)
+        await self._notify_staff("task_opened", f"{task.kind.value}: {task.reason.value}", task)
+        task.notified = True
+
+    async def _escalate_overdue(self, task_id: str) -> None:
+        state = self._journey()
+        task = next(t for t in state.tasks if t.task_id == task_id)
+        await self._notify_staff("task_overdue", f"{task.kind.value} unclaimed past its due time", task)
+        task.overdue_escalated = True
+        state.record(self._now(), DecisionAction.TASK_OVERDUE, "unclaimed_past_due", task.task_id)
+
+    async def _alert_ops(self, reason: str) -> None:
+        state = self._journey()
+        await self._notify_staff("review_stalled", reason, None)
+        state.ops_alerted = True
+        state.record(self._now(), DecisionAction.OPS_ALERTED, "review_stalled", reason)
+
+    async def _notify_staff(self, kind: str, summary: str, task: HumanTask | None) -> None:
+        """Best effort: a notification that cannot be delivered is recorded; the journey goes on."""
+        state = self._journey()
+        info = workflow.info()
+        try:
+            await self._deliver_staff_notification(kind, summary, task, state, info)
+        except ActivityError:
+            state.record(self._now(), DecisionAction.FAILED, "notification_failed", f"{kind} {task.task_id if task else ''}".strip())
+            self._log("staff_notification_failed", kind=kind)
+
+    async def _deliver_staff_notification(self, kind: str, summary: str, task: HumanTask | None, state: JourneyState, info: workflow.Info) -> None:
+        await workflow.execute_activity(
+            activity_stubs.notify_staff,
+            StaffNotification(
+                notification_id=f"{info.workflow_id}:{info.first_execution_run_id[:8]}:{kind}:{task.task_id if task else state.decisions_recorded}",
+                kind=kind,
+                customer_id=state.customer_id,
+                workflow_id=info.workflow_id,
+                stage=state.stage,
+                summary=summary,
+                task_id=task.task_id if task else None,
+                due_at=task.due_at if task else None,
+                created_at=self._now(),
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(hours=1),
+            retry_policy=DELIVERY_RETRY,
+            task_queue=self._messaging_queue,
+        )
+
