@@ -6,8 +6,8 @@ import structlog
 from sqlalchemy import Engine
 from temporalio import activity
 
-from workflows.contracts import JournalBatch
 from journal.store import write_batch
+from workflows.contracts import JournalBatch
 
 log = structlog.get_logger(__name__)
 

@@ -6,8 +6,8 @@ Thin on purpose: the journey has decided everything; these only deliver, once pe
 import structlog
 from temporalio import activity
 
-from workflows.contracts import DeliveryReceipt, OutboundMessage, StaffNotification
 from activities.delivery import Delivery
+from workflows.contracts import DeliveryReceipt, OutboundMessage, StaffNotification
 
 log = structlog.get_logger(__name__)
 

@@ -47,7 +47,9 @@ class ServiceHealthActivities:
             async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
                 response = await client.get(url)
         except httpx.HTTPError as exc:
-            raise ApplicationError(f"status endpoint unreachable: {type(exc).__name__}", type="StatusUnavailable") from None
+            raise ApplicationError(
+                f"status endpoint unreachable: {type(exc).__name__}", type="StatusUnavailable"
+            ) from None
         if response.status_code == 404:
             return ServiceHealth(service=service, healthy=True)
         if response.status_code >= 400:

@@ -48,10 +48,15 @@ class StoreDirectory(BaseModel):
             entry = next(s for s in self.stores if s.default)
             return Store(store_id=entry.store_id, name=entry.name, address=entry.address, lat=entry.lat, lon=entry.lon)
         distance, entry = min(
-            ((great_circle_km(location.lat, location.lon, s.lat, s.lon), s) for s in self.stores), key=lambda pair: pair[0]
+            ((great_circle_km(location.lat, location.lon, s.lat, s.lon), s) for s in self.stores),
+            key=lambda pair: pair[0],
         )
         return Store(
-            store_id=entry.store_id, name=entry.name, address=entry.address, lat=entry.lat, lon=entry.lon,
+            store_id=entry.store_id,
+            name=entry.name,
+            address=entry.address,
+            lat=entry.lat,
+            lon=entry.lon,
             distance_km=round(distance, 1),
         )
 

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +53,16 @@ class Journey:
 
     async def send(self, kind: str, **attributes: str) -> None:
         self.sent += 1
-        await self.recovery.record_event(OnboardingEvent(
-            event_id=f"{self.customer}-{self.sent}", customer_id=self.customer, type=kind,
-            occurred_at=datetime.now(timezone.utc), attributes=attributes, profile={"timezone": self.zone, "locale": "en"}))
+        await self.recovery.record_event(
+            OnboardingEvent(
+                event_id=f"{self.customer}-{self.sent}",
+                customer_id=self.customer,
+                type=kind,
+                occurred_at=datetime.now(UTC),
+                attributes=attributes,
+                profile={"timezone": self.zone, "locale": "en"},
+            )
+        )
 
     async def line(self, file: str, kind: str, limit: float = 120.0) -> dict[str, Any]:
         """Waits for this customer's first line of `kind` in the outbox or the staff notifications."""
@@ -75,7 +82,9 @@ class Journey:
 
 
 async def happy_path(j: Journey) -> None:
-    await j.rest_of_funnel("started", "phone_verified", "document_uploaded", "document_approved", "biometric_passed", "completed")
+    await j.rest_of_funnel(
+        "started", "phone_verified", "document_uploaded", "document_approved", "biometric_passed", "completed"
+    )
 
 
 async def full_recovery(j: Journey) -> None:
@@ -94,7 +103,9 @@ async def rejection_with_task(j: Journey) -> None:
 
 
 SCENARIOS: dict[str, Callable[[Journey], Awaitable[None]]] = {
-    "happy path": happy_path, "full recovery": full_recovery, "rejection with task": rejection_with_task,
+    "happy path": happy_path,
+    "full recovery": full_recovery,
+    "rejection with task": rejection_with_task,
 }
 
 
@@ -118,7 +129,9 @@ async def count(client: Client, workflow_id: str) -> tuple[Counter[str], int]:
         run_id = next_run
 
 
-async def measure(client: Client, data_dir: Path, task_queue: str, journal: Engine) -> dict[str, tuple[Counter[str], int]]:
+async def measure(
+    client: Client, data_dir: Path, task_queue: str, journal: Engine
+) -> dict[str, tuple[Counter[str], int]]:
     recovery = RecoveryClient(client, demo_playbook(), task_queue, journal)
     journeys = {name: Journey(recovery, data_dir, name) for name in SCENARIOS}
 
@@ -126,6 +139,7 @@ async def measure(client: Client, data_dir: Path, task_queue: str, journal: Engi
         await SCENARIOS[name](journeys[name])
         await client.get_workflow_handle(workflow_id_for(journeys[name].customer)).result()
         say(f"  actions: {name} journey ended")
+
     say("  actions: three journeys running (the full recovery and the task take about 30 s of demo time)")
     await asyncio.gather(*(run(name) for name in SCENARIOS))
     return {name: await count(client, workflow_id_for(j.customer)) for name, j in journeys.items()}
@@ -136,6 +150,14 @@ def figures(counted: dict[str, tuple[Counter[str], int]]) -> list[Figure]:
     for name, (actions, events) in counted.items():
         total = sum(actions.values())
         detail = ", ".join(f"{n} {kind}" for kind, n in actions.most_common())
-        rows.append(Figure("actions", f"{name} ({events} history events; {detail})", str(total), str(MINIMAL[name]),
-                           f"{total / MINIMAL[name]:.2f}x", verdict(total <= TARGET[name], f"target <= {TARGET[name]} actions")))
+        rows.append(
+            Figure(
+                "actions",
+                f"{name} ({events} history events; {detail})",
+                str(total),
+                str(MINIMAL[name]),
+                f"{total / MINIMAL[name]:.2f}x",
+                verdict(total <= TARGET[name], f"target <= {TARGET[name]} actions"),
+            )
+        )
     return rows

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,8 +22,10 @@ from bench.raw import RawInbox
 from bench.stack import Figure, daytime_zone, ratio, say, verdict
 
 IN_FLIGHT = 32
-BATCH_CUSTOMERS, FUNNEL = 5, ["onboarding.started", "onboarding.phone_verified", "onboarding.document_uploaded",
-                              "onboarding.document_approved"]
+BATCH_CUSTOMERS, FUNNEL = (
+    5,
+    ["onboarding.started", "onboarding.phone_verified", "onboarding.document_uploaded", "onboarding.document_approved"],
+)
 
 
 @dataclass
@@ -37,8 +39,13 @@ class Rates:
 
 
 def _event(customer: str, kind: str, zone: str) -> dict[str, Any]:
-    return {"event_id": f"{customer}-{kind.rsplit('.', 1)[-1]}", "customer_id": customer, "type": kind,
-            "occurred_at": datetime.now(timezone.utc).isoformat(), "profile": {"timezone": zone, "locale": "en"}}
+    return {
+        "event_id": f"{customer}-{kind.rsplit('.', 1)[-1]}",
+        "customer_id": customer,
+        "type": kind,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "profile": {"timezone": zone, "locale": "en"},
+    }
 
 
 async def _timed(jobs: list[Callable[[], Awaitable[None]]]) -> float:
@@ -47,6 +54,7 @@ async def _timed(jobs: list[Callable[[], Awaitable[None]]]) -> float:
     async def lane() -> None:
         while queue:
             await queue.pop()()
+
     began = time.perf_counter()
     await asyncio.gather(*(lane() for _ in range(IN_FLIGHT)))
     return time.perf_counter() - began
@@ -54,8 +62,12 @@ async def _timed(jobs: list[Callable[[], Awaitable[None]]]) -> float:
 
 async def measure(client: Client, url: str, raw_queue: str, rounds: int, per_round: int) -> Rates:
     rates, zone, run = Rates(), daytime_zone(), uuid.uuid4().hex[:6]
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": "Bearer bench-token"}, timeout=60,
-                                 limits=httpx.Limits(max_connections=IN_FLIGHT)) as http:
+    async with httpx.AsyncClient(
+        base_url=url,
+        headers={"Authorization": "Bearer bench-token"},
+        timeout=60,
+        limits=httpx.Limits(max_connections=IN_FLIGHT),
+    ) as http:
 
         async def post(body: Any) -> None:
             response = await http.post("/v1/events", json=body)
@@ -64,8 +76,14 @@ async def measure(client: Client, url: str, raw_queue: str, rounds: int, per_rou
 
         def raw(customer: str) -> Callable[[], Awaitable[None]]:
             async def job() -> None:
-                await client.start_workflow(RawInbox.run, id=f"raw-{customer}", task_queue=raw_queue,
-                                            start_signal="record", start_signal_args=[_event(customer, FUNNEL[0], zone)])
+                await client.start_workflow(
+                    RawInbox.run,
+                    id=f"raw-{customer}",
+                    task_queue=raw_queue,
+                    start_signal="record",
+                    start_signal_args=[_event(customer, FUNNEL[0], zone)],
+                )
+
             return job
 
         def single(customer: str) -> Callable[[], Awaitable[None]]:
@@ -83,8 +101,10 @@ async def measure(client: Client, url: str, raw_queue: str, rounds: int, per_rou
             groups = [[f"{ids[i]}-b{k}" for k in range(BATCH_CUSTOMERS)] for i in range(per_round // 4)]
             rates.seconds["batch"] += await _timed([batch(g) for g in groups])
             rates.events["batch"] += len(groups) * BATCH_CUSTOMERS * len(FUNNEL)
-            say(f"  ingest round {r + 1}/{rounds}: raw {rates.per_second('raw'):.0f}/s, "
-                f"single {rates.per_second('single'):.0f}/s, batched {rates.per_second('batch'):.0f} events/s so far")
+            say(
+                f"  ingest round {r + 1}/{rounds}: raw {rates.per_second('raw'):.0f}/s, "
+                f"single {rates.per_second('single'):.0f}/s, batched {rates.per_second('batch'):.0f} events/s so far"
+            )
     return rates
 
 
@@ -92,10 +112,28 @@ def figures(rates: Rates) -> list[Figure]:
     raw, single, batch = rates.per_second("raw"), rates.per_second("single"), rates.per_second("batch")
     refused = f" ({rates.refused} requests refused)" if rates.refused else ""
     return [
-        Figure("ingest", "single events/s", f"{single:.0f}/s", f"{raw:.0f}/s", f"{ratio(single, raw):.2f}x",
-               verdict(ratio(single, raw) >= 0.9 and not rates.refused, f"target >= 0.9x raw signal-with-start{refused}")),
-        Figure("ingest", "batched events/s", f"{batch:.0f}/s", f"{raw:.0f}/s", f"{ratio(batch, raw):.2f}x",
-               verdict(ratio(batch, raw) >= 0.9 and not rates.refused, f"target >= 0.9x raw signal-with-start{refused}")),
-        Figure("ingest", "batched / single", f"{batch:.0f}/s", f"{single:.0f}/s (single)", f"{ratio(batch, single):.1f}x",
-               verdict(ratio(batch, single) >= 3.0, "target batched >= 3x single")),
+        Figure(
+            "ingest",
+            "single events/s",
+            f"{single:.0f}/s",
+            f"{raw:.0f}/s",
+            f"{ratio(single, raw):.2f}x",
+            verdict(ratio(single, raw) >= 0.9 and not rates.refused, f"target >= 0.9x raw signal-with-start{refused}"),
+        ),
+        Figure(
+            "ingest",
+            "batched events/s",
+            f"{batch:.0f}/s",
+            f"{raw:.0f}/s",
+            f"{ratio(batch, raw):.2f}x",
+            verdict(ratio(batch, raw) >= 0.9 and not rates.refused, f"target >= 0.9x raw signal-with-start{refused}"),
+        ),
+        Figure(
+            "ingest",
+            "batched / single",
+            f"{batch:.0f}/s",
+            f"{single:.0f}/s (single)",
+            f"{ratio(batch, single):.1f}x",
+            verdict(ratio(batch, single) >= 3.0, "target batched >= 3x single"),
+        ),
     ]

@@ -8,7 +8,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -31,8 +31,16 @@ class Footprint:
     server: list[float] = field(default_factory=list)  # both sides' workflows live on the one server
 
 
-async def measure(client: Client, journal: Engine, task_queue: str, raw_queue: str, worker: int, raw: int, server: int,
-                  steps: list[int]) -> Footprint:
+async def measure(
+    client: Client,
+    journal: Engine,
+    task_queue: str,
+    raw_queue: str,
+    worker: int,
+    raw: int,
+    server: int,
+    steps: list[int],
+) -> Footprint:
     recovery = RecoveryClient(client, load_playbook().model_copy(update={"holdout_share": 0.0}), task_queue, journal)
     zone, run = daytime_zone(), uuid.uuid4().hex[:6]
     ours: list[str] = []
@@ -51,15 +59,28 @@ async def measure(client: Client, journal: Engine, task_queue: str, raw_queue: s
         began = time.monotonic()
         while len(ours) < target:
             chunk = [f"bench-mem-{run}-{i}" for i in range(len(ours), min(target, len(ours) + CHUNK))]
-            await recovery.record_events([
-                OnboardingEvent(event_id=f"{c}-pv", customer_id=c, type="onboarding.phone_verified",
-                                occurred_at=datetime.now(timezone.utc), profile={"timezone": zone, "locale": "en"})
-                for c in chunk])
+            await recovery.record_events(
+                [
+                    OnboardingEvent(
+                        event_id=f"{c}-pv",
+                        customer_id=c,
+                        type="onboarding.phone_verified",
+                        occurred_at=datetime.now(UTC),
+                        profile={"timezone": zone, "locale": "en"},
+                    )
+                    for c in chunk
+                ]
+            )
             ours += chunk
             await _open_raw(client, raw_queue, raws, len(ours))
             if len(ours) % 500 == 0:
-                say(f"  memory: {len(ours):,}/{steps[-1]:,} journeys and raw workflows open ({time.monotonic() - began:.0f} s)")
-        waited = await settle([worker, raw, server], limit=max(180.0, 0.1 * (target - footprint.open[-1])))  # ~43 ms a start
+                say(
+                    f"  memory: {len(ours):,}/{steps[-1]:,} journeys and raw workflows open "
+                    f"({time.monotonic() - began:.0f} s)"
+                )
+        waited = await settle(
+            [worker, raw, server], limit=max(180.0, 0.1 * (target - footprint.open[-1]))
+        )  # ~43 ms a start
         say(f"  memory: {target:,} open; workers quiet after {waited:.0f} s")
         record(target)
     return footprint  # left open: the last section, the server goes with them
@@ -72,6 +93,7 @@ async def _open_raw(client: Client, raw_queue: str, raws: list[str], upto: int) 
     async def one(workflow_id: str) -> None:
         async with gate:
             await client.start_workflow(RawNudge.run, due, id=workflow_id, task_queue=raw_queue)
+
     fresh = [f"raw-mem-{uuid.uuid4().hex[:10]}" for _ in range(upto - len(raws))]
     await asyncio.gather(*(one(w) for w in fresh))
     raws += fresh
@@ -85,10 +107,29 @@ def figures(f: Footprint) -> list[Figure]:
         raw = (f.raw_worker[i] - f.raw_worker[i - 1]) / thousands
         server = (f.server[i] - f.server[i - 1]) / thousands / 2  # per workflow of either side
         span = f"{f.open[i - 1]:,} to {f.open[i]:,} open"
-        within = " (these are within the SDK's default cache of 1,000: the target's case needs more)" if f.open[i] <= CACHE else ""
-        rows.append(Figure("memory", f"worker RSS per 1,000 journeys ({span}; now {f.worker[i]:.0f} MB)",
-                           f"{ours:+.1f} MB", f"{raw:+.1f} MB (raw worker)", f"{ratio(ours, raw):.1f}x",
-                           verdict(ours < 50, "target < 50 MB per 1,000 beyond the cache" + within)))
-        rows.append(Figure("memory", f"dev server RSS per 1,000 workflows ({span} each side; now {f.server[i]:.0f} MB)",
-                           f"{server:+.1f} MB", "-", "-", ""))
+        within = (
+            " (these are within the SDK's default cache of 1,000: the target's case needs more)"
+            if f.open[i] <= CACHE
+            else ""
+        )
+        rows.append(
+            Figure(
+                "memory",
+                f"worker RSS per 1,000 journeys ({span}; now {f.worker[i]:.0f} MB)",
+                f"{ours:+.1f} MB",
+                f"{raw:+.1f} MB (raw worker)",
+                f"{ratio(ours, raw):.1f}x",
+                verdict(ours < 50, "target < 50 MB per 1,000 beyond the cache" + within),
+            )
+        )
+        rows.append(
+            Figure(
+                "memory",
+                f"dev server RSS per 1,000 workflows ({span} each side; now {f.server[i]:.0f} MB)",
+                f"{server:+.1f} MB",
+                "-",
+                "-",
+                "",
+            )
+        )
     return rows

@@ -14,7 +14,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -54,10 +54,14 @@ async def _tail_nudges(outbox: Path, wanted: set[str], seen: dict[str, float], u
         await asyncio.sleep(0.05)
 
 
-async def measure(client: Client, journal: Engine, data_dir: Path, task_queue: str, raw_queue: str, n: int, window: float) -> Lateness:
+async def measure(
+    client: Client, journal: Engine, data_dir: Path, task_queue: str, raw_queue: str, n: int, window: float
+) -> Lateness:
     lead = max(15.0, n * 0.06)  # time to make every start on this machine before the first nudge falls due
-    playbook = lasting_guardrails(demo_playbook(drop_off_after=timedelta(seconds=lead + window), nudges=1,
-                                                nudge_spacing=[], escalation=None), timedelta(hours=1))
+    playbook = lasting_guardrails(
+        demo_playbook(drop_off_after=timedelta(seconds=lead + window), nudges=1, nudge_spacing=[], escalation=None),
+        timedelta(hours=1),
+    )
     recovery = RecoveryClient(client, playbook, task_queue, journal)
     zone, run = daytime_zone(), uuid.uuid4().hex[:6]
     t0 = time.time()
@@ -67,11 +71,18 @@ async def measure(client: Client, journal: Engine, data_dir: Path, task_queue: s
     customers = list(due)
 
     async def start_ours(chunk: list[str]) -> None:
-        await recovery.record_events([
-            OnboardingEvent(event_id=f"{c}-pv", customer_id=c, type="onboarding.phone_verified",
-                            occurred_at=datetime.fromtimestamp(due[c] - lead - window, timezone.utc),
-                            profile={"timezone": zone, "locale": "en"})
-            for c in chunk])
+        await recovery.record_events(
+            [
+                OnboardingEvent(
+                    event_id=f"{c}-pv",
+                    customer_id=c,
+                    type="onboarding.phone_verified",
+                    occurred_at=datetime.fromtimestamp(due[c] - lead - window, UTC),
+                    profile={"timezone": zone, "locale": "en"},
+                )
+                for c in chunk
+            ]
+        )
 
     async def start_raw(chunk: list[str]) -> None:
         gate = asyncio.Semaphore(32)
@@ -79,14 +90,18 @@ async def measure(client: Client, journal: Engine, data_dir: Path, task_queue: s
         async def one(c: str) -> None:
             async with gate:
                 await client.start_workflow(RawNudge.run, due[c], id=f"raw-{c}", task_queue=raw_queue)
+
         await asyncio.gather(*(one(c) for c in chunk))
 
     for i in range(0, n, CHUNK):
-        await start_ours(customers[i:i + CHUNK])
-        await start_raw(customers[i:i + CHUNK])
+        await start_ours(customers[i : i + CHUNK])
+        await start_raw(customers[i : i + CHUNK])
         say(f"  nudge lateness: started {min(i + CHUNK, n)}/{n} journeys and {min(i + CHUNK, n)}/{n} raw workflows")
     if time.time() > t0 + lead:
-        say(f"  warning: starting took {time.time() - t0:.0f} s, longer than the {lead:.0f} s lead: the first dues overlap the starts")
+        say(
+            f"  warning: starting took {time.time() - t0:.0f} s, longer than the {lead:.0f} s lead: "
+            "the first dues overlap the starts"
+        )
 
     last_due = t0 + lead + window
     seen: dict[str, float] = {}
@@ -99,8 +114,10 @@ async def measure(client: Client, journal: Engine, data_dir: Path, task_queue: s
     results = asyncio.gather(*(raw_result(c) for c in customers))
     while not tail.done():
         await asyncio.sleep(5)
-        say(f"  nudge lateness: {len(seen)}/{n} nudges in the outbox, {len(raw_started)}/{n} raw activities ran "
-            f"({max(0.0, last_due - time.time()):.0f} s of the window left)")
+        say(
+            f"  nudge lateness: {len(seen)}/{n} nudges in the outbox, {len(raw_started)}/{n} raw activities ran "
+            f"({max(0.0, last_due - time.time()):.0f} s of the window left)"
+        )
     await results
     await _end(client, customers)
     missing = n - len(seen)
@@ -119,6 +136,7 @@ async def _end(client: Client, customers: list[str]) -> None:
                 await client.get_workflow_handle(workflow_id_for(c)).terminate("bench section done")
             except RPCError:
                 pass
+
     await asyncio.gather(*(one(c) for c in customers))
 
 
@@ -127,8 +145,20 @@ def figures(result: Lateness, n: int, window: float) -> list[Figure]:
     r50, r99 = percentile(result.raw, 50), percentile(result.raw, 99)
     scale = f"{n} over {window:.0f} s"
     return [
-        Figure("nudge lateness", f"p50 ({scale})", f"{p50:.2f} s", f"{r50:.2f} s", f"{ratio(p50, r50):.1f}x",
-               verdict(ratio(p50, r50) <= 2.0, "target p50 <= 2x raw")),
-        Figure("nudge lateness", f"p99 ({scale})", f"{p99:.2f} s", f"{r99:.2f} s", f"{ratio(p99, r99):.1f}x",
-               verdict(ratio(p99, r99) <= 1.5, "target p99 <= 1.5x raw")),
+        Figure(
+            "nudge lateness",
+            f"p50 ({scale})",
+            f"{p50:.2f} s",
+            f"{r50:.2f} s",
+            f"{ratio(p50, r50):.1f}x",
+            verdict(ratio(p50, r50) <= 2.0, "target p50 <= 2x raw"),
+        ),
+        Figure(
+            "nudge lateness",
+            f"p99 ({scale})",
+            f"{p99:.2f} s",
+            f"{r99:.2f} s",
+            f"{ratio(p99, r99):.1f}x",
+            verdict(ratio(p99, r99) <= 1.5, "target p99 <= 1.5x raw"),
+        ),
     ]

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.stack import Figure, ratio, say, verdict
@@ -49,19 +49,55 @@ def fill(path: Path, n: int) -> None:
             stage = rng.choice(STAGES)
             ended = started + timedelta(hours=rng.uniform(0.1, 40)) if done or rng.random() < 0.4 else None
             wid, jid = f"onboarding-bench-{i}", f"onboarding-bench-{i}:{i % 99999999:08d}"
-            journeys.append((jid, wid, f"bench-{i}", "bench", "holdout" if i % 10 == 0 else "treatment", str(started),
-                             "completed" if done else stage, "completed" if done else ("abandoned" if ended else "nudging"),
-                             "completed" if done else stage, stage if dropped else "", rng.randint(0, 3) if dropped else 0,
-                             "completed" if done else ("abandoned" if ended else None), None, None, int(rng.random() < 0.05),
-                             str(ended) if ended else None))
-            for k, (kind, name) in enumerate([("event", "onboarding.phone_verified"), ("decision", "sent"), ("event", "onboarding.completed")]):
-                entries.append((f"{jid}:{k}", wid, jid, f"bench-{i}", str(started + timedelta(minutes=k)), kind, name, stage,
-                                "recorded", "", "bench"))
-        db.executemany("INSERT INTO journeys (journey_id, workflow_id, customer_id, playbook_version, recovery_group, started_at, "
-                       "stage, status, furthest_stage, drop_off_stages, messages_sent, outcome, outcome_reason, preceded_by, "
-                       "assisted, ended_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", journeys)
-        db.executemany("INSERT INTO journal_entries (entry_id, workflow_id, journey_id, customer_id, at, kind, name, stage, "
-                       "reason, detail, playbook_version) VALUES (?,?,?,?,?,?,?,?,?,?,?)", entries)
+            journeys.append(
+                (
+                    jid,
+                    wid,
+                    f"bench-{i}",
+                    "bench",
+                    "holdout" if i % 10 == 0 else "treatment",
+                    str(started),
+                    "completed" if done else stage,
+                    "completed" if done else ("abandoned" if ended else "nudging"),
+                    "completed" if done else stage,
+                    stage if dropped else "",
+                    rng.randint(0, 3) if dropped else 0,
+                    "completed" if done else ("abandoned" if ended else None),
+                    None,
+                    None,
+                    int(rng.random() < 0.05),
+                    str(ended) if ended else None,
+                )
+            )
+            for k, (kind, name) in enumerate(
+                [("event", "onboarding.phone_verified"), ("decision", "sent"), ("event", "onboarding.completed")]
+            ):
+                entries.append(
+                    (
+                        f"{jid}:{k}",
+                        wid,
+                        jid,
+                        f"bench-{i}",
+                        str(started + timedelta(minutes=k)),
+                        kind,
+                        name,
+                        stage,
+                        "recorded",
+                        "",
+                        "bench",
+                    )
+                )
+        db.executemany(
+            "INSERT INTO journeys (journey_id, workflow_id, customer_id, playbook_version, recovery_group, started_at, "
+            "stage, status, furthest_stage, drop_off_stages, messages_sent, outcome, outcome_reason, preceded_by, "
+            "assisted, ended_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            journeys,
+        )
+        db.executemany(
+            "INSERT INTO journal_entries (entry_id, workflow_id, journey_id, customer_id, at, kind, name, stage, "
+            "reason, detail, playbook_version) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            entries,
+        )
         db.commit()
     db.close()
 
@@ -76,13 +112,13 @@ def _peak_mb() -> float:
 
 def run_once(path: Path) -> dict[str, float]:
     """In this process: the report (seconds, peak RSS, and the RSS it started from), then the GROUP BY."""
-    from journal.store import open_journal
     from journal.report import report_from_journal
+    from journal.store import open_journal
 
     engine = open_journal(f"sqlite:///{path.resolve()}")
     base = _peak_mb()
     began = time.perf_counter()
-    report_from_journal(engine, since=None, until=datetime.now(timezone.utc))
+    report_from_journal(engine, since=None, until=datetime.now(UTC))
     seconds, peak = time.perf_counter() - began, _peak_mb()
     began = time.perf_counter()  # after the report: both read a journal the page cache holds
     with sqlite3.connect(path) as db:
@@ -97,8 +133,13 @@ def measure(work: Path, sizes: list[int]) -> list[ReportRun]:
         say(f"  report: filling a journal with {n:,} journeys")
         fill(path, n)
         say(f"  report: timing the report over {n:,} journeys in a fresh process")
-        out = subprocess.run([sys.executable, "-m", "bench.report", str(path)], capture_output=True, text=True, timeout=900,
-                             cwd=Path(__file__).resolve().parent.parent)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.report", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         if out.returncode:
             raise RuntimeError(f"the report over {n} journeys failed: {out.stderr[-2000:]}")
         runs.append(ReportRun(n, **json.loads(out.stdout.strip().splitlines()[-1])))
@@ -107,9 +148,17 @@ def measure(work: Path, sizes: list[int]) -> list[ReportRun]:
 
 
 def figures(runs: list[ReportRun]) -> list[Figure]:
-    rows = [Figure("report", f"{r.journeys:,} journeys", f"{r.seconds:.2f} s, peak {r.peak_mb:.0f} MB (+{r.peak_mb - r.base_mb:.0f})",
-                   f"{r.group_by_seconds:.3f} s (GROUP BY)", f"{ratio(r.seconds, r.group_by_seconds):.0f}x", "")
-            for r in runs]
+    rows = [
+        Figure(
+            "report",
+            f"{r.journeys:,} journeys",
+            f"{r.seconds:.2f} s, peak {r.peak_mb:.0f} MB (+{r.peak_mb - r.base_mb:.0f})",
+            f"{r.group_by_seconds:.3f} s (GROUP BY)",
+            f"{ratio(r.seconds, r.group_by_seconds):.0f}x",
+            "",
+        )
+        for r in runs
+    ]
     largest = runs[-1]
     if largest.journeys >= 1_000_000:
         seconds, peak, how = largest.seconds, largest.peak_mb, "measured"
@@ -119,8 +168,16 @@ def figures(runs: list[ReportRun]) -> list[Figure]:
         seconds = b.seconds + (b.seconds - a.seconds) * scale
         peak = b.peak_mb + max(0.0, (b.peak_mb - b.base_mb) - (a.peak_mb - a.base_mb)) * scale  # growth is what scales
         how = f"extrapolated linearly from {a.journeys:,} and {b.journeys:,}"
-    rows.append(Figure("report", f"1M journeys ({how})", f"{seconds:.1f} s, peak {peak:.0f} MB", "-", "-",
-                       verdict(seconds < 10 and peak < 300, "target under 10 s and 300 MB at 1M journeys")))
+    rows.append(
+        Figure(
+            "report",
+            f"1M journeys ({how})",
+            f"{seconds:.1f} s, peak {peak:.0f} MB",
+            "-",
+            "-",
+            verdict(seconds < 10 and peak < 300, "target under 10 s and 300 MB at 1M journeys"),
+        )
+    )
     return rows
 
 

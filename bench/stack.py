@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -25,9 +25,9 @@ from sqlalchemy import Engine
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
-from journal.store import migrate, open_journal
 from core.payload_codec import parse_payload_keys
 from core.temporal_client import data_converter_for
+from journal.store import migrate, open_journal
 from workflows.playbook import Playbook, load_playbook
 from workflows.search_attributes import ALL_KEYS
 
@@ -47,7 +47,9 @@ def converter() -> DataConverter:
 
 async def start_server() -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(DEV_SERVER), search_attributes=ALL_KEYS, data_converter=converter(),
+        dev_server_existing_path=str(DEV_SERVER),
+        search_attributes=ALL_KEYS,
+        data_converter=converter(),
         dev_server_extra_args=["--log-level", "error"],
     )
 
@@ -58,9 +60,10 @@ def server_address(env: WorkflowEnvironment) -> str:
 
 # -- processes -------------------------------------------------------------------------------------
 
+
 def _proc_stat(pid: int) -> list[str]:
     text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2:].split()  # fields from 3 (state) on
+    return text[text.rindex(")") + 2 :].split()  # fields from 3 (state) on
 
 
 def child_pid(name: str) -> int | None:
@@ -102,9 +105,14 @@ async def settle(pids: Sequence[int], quiet_share: float = 0.05, limit: float = 
 def process_env(address: str, data_dir: Path, task_queue: str, playbook: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECOVERY_")}
     env.update(
-        RECOVERY_ENV_FILE=os.devnull, RECOVERY_TEMPORAL_ADDRESS=address, RECOVERY_DATA_DIR=str(data_dir),
-        RECOVERY_TASK_QUEUE=task_queue, RECOVERY_PAYLOAD_KEYS=BENCH_PAYLOAD_KEYS, RECOVERY_LOG_FORMAT="json",
-        RECOVERY_LOG_LEVEL="INFO", RECOVERY_API_TOKEN="bench-token",
+        RECOVERY_ENV_FILE=os.devnull,
+        RECOVERY_TEMPORAL_ADDRESS=address,
+        RECOVERY_DATA_DIR=str(data_dir),
+        RECOVERY_TASK_QUEUE=task_queue,
+        RECOVERY_PAYLOAD_KEYS=BENCH_PAYLOAD_KEYS,
+        RECOVERY_LOG_FORMAT="json",
+        RECOVERY_LOG_LEVEL="INFO",
+        RECOVERY_API_TOKEN="bench-token",
     )
     if playbook is not None:
         env["RECOVERY_PLAYBOOK"] = str(playbook)
@@ -122,11 +130,18 @@ class Child:
 
 
 @asynccontextmanager
-async def child(args: list[str], env: dict[str, str], log: Path, ready: str, timeout: float = 60.0) -> AsyncIterator[Child]:
+async def child(
+    args: list[str], env: dict[str, str], log: Path, ready: str, timeout: float = 60.0
+) -> AsyncIterator[Child]:
     """A process of the project (or the raw baseline), ready once `ready` shows in its log; SIGTERM after."""
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   cwd=Path(__file__).resolve().parent.parent)
+        process = subprocess.Popen(
+            [sys.executable, *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
     try:
         deadline = time.monotonic() + timeout
         while ready not in log.read_text(errors="replace"):
@@ -143,12 +158,21 @@ async def child(args: list[str], env: dict[str, str], log: Path, ready: str, tim
 
 
 def project_worker(address: str, data_dir: Path, task_queue: str) -> AbstractAsyncContextManager[Child]:
-    return child(["-m", "workers.worker"], process_env(address, data_dir, task_queue), data_dir / f"worker-{task_queue}.log", "worker_started")
+    return child(
+        ["-m", "workers.worker"],
+        process_env(address, data_dir, task_queue),
+        data_dir / f"worker-{task_queue}.log",
+        "worker_started",
+    )
 
 
 def raw_worker(address: str, data_dir: Path, task_queue: str) -> AbstractAsyncContextManager[Child]:
-    return child(["-m", "bench.raw", address, task_queue], process_env(address, data_dir, task_queue),
-                 data_dir / f"raw-worker-{task_queue}.log", "raw_worker_started")
+    return child(
+        ["-m", "bench.raw", address, task_queue],
+        process_env(address, data_dir, task_queue),
+        data_dir / f"raw-worker-{task_queue}.log",
+        "raw_worker_started",
+    )
 
 
 @asynccontextmanager
@@ -185,9 +209,10 @@ def journal(data_dir: Path) -> Engine:
 
 # -- the customers and the playbook the sections use -----------------------------------------------
 
+
 def zone_where_local_hour_is(now: datetime, local_hour: int) -> str:
     """A fixed-offset IANA zone where `now` reads `local_hour` o'clock (Etc/GMT signs are inverted)."""
-    offset = (local_hour - now.astimezone(timezone.utc).hour) % 24
+    offset = (local_hour - now.astimezone(UTC).hour) % 24
     if offset > 14:
         offset -= 24
     return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
@@ -195,7 +220,7 @@ def zone_where_local_hour_is(now: datetime, local_hour: int) -> str:
 
 def daytime_zone() -> str:
     """Noon there now: a nudge due within the next hours is never deferred by quiet hours."""
-    return zone_where_local_hour_is(datetime.now(timezone.utc), 12)
+    return zone_where_local_hour_is(datetime.now(UTC), 12)
 
 
 def demo_playbook(**stage_a: object) -> Playbook:
@@ -213,6 +238,7 @@ def lasting_guardrails(playbook: Playbook, life: timedelta) -> Playbook:
 
 
 # -- figures -------------------------------------------------------------------------------------
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile; NaN for no values."""

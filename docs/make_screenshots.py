@@ -15,7 +15,7 @@ import socket
 import sys
 import tempfile
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -24,11 +24,11 @@ from playwright.async_api import Page, async_playwright, expect
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from journal.store import migrate, open_journal
 from console.accounts import Role, add_agent
+from core.settings import Settings
+from journal.store import migrate, open_journal
 from starters.api import create_app
 from starters.client import RecoveryClient
-from core.settings import Settings
 from workers.worker import build_worker
 from workflows.events import OnboardingEvent
 from workflows.playbook import TaskKind, load_playbook
@@ -37,10 +37,29 @@ from workflows.search_attributes import ALL_KEYS
 DOCS = Path(__file__).resolve().parent
 DEV_SERVER = Path(sys.executable).parent / "temporal"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "screenshot-only-password"
-ZONES = ["Asia/Tashkent", "Asia/Almaty", "Europe/Istanbul", "Europe/Berlin", "Africa/Lagos", "America/Sao_Paulo",
-         "America/New_York", "America/Mexico_City", "America/Los_Angeles", "Asia/Jakarta", "Asia/Tokyo", "Australia/Sydney"]
+ZONES = [
+    "Asia/Tashkent",
+    "Asia/Almaty",
+    "Europe/Istanbul",
+    "Europe/Berlin",
+    "Africa/Lagos",
+    "America/Sao_Paulo",
+    "America/New_York",
+    "America/Mexico_City",
+    "America/Los_Angeles",
+    "Asia/Jakarta",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+]
 
 
 def zone_where(now: datetime, hours: range) -> str:
@@ -52,11 +71,21 @@ class Customers:
     def __init__(self, client: RecoveryClient) -> None:
         self.client = client
 
-    async def send(self, customer_id: str, event_type: str, zone: str, ago: timedelta = timedelta(), client: RecoveryClient | None = None,
-                   **attributes: str) -> None:
+    async def send(
+        self,
+        customer_id: str,
+        event_type: str,
+        zone: str,
+        ago: timedelta = timedelta(),
+        client: RecoveryClient | None = None,
+        **attributes: str,
+    ) -> None:
         event = OnboardingEvent(
-            event_id=f"shot-{uuid.uuid4().hex[:10]}", customer_id=customer_id, type=event_type,
-            occurred_at=datetime.now(timezone.utc) - ago, attributes=attributes,
+            event_id=f"shot-{uuid.uuid4().hex[:10]}",
+            customer_id=customer_id,
+            type=event_type,
+            occurred_at=datetime.now(UTC) - ago,
+            attributes=attributes,
             profile={"timezone": zone, "locale": "en", "location": {"lat": 41.31, "lon": 69.28}},
         )
         await (client or self.client).record_event(event)
@@ -80,23 +109,34 @@ async def claim(page: Page, url: str, task_id: str) -> None:
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(DEV_SERVER), search_attributes=ALL_KEYS, data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(DEV_SERVER),
+        search_attributes=ALL_KEYS,
+        data_converter=pydantic_data_converter,
         dev_server_extra_args=["--log-level", "error"],
     )
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(_env_file=None, data_dir=Path(data_dir), task_queue="screenshots", namespace=env.client.namespace)  # type: ignore[call-arg]
+        settings = Settings(
+            _env_file=None, data_dir=Path(data_dir), task_queue="screenshots", namespace=env.client.namespace
+        )  # type: ignore[call-arg]
         journal = open_journal(settings.journal_database_url)
         migrate(journal)
         playbook = load_playbook().model_copy(update={"holdout_share": 0.0})
         recovery = RecoveryClient(env.client, playbook, settings.task_queue, journal)
         tight_tasks = dict(playbook.human_tasks)
-        tight_tasks[TaskKind.HELP_REQUEST] = tight_tasks[TaskKind.HELP_REQUEST].model_copy(update={"sla": timedelta(minutes=1)})
-        hurried = RecoveryClient(env.client, playbook.model_copy(update={"human_tasks": tight_tasks, "version": "default@hurried"}), settings.task_queue, journal)
+        tight_tasks[TaskKind.HELP_REQUEST] = tight_tasks[TaskKind.HELP_REQUEST].model_copy(
+            update={"sla": timedelta(minutes=1)}
+        )
+        hurried = RecoveryClient(
+            env.client,
+            playbook.model_copy(update={"human_tasks": tight_tasks, "version": "default@hurried"}),
+            settings.task_queue,
+            journal,
+        )
         for username, role in (("ana", Role.AGENT), ("bob", Role.AGENT), ("sue", Role.SUPERVISOR)):
             add_agent(journal, username, PASSWORD, role)
 
         async with build_worker(env.client, settings):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             day, night = zone_where(now, range(10, 19)), zone_where(now, range(22, 24))
             customers = Customers(recovery)
             # Asked for help long past the (hurried) SLA: the overdue row at the top.
@@ -113,12 +153,14 @@ async def main() -> None:
             await customers.send("c-20388", "onboarding.document_uploaded", night, timedelta(minutes=50))
             await customers.send("c-20388", "onboarding.document_rejected", night, timedelta(minutes=45), reason="blur")
             await customers.send("c-20388", "onboarding.document_uploaded", night, timedelta(minutes=20))
-            await customers.send("c-20388", "onboarding.document_rejected", night, timedelta(minutes=15), reason="glare")
+            await customers.send(
+                "c-20388", "onboarding.document_rejected", night, timedelta(minutes=15), reason="glare"
+            )
 
             while len(await recovery.list_tasks()) < 4:
                 await asyncio.sleep(0.5)
             tasks = {s.customer_id: s.task for s in await recovery.list_tasks()}
-            wait = (tasks["c-20455"].due_at - datetime.now(timezone.utc)).total_seconds() + 65
+            wait = (tasks["c-20455"].due_at - datetime.now(UTC)).total_seconds() + 65
             print(f"waiting {wait:.0f}s for c-20455's task to be overdue", flush=True)
             await asyncio.sleep(max(wait, 0))
 

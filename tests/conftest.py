@@ -13,7 +13,6 @@ from tests.temporal_binaries import DEV_SERVER, TEST_SERVER
 from workflows.playbook import Playbook, load_playbook
 from workflows.search_attributes import ALL_KEYS
 
-
 # Tests set every setting they need; a stack running in this checkout must not leak into them.
 os.environ["RECOVERY_ENV_FILE"] = os.devnull
 # Payloads are encrypted everywhere, tests too: Settings() and every process a test starts inherit this key.
@@ -47,7 +46,9 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-async def bench(time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[Bench]:
+async def bench(
+    time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path
+) -> AsyncIterator[Bench]:
     """A worker on its own task queue and outbox, and a customer whose local time is 10:00 now."""
     async with running_bench(time_skipping_env, default_playbook, bench_settings(tmp_path)) as bench:
         yield bench
@@ -67,7 +68,9 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-async def live_bench(dev_server_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[Bench]:
+async def live_bench(
+    dev_server_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path
+) -> AsyncIterator[Bench]:
     """Like `bench`, on the real dev server: real time, real visibility."""
     async with running_bench(dev_server_env, default_playbook, bench_settings(tmp_path)) as bench:
         yield bench

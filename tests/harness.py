@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from journal.store import migrate, open_journal
 from activities.outbox import read_outbox
-from starters.client import EventReceipt, RecoveryClient
 from core.settings import Settings
+from journal.store import migrate, open_journal
+from starters.client import EventReceipt, RecoveryClient
 from workers.worker import build_worker
 from workflows.events import OnboardingEvent
 from workflows.journey import OnboardingJourney, workflow_id_for
@@ -39,7 +39,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0
 
 def zone_where_local_hour_is(now: datetime, local_hour: int) -> str:
     """A fixed-offset IANA zone in which `now` reads `local_hour` o'clock (Etc/GMT signs are inverted)."""
-    offset = (local_hour - now.astimezone(timezone.utc).hour) % 24
+    offset = (local_hour - now.astimezone(UTC).hour) % 24
     if offset > 14:
         offset -= 24
     return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
@@ -58,20 +58,37 @@ class Bench:
     async def now(self) -> datetime:
         return await self.env.get_current_time()
 
-    async def send(self, event_type: str, *, event_id: str | None = None, occurred_at: datetime | None = None,
-                   customer_id: str | None = None, **attributes: Any) -> EventReceipt:
+    async def send(
+        self,
+        event_type: str,
+        *,
+        event_id: str | None = None,
+        occurred_at: datetime | None = None,
+        customer_id: str | None = None,
+        **attributes: Any,
+    ) -> EventReceipt:
         """Through the client's intake, as the app would."""
         event = await self._event(event_type, event_id, occurred_at, customer_id, attributes)
         return await self.client.record_event(event)
 
-    async def signal_again(self, event_type: str, *, event_id: str, occurred_at: datetime | None = None, **attributes: Any) -> None:
+    async def signal_again(
+        self, event_type: str, *, event_id: str, occurred_at: datetime | None = None, **attributes: Any
+    ) -> None:
         """Straight to the journey, as a signal delivered twice would arrive: the intake ledger sends a
         known event no second signal, so the journey's own deduplication is tested this way."""
         event = await self._event(event_type, event_id, occurred_at, None, attributes)
-        await self.env.client.get_workflow_handle(workflow_id_for(event.customer_id)).signal(OnboardingJourney.record_event, event)
+        await self.env.client.get_workflow_handle(workflow_id_for(event.customer_id)).signal(
+            OnboardingJourney.record_event, event
+        )
 
-    async def _event(self, event_type: str, event_id: str | None, occurred_at: datetime | None, customer_id: str | None,
-                     attributes: dict[str, Any]) -> OnboardingEvent:
+    async def _event(
+        self,
+        event_type: str,
+        event_id: str | None,
+        occurred_at: datetime | None,
+        customer_id: str | None,
+        attributes: dict[str, Any],
+    ) -> OnboardingEvent:
         self.customers.add(customer_id or self.customer_id)
         return OnboardingEvent(
             event_id=event_id or f"e-{next(_ids)}",
@@ -98,7 +115,9 @@ class Bench:
         return await self.client.journey(customer_id or self.customer_id)
 
     async def outcome(self, customer_id: str | None = None) -> JourneyOutcome:
-        handle = self.env.client.get_workflow_handle(workflow_id_for(customer_id or self.customer_id), result_type=JourneyOutcome)
+        handle = self.env.client.get_workflow_handle(
+            workflow_id_for(customer_id or self.customer_id), result_type=JourneyOutcome
+        )
         return await handle.result()
 
     def outbox(self, customer_id: str | None = None) -> list[dict[str, Any]]:
@@ -131,7 +150,17 @@ def bench_settings(tmp_path: Path, **overrides: Any) -> Settings:
 def recovery_client(env: WorkflowEnvironment, playbook: Playbook, settings: Settings) -> RecoveryClient:
     journal = open_journal(settings.journal_database_url)
     migrate(journal)
-    return RecoveryClient(env.client, playbook, settings.task_queue, journal, clock=env.get_current_time)  # the door's now: the server's
+    return RecoveryClient(
+        env.client, playbook, settings.task_queue, journal, clock=env.get_current_time
+    )  # the door's now: the server's
 
 
-__all__ = ["Bench", "eventually", "OnboardingJourney", "bench_settings", "recovery_client", "running_bench", "zone_where_local_hour_is"]
+__all__ = [
+    "Bench",
+    "OnboardingJourney",
+    "bench_settings",
+    "eventually",
+    "recovery_client",
+    "running_bench",
+    "zone_where_local_hour_is",
+]

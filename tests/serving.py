@@ -19,7 +19,9 @@ async def served(app: Any) -> AsyncIterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off", proxy_headers=True, forwarded_allow_ips="127.0.0.1"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, lifespan="off", proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

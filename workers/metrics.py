@@ -9,7 +9,8 @@ Exported names (counters get `_total`):
 - onboarding_journeys_started_total{group}
 - onboarding_journeys_ended_total{outcome, stage, group}
 - onboarding_messages_total{action=sent|deferred|suppressed|failed, reason, stage, group}
-  (reason is the channel for sent: push, sms, fallback_to_sms, ...; else quiet_hours, frequency_cap, opted_out, holdout, ...)
+  (reason is the channel for sent: push, sms, fallback_to_sms, ...;
+  else quiet_hours, frequency_cap, opted_out, holdout, ...)
 - onboarding_human_tasks_total{event=opened|claimed|released|completed|closed|overdue, stage}
 - onboarding_escalations_total{to, stage}
 - temporal_*: the SDK's own, e.g. temporal_worker_task_slots_available, temporal_num_pollers,

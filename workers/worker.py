@@ -26,17 +26,17 @@ from temporalio.worker import Worker
 
 from activities.delivery import Delivery
 from activities.journal_activities import JournalActivities
-from journal.store import migrate, open_journal
 from activities.messaging import MessagingActivities
 from activities.outbox import OutboxProvider
 from activities.service_health import ServiceHealthActivities
 from activities.stores import StoreActivities, StoreDirectory
 from activities.webhook import WebhookProvider
 from core.logging import configure_logging
-from workers.metrics import MetricsPortError, prometheus_runtime
-from core.settings import Settings, settings_error_text
 from core.payload_codec import PayloadKeyError
+from core.settings import Settings, settings_error_text
 from core.temporal_client import connect
+from journal.store import migrate, open_journal
+from workers.metrics import MetricsPortError, prometheus_runtime
 from workflows.journey import OnboardingJourney
 
 log = structlog.get_logger(__name__)
@@ -56,7 +56,10 @@ def _messaging(settings: Settings) -> MessagingActivities:
 
 
 def build_worker(client: Client, settings: Settings, journal: JournalActivities | None = None) -> Worker:
-    """The worker of `settings.task_queue`: the journeys and their activities (deliveries too, unless role is journeys)."""
+    """The worker of `settings.task_queue`: the journeys and their activities.
+
+    Deliveries run here too, unless the role is journeys.
+    """
     if settings.worker_role == "messaging":
         raise ValueError("role messaging runs no journeys: use build_workers or build_messaging_worker")
     messaging = _messaging(settings)
@@ -128,8 +131,13 @@ async def run_worker(settings: Settings) -> None:
         for worker in workers:
             await running.enter_async_context(worker)
         log.info(  # polling from here on
-            "worker_started", role=settings.worker_role, task_queues=task_queues(settings), temporal=settings.temporal_address,
-            namespace=settings.namespace, metrics_port=settings.metrics_port, identity=client.identity,
+            "worker_started",
+            role=settings.worker_role,
+            task_queues=task_queues(settings),
+            temporal=settings.temporal_address,
+            namespace=settings.namespace,
+            metrics_port=settings.metrics_port,
+            identity=client.identity,
             messaging_rate_limit_per_second=settings.messaging_rate_limit_per_second,
         )
         await stop.wait()

@@ -1,4 +1,7 @@
-"""What crosses the boundary between the journey and the outside world: the contracts the workflow asks of its activities."""
+"""What crosses the boundary between the journey and the outside world.
+
+The contracts the workflow asks of its activities.
+"""
 
 from datetime import datetime
 

@@ -30,7 +30,9 @@ def nudge_text(state: JourneyState, playbook: Playbook) -> str:
     if error is not None:
         keys = [error.kind.value, "default"] if error.kind is not ErrorKind.OTHER else ["default"]
         for locale in locales:  # the customer's language first, whether the words are the stage's or general
-            text = _pick(stage_playbook.copy_by_locale, [locale], [error.kind.value]) or _pick(playbook.error_copy, [locale], keys)
+            text = _pick(stage_playbook.copy_by_locale, [locale], [error.kind.value]) or _pick(
+                playbook.error_copy, [locale], keys
+            )
             if text:
                 return text.format(step=stage_playbook.step)
     keys = ["default"]

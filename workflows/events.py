@@ -8,7 +8,7 @@ events recorded before the door's rules existed still replay.
 import hashlib
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -134,7 +134,7 @@ def event_order_key(event: OnboardingEvent) -> tuple[datetime, str]:
 
 # -- the door -------------------------------------------------------------------------------------
 
-OCCURRED_AT_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+OCCURRED_AT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 OCCURRED_AT_AHEAD = timedelta(days=1)  # clocks of phones and app servers drift; a day covers every time zone
 ATTRIBUTE_MAX_LENGTH = 100
 SERVICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -172,7 +172,8 @@ class IncomingEvent(OnboardingEvent):
     anything of a batch is recorded. `now` comes from the validation context (the server's clock)."""
 
     customer_id: str = Field(
-        description="an opaque id, never a phone number or name", json_schema_extra={"pattern": CUSTOMER_ID_PATTERN, "maxLength": 128}
+        description="an opaque id, never a phone number or name",
+        json_schema_extra={"pattern": CUSTOMER_ID_PATTERN, "maxLength": 128},
     )
     occurred_at: AwareDatetime = Field(description=OCCURRED_AT_DESCRIPTION)
     attributes: dict[str, Annotated[str, Field(max_length=ATTRIBUTE_MAX_LENGTH)] | None] = Field(
@@ -183,7 +184,7 @@ class IncomingEvent(OnboardingEvent):
     @field_validator("occurred_at")
     @classmethod
     def _in_range(cls, value: datetime, info: ValidationInfo) -> datetime:
-        now = (info.context or {}).get("now") or datetime.now(timezone.utc)
+        now = (info.context or {}).get("now") or datetime.now(UTC)
         if not occurred_in_range(value, now):
             raise ValueError("occurred_at must lie between 2000-01-01T00:00:00Z and one day ahead of now")
         return value
@@ -210,7 +211,7 @@ class IncomingEvent(OnboardingEvent):
 
 def occurred_in_range(moment: datetime, now: datetime) -> bool:
     try:
-        utc = moment.astimezone(timezone.utc)
+        utc = moment.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00:00+14:00 and the like have no UTC form
         return False
     return OCCURRED_AT_EARLIEST <= utc <= now + OCCURRED_AT_AHEAD
@@ -219,6 +220,6 @@ def occurred_in_range(moment: datetime, now: datetime) -> bool:
 def fingerprint(event: OnboardingEvent) -> str:
     """What makes a resent event the same event: its content, with the time in UTC."""
     content = event.model_dump(mode="json")
-    content["occurred_at"] = event.occurred_at.astimezone(timezone.utc).isoformat()
+    content["occurred_at"] = event.occurred_at.astimezone(UTC).isoformat()
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -10,22 +10,34 @@ def furthest_stage(state: JourneyState) -> Stage:
     reached = [Stage.STARTED, state.stage, *state.stages_of_dropped_events] + [
         e.stage for e in state.events if e.effect is EventEffect.ADVANCED and e.stage is not None
     ]
-    return max((s for s in MAIN_PATH if any(funnel_position(r) >= funnel_position(s) for r in reached)), key=funnel_position)
+    return max(
+        (s for s in MAIN_PATH if any(funnel_position(r) >= funnel_position(s) for r in reached)), key=funnel_position
+    )
 
 
 def unjournaled_batch(state: JourneyState, workflow_id: str, run_key: str) -> JournalBatch | None:
     """Everything recorded since the last flush, or None when nothing is new."""
     entries = [
         JournalEntry(
-            entry_id=f"{workflow_id}:{run_key}:e{index}", at=event.occurred_at, kind="event", name=event.type.value,
-            stage=event.stage or state.stage, reason=event.effect.value, detail=event.detail,
+            entry_id=f"{workflow_id}:{run_key}:e{index}",
+            at=event.occurred_at,
+            kind="event",
+            name=event.type.value,
+            stage=event.stage or state.stage,
+            reason=event.effect.value,
+            detail=event.detail,
         )
         for index, event in enumerate(state.events, start=state.events_dropped)
         if index >= state.journaled_events
     ] + [
         JournalEntry(
-            entry_id=f"{workflow_id}:{run_key}:d{index}", at=decision.at, kind="decision", name=decision.action.value,
-            stage=decision.stage, reason=decision.reason, detail=decision.detail,
+            entry_id=f"{workflow_id}:{run_key}:d{index}",
+            at=decision.at,
+            kind="decision",
+            name=decision.action.value,
+            stage=decision.stage,
+            reason=decision.reason,
+            detail=decision.detail,
         )
         for index, decision in enumerate(state.decisions, start=state.decisions_dropped)
         if index >= state.journaled_decisions
@@ -62,9 +74,18 @@ def task_snapshots(state: JourneyState, workflow_id: str) -> list[TaskSnapshot]:
     Task moves are decisions, so a batch goes out after each; an ended task's snapshot takes it off the list."""
     return [
         TaskSnapshot(
-            task_id=t.task_id, kind=t.kind.value, reason=t.reason.value, stage=t.stage, detail=t.detail, state=t.state.value,
-            claimed_by=t.claimed_by, opened_at=t.opened_at, due_at=t.due_at, customer_id=state.customer_id,
-            workflow_id=workflow_id, timezone=state.profile.timezone,
+            task_id=t.task_id,
+            kind=t.kind.value,
+            reason=t.reason.value,
+            stage=t.stage,
+            detail=t.detail,
+            state=t.state.value,
+            claimed_by=t.claimed_by,
+            opened_at=t.opened_at,
+            due_at=t.due_at,
+            customer_id=state.customer_id,
+            workflow_id=workflow_id,
+            timezone=state.profile.timezone,
         )
         for t in state.tasks
     ]

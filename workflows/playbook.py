@@ -120,10 +120,15 @@ class Playbook(_Strict):
             raise ValueError("stage 'completed' ends the journey and takes no playbook")
         for stage, stage_playbook in self.stages.items():
             if stage_playbook.nudges and "default" not in stage_playbook.copy_by_locale.get(self.default_locale, {}):
-                raise ValueError(f"stages.{stage.value}.copy.{self.default_locale}.default is missing: the words every customer can get")
+                raise ValueError(
+                    f"stages.{stage.value}.copy.{self.default_locale}.default is missing: "
+                    "the words every customer can get"
+                )
             esc = stage_playbook.escalation
             if esc and esc.kind == "human_task" and esc.task_kind not in self.human_tasks:
-                raise ValueError(f"stages.{stage.value}.escalation names task kind {esc.task_kind.value} with no human_tasks entry")
+                raise ValueError(
+                    f"stages.{stage.value}.escalation names task kind {esc.task_kind.value} with no human_tasks entry"
+                )
         for kind in TaskKind:
             if kind not in self.human_tasks:
                 raise ValueError(f"human_tasks.{kind.value} is missing")
@@ -139,11 +144,15 @@ class Playbook(_Strict):
             for locale, texts in stage_playbook.copy_by_locale.items():
                 unknown = set(texts) - {r.value for r in RejectionReason} - {k.value for k in ErrorKind} - {"default"}
                 if unknown:
-                    raise ValueError(f"stages.{stage.value}.copy.{locale} has unknown reasons: {', '.join(sorted(unknown))}")
+                    raise ValueError(
+                        f"stages.{stage.value}.copy.{locale} has unknown reasons: {', '.join(sorted(unknown))}"
+                    )
         try:
             ZoneInfo(self.default_timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"default_timezone {self.default_timezone!r} is not an IANA time zone (e.g. 'Asia/Tashkent')") from None
+            raise ValueError(
+                f"default_timezone {self.default_timezone!r} is not an IANA time zone (e.g. 'Asia/Tashkent')"
+            ) from None
         self._check_placeholders()
         if not self.version:
             digest = hashlib.sha256(self.model_dump_json(exclude={"version"}).encode()).hexdigest()[:10]
@@ -155,10 +164,15 @@ class Playbook(_Strict):
         texts: list[tuple[str, str, set[str]]] = []
         for stage, stage_playbook in self.stages.items():
             for locale, by_reason in stage_playbook.copy_by_locale.items():
-                texts += [(f"stages.{stage.value}.copy.{locale}.{key}", text, {"step"}) for key, text in by_reason.items()]
+                texts += [
+                    (f"stages.{stage.value}.copy.{locale}.{key}", text, {"step"}) for key, text in by_reason.items()
+                ]
         for locale, by_kind in self.error_copy.items():
             texts += [(f"error_copy.{locale}.{key}", text, {"step"}) for key, text in by_kind.items()]
-        texts += [(f"store_offer_copy.{locale}", text, {"store_name", "store_address"}) for locale, text in self.store_offer_copy.items()]
+        texts += [
+            (f"store_offer_copy.{locale}", text, {"store_name", "store_address"})
+            for locale, text in self.store_offer_copy.items()
+        ]
         for where, text, allowed in texts:
             try:
                 names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
@@ -166,7 +180,9 @@ class Playbook(_Strict):
                 raise ValueError(f"{where}: {exc} (write a literal brace as '{{{{' or '}}}}')") from None
             unknown = names - allowed
             if unknown:
-                raise ValueError(f"{where} uses {{{', '.join(sorted(unknown))}}}; allowed here: {{{'}, {'.join(sorted(allowed))}}}")
+                raise ValueError(
+                    f"{where} uses {{{', '.join(sorted(unknown))}}}; allowed here: {{{'}, {'.join(sorted(allowed))}}}"
+                )
 
     def for_stage(self, stage: Stage) -> StagePlaybook:
         return self.stages[stage]
@@ -191,4 +207,3 @@ def load_playbook(path: str | Path = DEFAULT_PLAYBOOK) -> Playbook:
             f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
         )
         raise PlaybookError(f"playbook {path} is invalid: {problems}") from None
-

@@ -1,6 +1,6 @@
 """Quiet hours: no message while it is night for the customer, in their own time zone."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from workflows.playbook import QuietHours
@@ -24,4 +24,4 @@ def quiet_hours_end(at: datetime, tz_name: str, quiet: QuietHours | None) -> dat
     if wraps_midnight and clock >= quiet.start:
         end_day += timedelta(days=1)
     end_local = datetime.combine(end_day, quiet.end, tzinfo=tz)
-    return end_local.astimezone(timezone.utc)
+    return end_local.astimezone(UTC)

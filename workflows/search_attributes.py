@@ -72,5 +72,8 @@ def dev_server_flags() -> list[str]:
     """`--search-attribute Name=Type` pairs for `temporal server start-dev`."""
     flags: list[str] = []
     for key in ALL_KEYS:
-        flags += ["--search-attribute", f"{key.name}={key.indexed_value_type.name.removeprefix('INDEXED_VALUE_TYPE_').title()}"]
+        flags += [
+            "--search-attribute",
+            f"{key.name}={key.indexed_value_type.name.removeprefix('INDEXED_VALUE_TYPE_').title()}",
+        ]
     return flags

@@ -6,13 +6,19 @@ from pathlib import Path
 import pytest
 from temporalio.api.common.v1 import Payload
 
+from core.payload_codec import (
+    ENCODING,
+    KEY_ID_METADATA,
+    EncryptionCodec,
+    PayloadDecryptError,
+    PayloadKeyError,
+    create_key_file,
+    parse_payload_keys,
+)
+from core.settings import Settings
+from core.temporal_client import PayloadKeysMissing, payload_keys
 from starters.embedded_stack import payload_key_env
 from tests.payload_keys import TEST_KEY_1, TEST_KEY_2, keys_for_tests
-from core.payload_codec import (
-    ENCODING, KEY_ID_METADATA, EncryptionCodec, PayloadDecryptError, PayloadKeyError, create_key_file, parse_payload_keys,
-)
-from core.temporal_client import PayloadKeysMissing, payload_keys
-from core.settings import Settings
 
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"lat": 39.66}')
 
@@ -37,8 +43,13 @@ async def test_plain_payloads_pass_through_and_unknown_keys_say_which() -> None:
 
 
 def test_bad_keys_are_named_never_quoted() -> None:
-    for text, problem in (("", "no keys"), ("k1", "not id:base64key"), ("k1:!!!", "not valid base64"), ("k1:AAAA", "3 bytes"),
-                          (f"{TEST_KEY_1},{TEST_KEY_1}", "twice")):
+    for text, problem in (
+        ("", "no keys"),
+        ("k1", "not id:base64key"),
+        ("k1:!!!", "not valid base64"),
+        ("k1:AAAA", "3 bytes"),
+        (f"{TEST_KEY_1},{TEST_KEY_1}", "twice"),
+    ):
         with pytest.raises(PayloadKeyError, match=problem) as err:
             parse_payload_keys(text)
         assert TEST_KEY_1.split(":")[1] not in str(err.value)

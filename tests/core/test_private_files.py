@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from journal.store import migrate, open_journal
 from console.sessions import console_secret
-from starters.embedded_stack import _write_stack_env, api_token_for
 from core.settings import Settings
+from journal.store import migrate, open_journal
+from starters.embedded_stack import _write_stack_env, api_token_for
 
 
 @pytest.fixture
@@ -42,7 +42,9 @@ def test_data_files_are_created_readable_by_the_owner_only(tmp_path: Path, permi
     assert files == dict.fromkeys(files, 0o600), {name: oct(m) for name, m in files.items()}
 
 
-def test_a_world_readable_token_or_secret_left_by_an_older_version_is_tightened(tmp_path: Path, permissive_umask: None) -> None:
+def test_a_world_readable_token_or_secret_left_by_an_older_version_is_tightened(
+    tmp_path: Path, permissive_umask: None
+) -> None:
     for name in ("api-token", "console-secret"):
         (tmp_path / name).write_text("kept-value")
         (tmp_path / name).chmod(0o644)

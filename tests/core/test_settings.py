@@ -31,7 +31,11 @@ def pem(tmp_path: Path) -> Path:
 def test_defaults_are_the_embedded_stack() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.temporal_address == "localhost:7233"
-    assert settings.worker_role == "all" and settings.metrics_port is None and settings.messaging_rate_limit_per_second is None
+    assert (
+        settings.worker_role == "all"
+        and settings.metrics_port is None
+        and settings.messaging_rate_limit_per_second is None
+    )
     assert tls_config(settings) is False
 
 
@@ -44,13 +48,22 @@ def test_defaults_are_the_embedded_stack() -> None:
         ({"metrics_port": "nine"}, "RECOVERY_METRICS_PORT: Input should be a valid integer"),
         ({"metrics_port": 70000}, "RECOVERY_METRICS_PORT: Input should be less than or equal to 65535"),
         ({"sms_webhook_url": "sms.example.com/send"}, "RECOVERY_SMS_WEBHOOK_URL: expected an http:// or https:// URL"),
-        ({"push_webhook_url": "https://push.example.com:80x/"}, "RECOVERY_PUSH_WEBHOOK_URL: the URL's port is not a number"),
+        (
+            {"push_webhook_url": "https://push.example.com:80x/"},
+            "RECOVERY_PUSH_WEBHOOK_URL: the URL's port is not a number",
+        ),
         ({"journal_url": "not a url"}, "RECOVERY_JOURNAL_URL: expected an SQLAlchemy URL"),
         ({"journal_url": "mysql://u@h/db"}, "RECOVERY_JOURNAL_URL: the journal runs on postgresql or sqlite"),
         ({"worker_role": "everything"}, "RECOVERY_WORKER_ROLE: Input should be 'all', 'journeys' or 'messaging'"),
         ({"worker_role": "messaging"}, "RECOVERY_WORKER_ROLE=messaging needs RECOVERY_MESSAGING_TASK_QUEUE"),
-        ({"messaging_rate_limit_per_second": 5}, "RECOVERY_MESSAGING_RATE_LIMIT_PER_SECOND needs RECOVERY_MESSAGING_TASK_QUEUE"),
-        ({"messaging_task_queue": "sms", "messaging_rate_limit_per_second": 0}, "RECOVERY_MESSAGING_RATE_LIMIT_PER_SECOND: Input should be greater than 0"),
+        (
+            {"messaging_rate_limit_per_second": 5},
+            "RECOVERY_MESSAGING_RATE_LIMIT_PER_SECOND needs RECOVERY_MESSAGING_TASK_QUEUE",
+        ),
+        (
+            {"messaging_task_queue": "sms", "messaging_rate_limit_per_second": 0},
+            "RECOVERY_MESSAGING_RATE_LIMIT_PER_SECOND: Input should be greater than 0",
+        ),
         ({"log_level": "loud"}, "RECOVERY_LOG_LEVEL: expected DEBUG, INFO"),
     ],
 )
@@ -72,7 +85,11 @@ def test_a_certificate_needs_its_key_and_both_must_be_readable(pem: Path, tmp_pa
 
 def test_tls_for_mtls_for_an_api_key_and_for_a_private_ca(pem: Path) -> None:
     mtls = tls_config(Settings(_env_file=None, temporal_tls_cert=pem, temporal_tls_key=pem, temporal_tls_ca=pem))  # type: ignore[call-arg]
-    assert isinstance(mtls, TLSConfig) and mtls.client_cert == pem.read_bytes() and mtls.server_root_ca_cert == pem.read_bytes()
+    assert (
+        isinstance(mtls, TLSConfig)
+        and mtls.client_cert == pem.read_bytes()
+        and mtls.server_root_ca_cert == pem.read_bytes()
+    )
     cloud = Settings(_env_file=None, temporal_address="my-ns.a1b2c.tmprl.cloud:7233", temporal_api_key="secret-key")  # type: ignore[call-arg]
     assert tls_config(cloud) is True
     assert "secret-key" not in repr(cloud)
@@ -88,16 +105,23 @@ def test_the_values_sent_are_never_quoted_back() -> None:
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"RECOVERY_METRICS_PORT": "nine"}, "error: bad RECOVERY_* setting: RECOVERY_METRICS_PORT: Input should be a valid integer"),
-        ({"RECOVERY_TEMPORAL_TLS_CERT": "/nowhere/client.pem", "RECOVERY_TEMPORAL_TLS_KEY": "/nowhere/client.key"},
-         "error: bad RECOVERY_* setting: RECOVERY_TEMPORAL_TLS_CERT: cannot read /nowhere/client.pem"),
+        (
+            {"RECOVERY_METRICS_PORT": "nine"},
+            "error: bad RECOVERY_* setting: RECOVERY_METRICS_PORT: Input should be a valid integer",
+        ),
+        (
+            {"RECOVERY_TEMPORAL_TLS_CERT": "/nowhere/client.pem", "RECOVERY_TEMPORAL_TLS_KEY": "/nowhere/client.key"},
+            "error: bad RECOVERY_* setting: RECOVERY_TEMPORAL_TLS_CERT: cannot read /nowhere/client.pem",
+        ),
     ],
 )
 def test_recovery_worker_refuses_a_bad_setting_in_one_line(env: dict[str, str], expected: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [str(RECOVERY), "worker"],
         env={**os.environ, "RECOVERY_ENV_FILE": os.devnull, "RECOVERY_DATA_DIR": str(tmp_path), "COLUMNS": "60", **env},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -110,9 +134,12 @@ def test_recovery_worker_refuses_a_role_without_its_queue(tmp_path: Path) -> Non
     result = subprocess.run(
         [str(RECOVERY), "worker", "--role", "messaging"],
         env={**os.environ, "RECOVERY_ENV_FILE": os.devnull, "RECOVERY_DATA_DIR": str(tmp_path)},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "error: bad RECOVERY_* setting: RECOVERY_WORKER_ROLE=messaging needs RECOVERY_MESSAGING_TASK_QUEUE (the queue deliveries run on)"
+        "error: bad RECOVERY_* setting: RECOVERY_WORKER_ROLE=messaging needs RECOVERY_MESSAGING_TASK_QUEUE "
+        "(the queue deliveries run on)"
     )

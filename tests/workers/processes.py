@@ -14,7 +14,6 @@ from typing import Any
 from starters.embedded_stack import stop_process
 from tests.payload_keys import TEST_PAYLOAD_KEYS
 
-
 RECOVERY = Path(sys.executable).parent / "recovery"
 
 
@@ -33,9 +32,13 @@ class WorkerProcess:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":
-        log = open(self.log_path, "wb")
+        log = open(self.log_path, "wb")  # noqa: SIM115 (closed below, once the child holds its own copy)
         self.process = subprocess.Popen(
-            [str(RECOVERY), "worker", *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [str(RECOVERY), "worker", *self.args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         return self
@@ -47,7 +50,9 @@ class WorkerProcess:
     def assert_running(self) -> None:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise AssertionError(f"worker {self.name} exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            raise AssertionError(
+                f"worker {self.name} exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}"
+            )
 
     def log_lines(self) -> list[dict[str, Any]]:
         """The worker's JSON log lines (anything else it printed is skipped)."""

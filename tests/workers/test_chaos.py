@@ -13,22 +13,22 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowHistory
-from tests.payload_keys import converter_for_tests
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from journal.store import migrate, open_journal
 from activities.outbox import read_outbox
+from core.settings import Settings
+from journal.store import migrate, open_journal
 from starters.client import RecoveryClient
 from tests.harness import SAMARKAND
+from tests.payload_keys import converter_for_tests
 from tests.workers.processes import WorkerProcess, wait_until_started, worker_env
-from core.settings import Settings
 from workflows.events import OnboardingEvent
 from workflows.journey import OnboardingJourney, workflow_id_for
 from workflows.journey_state import JourneyOutcome, OutcomeKind
@@ -43,7 +43,9 @@ def fast_playbook() -> Playbook:
     """The demo playbook (waits of seconds), no holdout; long enough that journeys still message after the
     new worker takes over (its tasks wait out the dead worker's sticky queue first), over within 30 s."""
     demo = load_playbook(PLAYBOOKS / "demo.toml")
-    guardrails = demo.guardrails.model_copy(update={"recovery_window": timedelta(seconds=16), "max_lifetime": timedelta(seconds=30)})
+    guardrails = demo.guardrails.model_copy(
+        update={"recovery_window": timedelta(seconds=16), "max_lifetime": timedelta(seconds=30)}
+    )
     return demo.model_copy(update={"holdout_share": 0.0, "guardrails": guardrails})
 
 
@@ -62,7 +64,7 @@ async def keep_reading(handles: list[WorkflowHandle], stop: asyncio.Event) -> No
                 view = await handle.query(OnboardingJourney.view, rpc_timeout=timedelta(seconds=30))
                 if view.outcome is not None:
                     return
-            except Exception:  # noqa: BLE001 - refused or unanswered: read again
+            except Exception:
                 pass
             await asyncio.sleep(0.5)
 
@@ -85,8 +87,12 @@ async def test_kill_9_of_the_worker_mid_cohort(dev_server_env: WorkflowEnvironme
 
     def event(customer_id: str, type_: str, **attributes: str) -> OnboardingEvent:
         return OnboardingEvent(
-            event_id=f"{customer_id}:{type_}", customer_id=customer_id, type=type_, occurred_at=datetime.now(timezone.utc),
-            attributes=attributes, profile={"timezone": "UTC", "locale": "en", "location": SAMARKAND},
+            event_id=f"{customer_id}:{type_}",
+            customer_id=customer_id,
+            type=type_,
+            occurred_at=datetime.now(UTC),
+            attributes=attributes,
+            profile={"timezone": "UTC", "locale": "en", "location": SAMARKAND},
         )
 
     first = WorkerProcess("first", tmp_path / "worker-first.log", spawn).start()
@@ -112,7 +118,9 @@ async def test_kill_9_of_the_worker_mid_cohort(dev_server_env: WorkflowEnvironme
         second.start()
         await wait_until_started([second])
 
-        results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles), return_exceptions=True), timeout=60)
+        results = await asyncio.wait_for(
+            asyncio.gather(*(h.result() for h in handles), return_exceptions=True), timeout=60
+        )
     finally:
         stop_reading.set()
         if reader is not None:
@@ -129,9 +137,9 @@ async def test_kill_9_of_the_worker_mid_cohort(dev_server_env: WorkflowEnvironme
                 pass  # ended
 
     # Every journey ended: the completers as completed, the others at their cutoff or lifetime.
-    failed = {c: r for c, r in zip(customers, results) if not isinstance(r, JourneyOutcome)}
+    failed = {c: r for c, r in zip(customers, results, strict=True) if not isinstance(r, JourneyOutcome)}
     assert not failed, failed
-    outcomes = dict(zip(customers, results))
+    outcomes = dict(zip(customers, results, strict=True))
     assert {outcomes[c].kind for c in completers} == {OutcomeKind.COMPLETED}
 
     # No message went out twice: not the same id, nor the same nudge again under another id.
@@ -152,6 +160,10 @@ async def test_kill_9_of_the_worker_mid_cohort(dev_server_env: WorkflowEnvironme
     replayed = await Replayer(workflows=[OnboardingJourney], data_converter=converter_for_tests()).replay_workflows(
         each(), raise_on_replay_failure=False
     )
-    unreplayable = {h.workflow_id: str(replayed.replay_failures[h.run_id])[:300] for h in histories if h.run_id in replayed.replay_failures}
+    unreplayable = {
+        h.workflow_id: str(replayed.replay_failures[h.run_id])[:300]
+        for h in histories
+        if h.run_id in replayed.replay_failures
+    }
     assert not unreplayable, f"{len(unreplayable)} of {COHORT} histories do not replay: {unreplayable}"
     print(f"chaos: {COHORT} journeys, {len(messages)} messages, {time.monotonic() - started_at:.1f}s")

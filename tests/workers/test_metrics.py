@@ -4,7 +4,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,12 +13,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from core.settings import Settings
 from journal.store import migrate, open_journal
 from starters.api import create_app
 from starters.client import RecoveryClient
 from tests.harness import SAMARKAND, zone_where_local_hour_is
 from tests.workers.processes import WorkerProcess, free_port, wait_until_started, worker_env
-from core.settings import Settings
 from workflows.events import OnboardingEvent
 from workflows.journey import workflow_id_for
 from workflows.journey_state import JourneyOutcome, OutcomeKind
@@ -58,7 +58,10 @@ async def scrape_until(url: str, ready: Callable[[Samples], bool], timeout_s: fl
 
 def event(customer_id: str, type_: str, at: datetime, zone: str) -> OnboardingEvent:
     return OnboardingEvent(
-        event_id=f"{customer_id}:{type_}", customer_id=customer_id, type=type_, occurred_at=at,
+        event_id=f"{customer_id}:{type_}",
+        customer_id=customer_id,
+        type=type_,
+        occurred_at=at,
         profile={"timezone": zone, "locale": "en", "location": SAMARKAND},
     )
 
@@ -74,7 +77,8 @@ async def test_worker_metrics_count_journeys_nudges_and_outcomes(
     port = free_port()
     address = dev_server_env.client.service_client.config.target_host
     worker = WorkerProcess(
-        "metrics", tmp_path / "worker.log",
+        "metrics",
+        tmp_path / "worker.log",
         worker_env(address, dev_server_env.client.namespace, tmp_path, task_queue, RECOVERY_METRICS_PORT=str(port)),
     ).start()
     customer_id = f"c-metrics-{uuid.uuid4().hex[:8]}"
@@ -86,13 +90,17 @@ async def test_worker_metrics_count_journeys_nudges_and_outcomes(
         assert total(before, "onboarding_journeys_started_total", **ours) == 0
 
         # Verified the phone 2.5 hours ago, in daytime where they live: a push nudge at once; then they finish.
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         zone = zone_where_local_hour_is(now, 10)
-        await client.record_event(event(customer_id, "onboarding.phone_verified", now - timedelta(hours=2, minutes=30), zone))
+        await client.record_event(
+            event(customer_id, "onboarding.phone_verified", now - timedelta(hours=2, minutes=30), zone)
+        )
         sent = await scrape_until(url, lambda s: total(s, "onboarding_messages_total", action="sent", **ours) >= 1)
         assert total(sent, "onboarding_journeys_started_total", **ours) == 1
-        assert total(sent, "onboarding_messages_total", action="sent", reason="push", stage="phone_verified", **ours) == 1
-        await client.record_event(event(customer_id, "onboarding.completed", datetime.now(timezone.utc), zone))
+        assert (
+            total(sent, "onboarding_messages_total", action="sent", reason="push", stage="phone_verified", **ours) == 1
+        )
+        await client.record_event(event(customer_id, "onboarding.completed", datetime.now(UTC), zone))
         handle = dev_server_env.client.get_workflow_handle(workflow_id_for(customer_id), result_type=JourneyOutcome)
         assert (await asyncio.wait_for(handle.result(), timeout=20)).kind is OutcomeKind.COMPLETED
 
@@ -113,10 +121,18 @@ async def test_worker_metrics_count_journeys_nudges_and_outcomes(
             pass
 
 
-async def test_a_second_worker_on_a_busy_metrics_port_says_so(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> None:
+async def test_a_second_worker_on_a_busy_metrics_port_says_so(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
     port = free_port()
     address = dev_server_env.client.service_client.config.target_host
-    env = worker_env(address, dev_server_env.client.namespace, tmp_path, f"busy-{uuid.uuid4().hex[:8]}", RECOVERY_METRICS_PORT=str(port))
+    env = worker_env(
+        address,
+        dev_server_env.client.namespace,
+        tmp_path,
+        f"busy-{uuid.uuid4().hex[:8]}",
+        RECOVERY_METRICS_PORT=str(port),
+    )
     first = WorkerProcess("first", tmp_path / "first.log", env).start()
     try:
         await wait_until_started([first])
@@ -133,7 +149,9 @@ async def test_a_second_worker_on_a_busy_metrics_port_says_so(dev_server_env: Wo
 async def test_api_metrics_count_requests_by_route_template(
     dev_server_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path
 ) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path, api_token="t0ken", task_queue=f"api-metrics-{uuid.uuid4().hex[:8]}")  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path, api_token="t0ken", task_queue=f"api-metrics-{uuid.uuid4().hex[:8]}"
+    )  # type: ignore[call-arg]
     app = create_app(settings, recovery=RecoveryClient(dev_server_env.client, default_playbook, settings.task_queue))
     customer_id = f"c-api-metrics-{uuid.uuid4().hex[:8]}"
     auth = {"Authorization": "Bearer t0ken"}
@@ -141,7 +159,7 @@ async def test_api_metrics_count_requests_by_route_template(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
         try:
             before = parse((await http.get("/metrics")).text)
-            body = event(customer_id, "onboarding.phone_verified", datetime.now(timezone.utc), "Etc/UTC").model_dump(mode="json")
+            body = event(customer_id, "onboarding.phone_verified", datetime.now(UTC), "Etc/UTC").model_dump(mode="json")
             assert (await http.post("/v1/events", json=body, headers=auth)).status_code == 202
             assert (await http.get(f"/v1/journeys/c-nobody-{uuid.uuid4().hex[:6]}", headers=auth)).status_code == 404
             assert (await http.post("/v1/events", json=body)).status_code == 401
@@ -153,21 +171,35 @@ async def test_api_metrics_count_requests_by_route_template(
                 await dev_server_env.client.get_workflow_handle(workflow_id_for(customer_id)).terminate("test finished")
             except RPCError:
                 pass
-    assert total(after, "onboarding_api_requests_total", **accepted) == total(before, "onboarding_api_requests_total", **accepted) + 1
+    assert (
+        total(after, "onboarding_api_requests_total", **accepted)
+        == total(before, "onboarding_api_requests_total", **accepted) + 1
+    )
     assert total(after, "onboarding_api_requests_total", route="/v1/events", status="401") >= 1
     assert total(after, "onboarding_api_requests_total", route="/v1/journeys/{customer_id}", status="404") >= 1
     latency = "onboarding_api_request_duration_seconds_count"
-    assert total(after, latency, route="/v1/events", method="POST") >= total(before, latency, route="/v1/events", method="POST") + 2
+    assert (
+        total(after, latency, route="/v1/events", method="POST")
+        >= total(before, latency, route="/v1/events", method="POST") + 2
+    )
     assert customer_id not in response.text and "c-nobody" not in response.text
 
 
-async def test_worker_metrics_listen_on_loopback_unless_told_otherwise(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> None:
+async def test_worker_metrics_listen_on_loopback_unless_told_otherwise(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
     """Metrics name task queues and hosts: by default only this machine reads them (127.0.0.2 is
     loopback too, but not the address bound, so it is refused where 0.0.0.0 would answer)."""
     assert Settings(_env_file=None).metrics_host == "127.0.0.1"  # type: ignore[call-arg]
     port = free_port()
     address = dev_server_env.client.service_client.config.target_host
-    env = worker_env(address, dev_server_env.client.namespace, tmp_path, f"bind-{uuid.uuid4().hex[:8]}", RECOVERY_METRICS_PORT=str(port))
+    env = worker_env(
+        address,
+        dev_server_env.client.namespace,
+        tmp_path,
+        f"bind-{uuid.uuid4().hex[:8]}",
+        RECOVERY_METRICS_PORT=str(port),
+    )
     worker = WorkerProcess("bind", tmp_path / "bind.log", env).start()
     try:
         await wait_until_started([worker])

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,11 +20,11 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from core.settings import Settings
 from journal.store import migrate, open_journal
 from starters.client import RecoveryClient
 from tests.harness import SAMARKAND, zone_where_local_hour_is
 from tests.workers.processes import WorkerProcess, wait_until_started, worker_env
-from core.settings import Settings
 from workflows.events import OnboardingEvent
 from workflows.funnel import Stage
 from workflows.journey import workflow_id_for
@@ -46,16 +46,21 @@ class Cohort:
 
     def event(self, customer_id: str, type_: str, at: datetime) -> OnboardingEvent:
         return OnboardingEvent(
-            event_id=f"{customer_id}:{type_}", customer_id=customer_id, type=type_, occurred_at=at,
+            event_id=f"{customer_id}:{type_}",
+            customer_id=customer_id,
+            type=type_,
+            occurred_at=at,
             profile={"timezone": self.timezone, "locale": "en", "location": SAMARKAND},
         )
 
     async def drop_off(self) -> None:
         """Each customer verified their phone 2.5 hours ago and stopped: a nudge is due at once, in daytime."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self.timezone = zone_where_local_hour_is(now, 10)
         verified = now - timedelta(hours=2, minutes=30)
-        receipts = await self.client.record_events([self.event(c, "onboarding.phone_verified", verified) for c in self.customers])
+        receipts = await self.client.record_events(
+            [self.event(c, "onboarding.phone_verified", verified) for c in self.customers]
+        )
         assert all(r.accepted for r in receipts), [r.note for r in receipts if not r.accepted]
 
     def messages(self) -> list[dict]:
@@ -63,7 +68,9 @@ class Cohort:
         mine = set(self.customers)
         text = self.outbox.read_text(encoding="utf-8") if self.outbox.exists() else ""
         complete = text[: text.rfind("\n") + 1]
-        return [m for m in (json.loads(line) for line in complete.splitlines() if line.strip()) if m["customer_id"] in mine]
+        return [
+            m for m in (json.loads(line) for line in complete.splitlines() if line.strip()) if m["customer_id"] in mine
+        ]
 
     async def each_nudged_once(self, timeout_s: float = 40.0) -> list[dict]:
         deadline = time.monotonic() + timeout_s
@@ -73,11 +80,13 @@ class Cohort:
                 return messages
             if time.monotonic() > deadline:
                 missing = set(self.customers) - {m["customer_id"] for m in messages}
-                raise AssertionError(f"{len(missing)} of {len(self.customers)} customers got no nudge in {timeout_s:.0f}s")
+                raise AssertionError(
+                    f"{len(missing)} of {len(self.customers)} customers got no nudge in {timeout_s:.0f}s"
+                )
             await asyncio.sleep(0.25)
 
     async def record(self, customers: list[str], type_: str) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         receipts = await self.client.record_events([self.event(c, type_, now) for c in customers])
         assert all(r.accepted for r in receipts)
 
@@ -123,7 +132,9 @@ async def cleanup() -> AsyncIterator[list]:
             await thing.end()
         else:
             code = thing.stop()
-            assert code == 0, f"worker {thing.name} did not stop cleanly on SIGTERM ({code}):\n{thing.log_path.read_text()[-2000:]}"
+            assert code == 0, (
+                f"worker {thing.name} did not stop cleanly on SIGTERM ({code}):\n{thing.log_path.read_text()[-2000:]}"
+            )
 
 
 def journey_client(env: WorkflowEnvironment, playbook: Playbook, settings: Settings) -> RecoveryClient:
@@ -178,9 +189,16 @@ async def test_two_workers_share_a_cohort_and_send_each_message_once(
     assert delivered == COHORT, f"{delivered} deliveries logged for {COHORT} messages"
     # Logs: JSON lines with the customer id, workflow id and stage; never what was said to the customer.
     for worker in workers:
-        journey_lines = [line for name in ("drop_off_detected", "message_sent", "message_delivered") for line in worker.events(name)]
-        assert journey_lines and all(line["customer_id"] and line["workflow_id"] and line["stage"] for line in journey_lines)
-        assert default_playbook.for_stage(Stage.PHONE_VERIFIED).copy_by_locale["en"]["default"] not in worker.log_path.read_text()
+        journey_lines = [
+            line for name in ("drop_off_detected", "message_sent", "message_delivered") for line in worker.events(name)
+        ]
+        assert journey_lines and all(
+            line["customer_id"] and line["workflow_id"] and line["stage"] for line in journey_lines
+        )
+        assert (
+            default_playbook.for_stage(Stage.PHONE_VERIFIED).copy_by_locale["en"]["default"]
+            not in worker.log_path.read_text()
+        )
 
 
 async def test_deliveries_run_on_the_messaging_workers_only(
@@ -193,9 +211,22 @@ async def test_deliveries_run_on_the_messaging_workers_only(
     common = {"RECOVERY_MESSAGING_TASK_QUEUE": messaging_queue}
     workers = start_workers(
         [
-            ("journeys", worker_env(address, namespace, data_dir, task_queue, RECOVERY_WORKER_ROLE="journeys", **common)),
-            ("messaging", worker_env(address, namespace, data_dir, task_queue, RECOVERY_WORKER_ROLE="messaging",
-                                     RECOVERY_MESSAGING_RATE_LIMIT_PER_SECOND="50", **common)),
+            (
+                "journeys",
+                worker_env(address, namespace, data_dir, task_queue, RECOVERY_WORKER_ROLE="journeys", **common),
+            ),
+            (
+                "messaging",
+                worker_env(
+                    address,
+                    namespace,
+                    data_dir,
+                    task_queue,
+                    RECOVERY_WORKER_ROLE="messaging",
+                    RECOVERY_MESSAGING_RATE_LIMIT_PER_SECOND="50",
+                    **common,
+                ),
+            ),
         ],
         data_dir,
     )
@@ -210,7 +241,9 @@ async def test_deliveries_run_on_the_messaging_workers_only(
     await cohort.drop_off()
     await cohort.each_nudged_once()
     await cohort.record(cohort.customers, "onboarding.completed")
-    outcomes = await asyncio.wait_for(asyncio.gather(*(cohort.handle(c).result() for c in cohort.customers)), timeout=30)
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(*(cohort.handle(c).result() for c in cohort.customers)), timeout=30
+    )
     assert {o.kind for o in outcomes} == {OutcomeKind.COMPLETED}
     assert Counter(m["id"] for m in cohort.messages()).most_common(1)[0][1] == 1
 

@@ -82,32 +82,58 @@ async def flood_folded_in_shares(bench: Bench) -> None:
 
     def batch(first: int) -> list[OnboardingEvent]:
         return [
-            OnboardingEvent(event_id=f"f{n}", customer_id=bench.customer_id, type="onboarding.error", occurred_at=now,
-                            attributes={"error": "high_latency", "service": "ocr"})
+            OnboardingEvent(
+                event_id=f"f{n}",
+                customer_id=bench.customer_id,
+                type="onboarding.error",
+                occurred_at=now,
+                attributes={"error": "high_latency", "service": "ocr"},
+            )
             for n in range(first, first + EVENTS_PER_TASK // 2 + 1)
         ]
 
-    first_event = OnboardingEvent(event_id="start", customer_id=bench.customer_id, type="onboarding.phone_verified", occurred_at=now)
+    first_event = OnboardingEvent(
+        event_id="start", customer_id=bench.customer_id, type="onboarding.phone_verified", occurred_at=now
+    )
     handle = await bench.env.client.start_workflow(
-        OnboardingJourney.run, JourneyInput(customer_id=bench.customer_id, playbook=bench.client.playbook),
-        id=workflow_id_for(bench.customer_id), task_queue=queue, start_signal="record_event", start_signal_args=[first_event],
+        OnboardingJourney.run,
+        JourneyInput(customer_id=bench.customer_id, playbook=bench.client.playbook),
+        id=workflow_id_for(bench.customer_id),
+        task_queue=queue,
+        start_signal="record_event",
+        start_signal_args=[first_event],
     )
     for first in (0, 10_000, 20_000):
         await handle.signal(OnboardingJourney.record_events, batch(first))
     async with build_worker(bench.env.client, bench.settings.model_copy(update={"task_queue": queue})):
         await bench.skip(minutes=5)
-        await handle.signal(OnboardingJourney.record_event, OnboardingEvent(
-            event_id="done", customer_id=bench.customer_id, type="onboarding.completed", occurred_at=await bench.now()))
+        await handle.signal(
+            OnboardingJourney.record_event,
+            OnboardingEvent(
+                event_id="done",
+                customer_id=bench.customer_id,
+                type="onboarding.completed",
+                occurred_at=await bench.now(),
+            ),
+        )
         await bench.skip(minutes=5)
         await handle.result()
 
 
-SCENARIOS = [flood_folded_in_shares, help_unclaimed_then_claimed_late, stage_a_escalated_then_abandoned, stage_b_video_call_then_completed, outage_deferred_then_nudged]
+SCENARIOS = [
+    flood_folded_in_shares,
+    help_unclaimed_then_claimed_late,
+    stage_a_escalated_then_abandoned,
+    stage_b_video_call_then_completed,
+    outage_deferred_then_nudged,
+]
 
 
 async def record() -> None:
     HISTORIES.mkdir(exist_ok=True)
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter)
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+    )
     try:
         from tests.conftest import register_search_attributes
 
@@ -116,7 +142,11 @@ async def record() -> None:
             with tempfile.TemporaryDirectory() as data_dir:
                 settings = bench_settings(Path(data_dir))
                 async with build_worker(env.client, settings):
-                    bench = Bench(env, recovery_client(env, load_playbook().model_copy(update={"holdout_share": 0.0}), settings), settings)
+                    bench = Bench(
+                        env,
+                        recovery_client(env, load_playbook().model_copy(update={"holdout_share": 0.0}), settings),
+                        settings,
+                    )
                     bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
                     await scenario(bench)
                     history = await env.client.get_workflow_handle(workflow_id_for(bench.customer_id)).fetch_history()

@@ -3,28 +3,35 @@
 import copy as deepcopy_module
 import itertools
 import tomllib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from workflows.state_bounds import StateBounds
 from workflows.copy import nudge_text, store_offer_text
 from workflows.events import OnboardingEvent
-from workflows.journey_state import JourneyState, apply_event, new_journey
+from workflows.journey_changes import apply_event
+from workflows.journey_state import JourneyState, new_journey
 from workflows.playbook import DEFAULT_PLAYBOOK, Playbook, load_playbook
+from workflows.state_bounds import StateBounds
 
 PLAYBOOK = load_playbook()
 RAW = tomllib.loads(DEFAULT_PLAYBOOK.read_text(encoding="utf-8"))
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 _ids = itertools.count(1)
 
 
-def journey(*steps: tuple[str, dict[str, Any]], locale: str | None = None, playbook: Playbook = PLAYBOOK) -> JourneyState:
+def journey(
+    *steps: tuple[str, dict[str, Any]], locale: str | None = None, playbook: Playbook = PLAYBOOK
+) -> JourneyState:
     events = [
         OnboardingEvent(
-            event_id=f"e-{next(_ids)}", customer_id="c-43", type=event_type, occurred_at=T0 + timedelta(minutes=i),
-            attributes=attributes, profile={"locale": locale} if locale else None,
+            event_id=f"e-{next(_ids)}",
+            customer_id="c-43",
+            type=event_type,
+            occurred_at=T0 + timedelta(minutes=i),
+            attributes=attributes,
+            profile={"locale": locale} if locale else None,
         )
         for i, (event_type, attributes) in enumerate(steps)
     ]
@@ -39,7 +46,10 @@ def at(stage_event: str, **attributes: Any) -> tuple[str, dict[str, Any]]:
 
 
 def with_copy(**edits: dict[str, Any]) -> Playbook:
-    """The default playbook with extra copy: each keyword is a path with '__' between keys (stages__phone_verified__copy)."""
+    """The default playbook with extra copy.
+
+    Each keyword is a path with '__' between keys (stages__phone_verified__copy).
+    """
     raw = deepcopy_module.deepcopy(RAW)
     for path, entries in edits.items():
         node = raw
@@ -60,7 +70,10 @@ PV = at("onboarding.phone_verified")
         ([at("onboarding.started")], "Your new account is waiting: confirm your phone number to continue."),
         ([PV], "One more step: a photo of your passport. Tips inside."),
         ([PV, at("onboarding.document_approved")], "Just the selfie left: it takes 30 seconds."),
-        ([PV, at("onboarding.biometric_failed")], "The selfie did not work. Face the light, remove glasses, and try again: 30 seconds."),
+        (
+            [PV, at("onboarding.biometric_failed")],
+            "The selfie did not work. Face the light, remove glasses, and try again: 30 seconds.",
+        ),
         ([PV, at("onboarding.biometric_passed")], "All checks passed. One tap to activate your account."),
     ],
 )
@@ -87,7 +100,9 @@ def test_rejection_copy_fits_the_reason(reason: str, fragment: str) -> None:
 
 
 def test_repeated_rejection_uses_the_latest_reason() -> None:
-    state = journey(PV, at("onboarding.document_rejected", reason="blur"), at("onboarding.document_rejected", reason="glare"))
+    state = journey(
+        PV, at("onboarding.document_rejected", reason="blur"), at("onboarding.document_rejected", reason="glare")
+    )
     assert "glare on the photo" in nudge_text(state, PLAYBOOK)
 
 
@@ -97,16 +112,42 @@ def test_repeated_rejection_uses_the_latest_reason() -> None:
 @pytest.mark.parametrize(
     ("steps", "error", "expected"),
     [
-        ([PV], "maintenance", "Sorry: our passport photo check was down for maintenance. It is back now, continue where you left off."),
-        ([PV], "service_unavailable", "Sorry: our passport photo service failed, not you. It works again, continue where you left off."),
-        ([PV, at("onboarding.document_approved")], "high_latency", "Sorry it was slow on our side. The selfie step is fast again, continue where you left off."),
-        ([at("onboarding.started")], "auth_failed", "Signing in did not work last time. Have your code ready and continue with the phone number check."),
-        ([PV, at("onboarding.document_approved")], "disk_full", "Something went wrong on our side during the selfie. It is fixed, continue where you left off."),
+        (
+            [PV],
+            "maintenance",
+            "Sorry: our passport photo check was down for maintenance. It is back now, continue where you left off.",
+        ),
+        (
+            [PV],
+            "service_unavailable",
+            "Sorry: our passport photo service failed, not you. It works again, continue where you left off.",
+        ),
+        (
+            [PV, at("onboarding.document_approved")],
+            "high_latency",
+            "Sorry it was slow on our side. The selfie step is fast again, continue where you left off.",
+        ),
+        (
+            [at("onboarding.started")],
+            "auth_failed",
+            "Signing in did not work last time. Have your code ready and continue with the phone number check.",
+        ),
+        (
+            [PV, at("onboarding.document_approved")],
+            "disk_full",
+            "Something went wrong on our side during the selfie. It is fixed, continue where you left off.",
+        ),
         # Our error wins over the reason-specific rejection copy.
-        ([PV, at("onboarding.document_rejected", reason="blur")], "maintenance", "Sorry: our passport photo check was down for maintenance. It is back now, continue where you left off."),
+        (
+            [PV, at("onboarding.document_rejected", reason="blur")],
+            "maintenance",
+            "Sorry: our passport photo check was down for maintenance. It is back now, continue where you left off.",
+        ),
     ],
 )
-def test_error_copy_says_it_was_us_and_names_the_step(steps: list[tuple[str, dict[str, Any]]], error: str, expected: str) -> None:
+def test_error_copy_says_it_was_us_and_names_the_step(
+    steps: list[tuple[str, dict[str, Any]]], error: str, expected: str
+) -> None:
     state = journey(*steps, at("onboarding.error", error=error))
     assert nudge_text(state, PLAYBOOK) == expected
 
@@ -117,7 +158,9 @@ def test_progress_after_an_error_goes_back_to_the_stage_copy() -> None:
 
 
 def test_stage_specific_error_copy_beats_the_generic_error_copy() -> None:
-    playbook = with_copy(stages__phone_verified__copy__en={"maintenance": "The passport scanner was being serviced: try again now."})
+    playbook = with_copy(
+        stages__phone_verified__copy__en={"maintenance": "The passport scanner was being serviced: try again now."}
+    )
     state = journey(PV, at("onboarding.error", error="maintenance"), playbook=playbook)
     assert nudge_text(state, playbook) == "The passport scanner was being serviced: try again now."
 
@@ -139,7 +182,9 @@ UZ_LATN = {"default": "Yana bir qadam (lotin): pasport rasmi."}
         (None, {"uz": UZ}, "One more step: a photo of your passport. Tips inside."),
     ],
 )
-def test_locale_falls_back_to_the_language_then_the_playbook_default(locale: str | None, extra: dict, expected: str) -> None:
+def test_locale_falls_back_to_the_language_then_the_playbook_default(
+    locale: str | None, extra: dict, expected: str
+) -> None:
     playbook = with_copy(stages__phone_verified__copy=extra)
     assert nudge_text(journey(PV, locale=locale, playbook=playbook), playbook) == expected
 
@@ -170,7 +215,10 @@ def test_stage_error_copy_in_another_language_does_not_beat_error_copy_in_the_cu
 
 def test_store_offer_names_the_store_and_its_address() -> None:
     text = store_offer_text(journey(PV), PLAYBOOK, "Registan store", "Registan street 5")
-    assert text == "We can activate your account for free in our store: Registan store, Registan street 5. Bring your passport."
+    assert (
+        text
+        == "We can activate your account for free in our store: Registan store, Registan street 5. Bring your passport."
+    )
 
 
 @pytest.mark.parametrize(("locale", "starts"), [("uz-latn", "Do'konimiz"), ("ru", "We can activate")])

@@ -23,7 +23,7 @@ import json
 import os
 import signal
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,12 @@ import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from tests.payload_keys import converter_for_tests
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from starters.client import RecoveryClient
 from tests.harness import SAMARKAND
+from tests.payload_keys import converter_for_tests
 from tests.workers.processes import WorkerProcess, wait_until_started, worker_env
 from workflows.events import OnboardingEvent
 from workflows.funnel import Stage
@@ -62,10 +62,15 @@ class WaitProbe(OnboardingJourney):
         return await super().run(journey)
 
     async def _wait_for_news(self, until: datetime) -> str:
-        WAITS.append({
-            "now": workflow.now(), "until": until, "timeout": until - workflow.now(),
-            "history_length": workflow.info().get_current_history_length(), "replaying": workflow.unsafe.is_replaying(),
-        })
+        WAITS.append(
+            {
+                "now": workflow.now(),
+                "until": until,
+                "timeout": until - workflow.now(),
+                "history_length": workflow.info().get_current_history_length(),
+                "replaying": workflow.unsafe.is_replaying(),
+            }
+        )
         return await super()._wait_for_news(until)
 
 
@@ -84,7 +89,9 @@ def event_time(history: dict[str, Any], event_id: int) -> datetime:
 async def replay_probe(history: dict[str, Any]) -> Any:
     WAITS.clear()
     replayer = Replayer(workflows=[WaitProbe], data_converter=converter_for_tests())
-    return await replayer.replay_workflow(WorkflowHistory.from_json("onboarding-sim-31-0010", history), raise_on_replay_failure=False)
+    return await replayer.replay_workflow(
+        WorkflowHistory.from_json("onboarding-sim-31-0010", history), raise_on_replay_failure=False
+    )
 
 
 # -- the repro history -----------------------------------------------------------------------------
@@ -107,7 +114,9 @@ async def test_repro_the_fresh_workers_real_task_ends_the_journey() -> None:
     result = await replay_probe(history)
     assert result.replay_failure is None, result.replay_failure
     cutoff_wait = WAITS[-1]
-    assert cutoff_wait["history_length"] == LAST_REAL_TASK_STARTED and cutoff_wait["timeout"] == timedelta(seconds=27.318408)
+    assert cutoff_wait["history_length"] == LAST_REAL_TASK_STARTED and cutoff_wait["timeout"] == timedelta(
+        seconds=27.318408
+    )
     assert event_time(history, FRESH_TASK_STARTED) > cutoff_wait["until"], "event 88 comes after the cutoff"
 
 
@@ -136,7 +145,9 @@ def quiet_playbook() -> Playbook:
     demo = load_playbook(PLAYBOOKS / "demo.toml")
     quiet = demo.stages[Stage.PHONE_VERIFIED].model_copy(update={"nudges": 0, "nudge_spacing": [], "escalation": None})
     guardrails = demo.guardrails.model_copy(update={"recovery_window": timedelta(seconds=RECOVERY_WINDOW)})
-    return demo.model_copy(update={"holdout_share": 0.0, "guardrails": guardrails, "stages": {**demo.stages, Stage.PHONE_VERIFIED: quiet}})
+    return demo.model_copy(
+        update={"holdout_share": 0.0, "guardrails": guardrails, "stages": {**demo.stages, Stage.PHONE_VERIFIED: quiet}}
+    )
 
 
 def kill_9(worker: WorkerProcess) -> None:
@@ -146,7 +157,9 @@ def kill_9(worker: WorkerProcess) -> None:
 
 
 @pytest.mark.timeout(120)
-async def test_a_query_waiting_through_a_crash_does_not_fork_the_journey(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> None:
+async def test_a_query_waiting_through_a_crash_does_not_fork_the_journey(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
     env = dev_server_env
     task_queue = f"crash-{uuid.uuid4().hex[:8]}"
     address = env.client.service_client.config.target_host
@@ -160,21 +173,26 @@ async def test_a_query_waiting_through_a_crash_does_not_fork_the_journey(dev_ser
     query: asyncio.Task | None = None
     try:
         await wait_until_started([first])
-        verified_at = datetime.now(timezone.utc)
+        verified_at = datetime.now(UTC)
         cutoff = verified_at + timedelta(seconds=RECOVERY_WINDOW)
-        receipt = await client.record_event(OnboardingEvent(
-            event_id=f"{customer}:phone", customer_id=customer, type="onboarding.phone_verified", occurred_at=verified_at,
-            profile={"timezone": "UTC", "locale": "en", "location": SAMARKAND},
-        ))
+        receipt = await client.record_event(
+            OnboardingEvent(
+                event_id=f"{customer}:phone",
+                customer_id=customer,
+                type="onboarding.phone_verified",
+                occurred_at=verified_at,
+                profile={"timezone": "UTC", "locale": "en", "location": SAMARKAND},
+            )
+        )
         assert receipt.accepted
         await asyncio.sleep(2.0)  # the journey sleeps on its cutoff timer
         kill_9(first)
 
         # Looked at just before the cutoff, as the simulator does: no task pending, so the server sends the
         # query straight to the task queue, where it waits for a poller while the timer fires.
-        await asyncio.sleep(max(0.0, (cutoff - datetime.now(timezone.utc)).total_seconds() - 0.7))
+        await asyncio.sleep(max(0.0, (cutoff - datetime.now(UTC)).total_seconds() - 0.7))
         query = asyncio.create_task(handle.query(OnboardingJourney.view, rpc_timeout=timedelta(seconds=60)))
-        await asyncio.sleep(max(0.0, (cutoff - datetime.now(timezone.utc)).total_seconds() + 3.0))
+        await asyncio.sleep(max(0.0, (cutoff - datetime.now(UTC)).total_seconds() + 3.0))
         second.start()
         await wait_until_started([second])
 
@@ -197,7 +215,8 @@ async def test_a_query_waiting_through_a_crash_does_not_fork_the_journey(dev_ser
     # Stage A sends nothing here: one wait, on the cutoff; once that timer fired, the journey ends.
     assert fired and all(e.event_id < fired[0] for e in started), (
         "the journey waited again after its cutoff timer fired (timers "
-        f"{[(e.event_id, e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()) for e in started]}): {timeline}"
+        f"{[(e.event_id, e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()) for e in started]}"
+        f"): {timeline}"
     )
     result = await Replayer(workflows=[OnboardingJourney], data_converter=converter_for_tests()).replay_workflow(
         history, raise_on_replay_failure=False

@@ -13,10 +13,15 @@ from workflows.playbook import Playbook
 
 
 @pytest.fixture
-async def vendor_bench(time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[tuple[Bench, FakeVendor]]:
+async def vendor_bench(
+    time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path
+) -> AsyncIterator[tuple[Bench, FakeVendor]]:
     vendor = FakeVendor()
     settings = bench_settings(
-        tmp_path, push_webhook_url=vendor.url + "/push", sms_webhook_url=vendor.url + "/sms", staff_webhook_url=vendor.url + "/staff"
+        tmp_path,
+        push_webhook_url=vendor.url + "/push",
+        sms_webhook_url=vendor.url + "/sms",
+        staff_webhook_url=vendor.url + "/staff",
     )
     try:
         async with running_bench(time_skipping_env, default_playbook, settings) as bench:
@@ -38,7 +43,9 @@ async def test_a_send_that_fails_twice_then_succeeds_is_delivered_once(vendor_be
     assert bench.outbox() == [], "a configured vendor replaces the local outbox"
 
 
-async def test_a_send_the_vendor_refuses_is_recorded_and_the_playbook_goes_on(vendor_bench: tuple[Bench, FakeVendor]) -> None:
+async def test_a_send_the_vendor_refuses_is_recorded_and_the_playbook_goes_on(
+    vendor_bench: tuple[Bench, FakeVendor],
+) -> None:
     bench, vendor = vendor_bench
     vendor.scripted_statuses = [422]
     await bench.send("onboarding.phone_verified")
@@ -67,7 +74,9 @@ async def test_a_support_webhook_that_refuses_does_not_end_the_journey(vendor_be
     assert (await bench.outcome()).kind == "completed"
 
 
-async def test_a_send_waiting_on_retries_is_cancelled_when_the_customer_moves_on(vendor_bench: tuple[Bench, FakeVendor]) -> None:
+async def test_a_send_waiting_on_retries_is_cancelled_when_the_customer_moves_on(
+    vendor_bench: tuple[Bench, FakeVendor],
+) -> None:
     bench, vendor = vendor_bench
     vendor.scripted_statuses = [503, 503, 503, 503]  # the vendor is down while nudge 1 is due
     await bench.send("onboarding.phone_verified")
@@ -79,11 +88,15 @@ async def test_a_send_waiting_on_retries_is_cancelled_when_the_customer_moves_on
     assert len(vendor.requests) == failed_attempts, "no attempt after the customer progressed"
     assert not [r for r in vendor.requests if r.path == "/push" and r.status < 300]
     view = await bench.view()
-    assert [(d.action, d.reason) for d in view.decisions if d.action == "cancelled"] == [("cancelled", "customer_progressed")]
+    assert [(d.action, d.reason) for d in view.decisions if d.action == "cancelled"] == [
+        ("cancelled", "customer_progressed")
+    ]
     assert view.nudges_sent == 0 and view.stage == "document_uploaded"
 
 
-async def test_a_send_waiting_on_retries_is_cancelled_when_the_journey_ends(vendor_bench: tuple[Bench, FakeVendor]) -> None:
+async def test_a_send_waiting_on_retries_is_cancelled_when_the_journey_ends(
+    vendor_bench: tuple[Bench, FakeVendor],
+) -> None:
     bench, vendor = vendor_bench
     vendor.scripted_statuses = [503, 503, 503, 503]
     await bench.send("onboarding.phone_verified")

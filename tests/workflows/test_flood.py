@@ -28,14 +28,19 @@ async def test_a_hundred_thousand_distinct_events_neither_freeze_nor_swell_the_j
 ) -> None:
     async with running_bench(dev_server_env, default_playbook, bench_settings(tmp_path)) as bench:
         await bench.send("onboarding.phone_verified", event_id="first")
-        handle = dev_server_env.client.get_workflow_handle(workflow_id_for(bench.customer_id), result_type=JourneyOutcome)
+        handle = dev_server_env.client.get_workflow_handle(
+            workflow_id_for(bench.customer_id), result_type=JourneyOutcome
+        )
         first_run = (await handle.describe()).run_id
         start = await bench.now()
         for first in range(0, DISTINCT_EVENTS, PER_SIGNAL):
             batch = [
                 OnboardingEvent(
-                    event_id=f"retry-loop-{n:06d}", customer_id=bench.customer_id, type="onboarding.error",
-                    occurred_at=start, attributes={"error": "high_latency", "service": "ocr"},
+                    event_id=f"retry-loop-{n:06d}",
+                    customer_id=bench.customer_id,
+                    type="onboarding.error",
+                    occurred_at=start,
+                    attributes={"error": "high_latency", "service": "ocr"},
                 )
                 for n in range(first, first + PER_SIGNAL)
             ]

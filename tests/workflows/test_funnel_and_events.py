@@ -144,13 +144,17 @@ def test_rejection_without_a_reason_fails_with_a_clear_error(attributes: dict[st
 
 
 def test_known_rejection_reason_is_normalised() -> None:
-    event = OnboardingEvent.model_validate(envelope(type="onboarding.document_rejected", attributes={"reason": " GLARE "}))
+    event = OnboardingEvent.model_validate(
+        envelope(type="onboarding.document_rejected", attributes={"reason": " GLARE "})
+    )
     assert event.rejection_reason is RejectionReason.GLARE
     assert "reason_detail" not in event.attributes
 
 
 def test_unknown_rejection_reason_becomes_other_and_keeps_the_detail() -> None:
-    event = OnboardingEvent.model_validate(envelope(type="onboarding.document_rejected", attributes={"reason": "torn_page"}))
+    event = OnboardingEvent.model_validate(
+        envelope(type="onboarding.document_rejected", attributes={"reason": "torn_page"})
+    )
     assert event.rejection_reason is RejectionReason.OTHER
     assert event.attributes["reason_detail"] == "torn_page"
 
@@ -165,12 +169,16 @@ def test_unknown_error_kind_becomes_other_and_keeps_the_detail() -> None:
 
 
 def test_error_without_a_kind_is_rejected() -> None:
-    assert "onboarding.error needs attributes.error" in error_text(type="onboarding.error", attributes={"service": "ocr"})
+    assert "onboarding.error needs attributes.error" in error_text(
+        type="onboarding.error", attributes={"service": "ocr"}
+    )
 
 
 def test_normalised_event_survives_a_json_round_trip() -> None:
     """The journey receives events as JSON signals: normalising twice must not change them."""
-    event = OnboardingEvent.model_validate(envelope(type="onboarding.document_rejected", attributes={"reason": "torn_page"}))
+    event = OnboardingEvent.model_validate(
+        envelope(type="onboarding.document_rejected", attributes={"reason": "torn_page"})
+    )
     again = OnboardingEvent.model_validate_json(event.model_dump_json())
     assert again == event
     assert again.attributes == {"reason": "other", "reason_detail": "torn_page"}

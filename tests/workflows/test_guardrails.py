@@ -1,6 +1,6 @@
 """No bombarding: quiet hours in the customer's own time zone, the frequency cap, and both together."""
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +10,7 @@ from workflows.playbook import FrequencyCap, QuietHours, load_playbook
 from workflows.quiet_hours import quiet_hours_end
 from workflows.send_time import earliest_send_time
 
-UTC = timezone.utc
+UTC = UTC
 NIGHT = QuietHours(start=time(21), end=time(9))
 TASHKENT = ZoneInfo("Asia/Tashkent")  # UTC+5, no DST
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -105,7 +105,12 @@ def test_first_message_is_never_capped() -> None:
 
 @pytest.mark.parametrize(
     ("at", "expected"),
-    [(utc(23, 11), utc(23, 13)), (utc(23, 12, 59), utc(23, 13)), (utc(23, 13), utc(23, 13)), (utc(23, 16), utc(23, 16))],
+    [
+        (utc(23, 11), utc(23, 13)),
+        (utc(23, 12, 59), utc(23, 13)),
+        (utc(23, 13), utc(23, 13)),
+        (utc(23, 16), utc(23, 16)),
+    ],
 )
 def test_min_gap_between_two_messages(at: datetime, expected: datetime) -> None:
     assert earliest_under_cap(at, [utc(23, 10)], CAP) == expected

@@ -29,10 +29,16 @@ def test_a_larger_share_only_adds_customers_to_the_holdout() -> None:
 
 
 @pytest.fixture
-async def holdout_bench(time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path) -> AsyncIterator[Bench]:
+async def holdout_bench(
+    time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path
+) -> AsyncIterator[Bench]:
     playbook = default_playbook.model_copy(update={"holdout_share": 0.5})
     async with running_bench(time_skipping_env, playbook, bench_settings(tmp_path)) as bench:
-        bench.customer_id = next(c for c in (f"hold-{uuid.uuid4().hex[:8]}" for _ in range(100)) if recovery_group(c, 0.5) is RecoveryGroup.HOLDOUT)
+        bench.customer_id = next(
+            c
+            for c in (f"hold-{uuid.uuid4().hex[:8]}" for _ in range(100))
+            if recovery_group(c, 0.5) is RecoveryGroup.HOLDOUT
+        )
         yield bench
 
 
@@ -45,7 +51,9 @@ async def test_a_holdout_journey_detects_drop_offs_but_sends_nothing(holdout_ben
     assert view.recovery_group == "holdout" and view.drop_off_stage == "phone_verified"
     would_have = [d.detail for d in view.decisions if (d.action, d.reason) == ("suppressed", "holdout")]
     assert [w.split(":")[0] for w in would_have] == [
-        "would have sent nudge 1 by push", "would have sent nudge 2 by push", "would have sent nudge 3 by push",
+        "would have sent nudge 1 by push",
+        "would have sent nudge 2 by push",
+        "would have sent nudge 3 by push",
         "would have sent sms_store_offer 1 by sms",
     ]
     assert "passport" in would_have[0]
@@ -60,7 +68,8 @@ async def test_a_holdout_journey_opens_no_task_on_its_own_but_honours_a_request_
     view = await bench.view()
     assert view.tasks == [] and bench.outbox() == []
     assert {d.detail for d in view.decisions if d.reason == "holdout"} >= {
-        "would have opened a video_call task (repeated rejection)", "would have opened a video_call task",
+        "would have opened a video_call task (repeated rejection)",
+        "would have opened a video_call task",
     }
     await bench.send("onboarding.help_requested")
     await bench.skip(minutes=1)

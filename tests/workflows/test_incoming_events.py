@@ -1,7 +1,7 @@
 """The door's reading of an event (`IncomingEvent`): what it refuses that the journey's lenient reading
 would let through to fail later, and what makes two events the same."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -9,11 +9,16 @@ from pydantic import ValidationError
 
 from workflows.events import IncomingEvent, OnboardingEvent, fingerprint
 
-NOW = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 
 
 def door(**overrides: Any) -> IncomingEvent:
-    data: dict[str, Any] = {"event_id": "e-1", "customer_id": "c-1", "type": "onboarding.started", "occurred_at": NOW.isoformat()}
+    data: dict[str, Any] = {
+        "event_id": "e-1",
+        "customer_id": "c-1",
+        "type": "onboarding.started",
+        "occurred_at": NOW.isoformat(),
+    }
     return IncomingEvent.model_validate({**data, **overrides}, context={"now": NOW})
 
 
@@ -23,15 +28,24 @@ def refused(**overrides: Any) -> list[tuple[tuple[Any, ...], str]]:
     return [(tuple(e["loc"]), e["msg"]) for e in err.value.errors()]
 
 
-@pytest.mark.parametrize("occurred_at", [
-    "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1900-01-01T00:00:00Z", "1970-01-01T00:00:00Z",
-    "1999-12-31T23:59:59Z", (NOW + timedelta(days=1, seconds=1)).isoformat(),
-])
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "1900-01-01T00:00:00Z",
+        "1970-01-01T00:00:00Z",
+        "1999-12-31T23:59:59Z",
+        (NOW + timedelta(days=1, seconds=1)).isoformat(),
+    ],
+)
 @pytest.mark.parametrize("event_type", ["onboarding.started", "customer.active"])
 def test_occurred_at_lies_between_2000_and_a_day_ahead(occurred_at: str, event_type: str) -> None:
     [(loc, message)] = refused(occurred_at=occurred_at, type=event_type)
     assert loc == ("occurred_at",) and "2000-01-01" in message
-    OnboardingEvent.model_validate({"event_id": "e", "customer_id": "c", "type": event_type, "occurred_at": occurred_at})  # the journey's reading replays it
+    OnboardingEvent.model_validate(
+        {"event_id": "e", "customer_id": "c", "type": event_type, "occurred_at": occurred_at}
+    )  # the journey's reading replays it
 
 
 def test_the_bounds_are_inclusive() -> None:
@@ -39,12 +53,15 @@ def test_the_bounds_are_inclusive() -> None:
     door(occurred_at=(NOW + timedelta(days=1)).isoformat())
 
 
-@pytest.mark.parametrize(("event_type", "attributes"), [
-    ("onboarding.started", {"utm_source": "x"}),
-    ("onboarding.document_rejected", {"reason": "blur", "photo": "AAAA"}),
-    ("customer.opted_out", {"channel": "sms", "reason": "annoyed"}),
-    ("onboarding.error", {"error": "maintenance", "trace": "..."}),
-])
+@pytest.mark.parametrize(
+    ("event_type", "attributes"),
+    [
+        ("onboarding.started", {"utm_source": "x"}),
+        ("onboarding.document_rejected", {"reason": "blur", "photo": "AAAA"}),
+        ("customer.opted_out", {"channel": "sms", "reason": "annoyed"}),
+        ("onboarding.error", {"error": "maintenance", "trace": "..."}),
+    ],
+)
 def test_each_type_takes_its_own_attributes_only(event_type: str, attributes: dict[str, str]) -> None:
     [(loc, message)] = refused(type=event_type, attributes=attributes)
     assert loc == ("attributes",) and "is not a known attribute" in message

@@ -5,12 +5,12 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
-from workflows.contracts import JournalBatch
 from activities.journal_activities import JournalActivities
 from journal.schema import journal_entries, journeys
 from journal.store import migrate, open_journal, read_rows
 from tests.harness import bench_settings, running_bench
 from workers.worker import build_worker
+from workflows.contracts import JournalBatch
 from workflows.playbook import Playbook
 
 
@@ -33,7 +33,9 @@ async def test_retried_journal_writes_leave_one_row_per_entry(
     engine = open_journal(settings.journal_database_url)
     migrate(engine)
     flaky = JournalThatLosesItsFirstAnswers(engine)
-    async with running_bench(time_skipping_env, default_playbook, settings, build_worker(time_skipping_env.client, settings, journal=flaky)) as bench:
+    async with running_bench(
+        time_skipping_env, default_playbook, settings, build_worker(time_skipping_env.client, settings, journal=flaky)
+    ) as bench:
         await bench.send("onboarding.phone_verified")
         await bench.skip(hours=2)
         await bench.send("onboarding.completed")
@@ -43,8 +45,13 @@ async def test_retried_journal_writes_leave_one_row_per_entry(
     ids = [row["entry_id"] for row in view_entries]
     assert len(ids) == len(set(ids))
     names = sorted((row["kind"], row["name"]) for row in view_entries)
-    assert names == sorted([
-        ("event", "onboarding.phone_verified"), ("event", "onboarding.completed"), ("decision", "sent"), ("decision", "ended"),
-    ])
+    assert names == sorted(
+        [
+            ("event", "onboarding.phone_verified"),
+            ("event", "onboarding.completed"),
+            ("decision", "sent"),
+            ("decision", "ended"),
+        ]
+    )
     [journey] = read_rows(engine, journeys)
     assert (journey["outcome"], journey["preceded_by"], journey["messages_sent"]) == ("completed", "nudge_1", 1)

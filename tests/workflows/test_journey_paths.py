@@ -5,6 +5,7 @@ own timers run by skipping time, and checks what the customer would have receive
 support was told, and what ops see (the journey view and its outcome).
 """
 
+import itertools
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,8 +13,7 @@ import pytest
 
 from activities.service_health import write_service_status
 from starters.client import TaskRefused
-from tests.harness import Bench, zone_where_local_hour_is
-from tests.harness import eventually
+from tests.harness import Bench, eventually, zone_where_local_hour_is
 from workflows.human_tasks import TaskOutcome
 
 FUNNEL_AFTER_PHONE = (
@@ -67,13 +67,16 @@ async def test_stage_a_three_unanswered_nudges_then_sms_with_the_nearest_store(b
     await bench.skip(hours=40)
     messages = bench.outbox()
     assert [(m["channel"], m["kind"], m["attempt"]) for m in messages] == [
-        ("push", "nudge", 1), ("push", "nudge", 2), ("push", "nudge", 3), ("sms", "sms_store_offer", 1),
+        ("push", "nudge", 1),
+        ("push", "nudge", 2),
+        ("push", "nudge", 3),
+        ("sms", "sms_store_offer", 1),
     ]
     sms = messages[-1]
     assert "Samarkand Registan store" in sms["text"] and "Registan street 5" in sms["text"]
     # The frequency cap and quiet hours held all the way: 2 in any 24 h, 3 h apart, never at night.
     times = [datetime.fromisoformat(m["created_at"]) for m in messages]
-    assert all(b - a >= timedelta(hours=3) for a, b in zip(times, times[1:]))
+    assert all(b - a >= timedelta(hours=3) for a, b in itertools.pairwise(times))
     assert all(sum(1 for t in times if s <= t < s + timedelta(hours=24)) <= 2 for s in times)
     assert all(9 <= h < 21 for h in local_hours(messages, bench.timezone))
     view = await bench.view()
@@ -103,7 +106,9 @@ async def test_stage_b_reason_specific_copy_then_a_video_call_task(bench: Bench)
     assert (claimed.state, claimed.claimed_by) == ("claimed", "agent-ana")
     with pytest.raises(TaskRefused, match="claimed by another agent"):
         await bench.client.complete_task(task.task_id, "agent-bob", TaskOutcome.VERIFIED_ON_CALL)
-    done = await bench.client.complete_task(task.task_id, "agent-ana", TaskOutcome.VERIFIED_ON_CALL, note="checked on video")
+    done = await bench.client.complete_task(
+        task.task_id, "agent-ana", TaskOutcome.VERIFIED_ON_CALL, note="checked on video"
+    )
     assert done.outcome == "verified_on_call"
     view = await bench.view()
     assert (view.stage, view.status, view.open_task) == ("document_approved", "active", None)
@@ -133,7 +138,9 @@ async def test_a_task_nobody_claims_by_its_due_time_is_escalated_once(bench: Ben
     await bench.skip(minutes=2)
     assert [n["kind"] for n in bench.staff_notifications()] == ["task_opened", "task_overdue"]
     view = await bench.view()
-    assert [(d.action, d.reason) for d in view.decisions if d.action == "task_overdue"] == [("task_overdue", "unclaimed_past_due")]
+    assert [(d.action, d.reason) for d in view.decisions if d.action == "task_overdue"] == [
+        ("task_overdue", "unclaimed_past_due")
+    ]
     assert view.open_task is not None and view.open_task.state == "open", "still waiting for an agent"
     await bench.skip(hours=5)
     assert len(bench.staff_notifications()) == 2
@@ -233,7 +240,11 @@ async def test_no_progress_for_48_hours_ends_the_journey_as_abandoned(bench: Ben
     assert (await bench.view()).outcome is None
     await bench.skip(hours=2)
     outcome = await bench.outcome()
-    assert (outcome.kind, outcome.stage, outcome.reason) == ("abandoned", "document_approved", "no_progress_within_recovery_window")
+    assert (outcome.kind, outcome.stage, outcome.reason) == (
+        "abandoned",
+        "document_approved",
+        "no_progress_within_recovery_window",
+    )
     assert outcome.drop_off_stages == ["document_approved"]
     assert all("selfie" in m["text"] for m in bench.outbox() if m["kind"] == "nudge")
 
@@ -254,14 +265,22 @@ async def test_duplicate_late_and_out_of_order_events(bench: Bench) -> None:
     await bench.send("onboarding.started", event_id="ev-1", occurred_at=t0)
     await bench.send("onboarding.document_uploaded", event_id="ev-3", occurred_at=t0 + timedelta(minutes=3))
     await bench.send("onboarding.phone_verified", event_id="ev-2", occurred_at=t0 + timedelta(minutes=2))  # late
-    await bench.signal_again("onboarding.document_uploaded", event_id="ev-3", occurred_at=t0 + timedelta(minutes=3))  # twice
+    await bench.signal_again(
+        "onboarding.document_uploaded", event_id="ev-3", occurred_at=t0 + timedelta(minutes=3)
+    )  # twice
     await bench.skip(minutes=1)
     view = await bench.view()
     assert view.stage == "document_uploaded"
-    assert [(e.event_id, e.effect) for e in view.events] == [("ev-1", "advanced"), ("ev-3", "advanced"), ("ev-2", "stale")]
+    assert [(e.event_id, e.effect) for e in view.events] == [
+        ("ev-1", "advanced"),
+        ("ev-3", "advanced"),
+        ("ev-2", "stale"),
+    ]
     assert view.duplicates_ignored == 1
     # A rejected document may be uploaded again: the one move backwards the funnel allows.
-    await bench.send("onboarding.document_rejected", event_id="ev-4", occurred_at=t0 + timedelta(minutes=4), reason="expired")
+    await bench.send(
+        "onboarding.document_rejected", event_id="ev-4", occurred_at=t0 + timedelta(minutes=4), reason="expired"
+    )
     await bench.send("onboarding.document_uploaded", event_id="ev-5", occurred_at=t0 + timedelta(minutes=5))
     await bench.skip(minutes=1)
     assert (await bench.view()).stage == "document_uploaded"

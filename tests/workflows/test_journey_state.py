@@ -1,16 +1,14 @@
 """How events and agents' outcomes change what a journey knows: duplicates, order, consent, tasks, the end."""
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from workflows.journey_rules import CURRENT_RULES, JourneyRules
-from workflows.state_bounds import StateBounds
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel, ErrorKind, Stage
 from workflows.human_tasks import HumanTask, TaskOutcome, TaskReason, TaskState
+from workflows.journey_rules import CURRENT_RULES, JourneyRules
+from workflows.journey_changes import apply_event, apply_task_outcome, finish, preceding_intervention
 from workflows.journey_state import (
     EventEffect,
     JourneyState,
@@ -18,18 +16,15 @@ from workflows.journey_state import (
     MessageKind,
     OutcomeKind,
     SentMessage,
-    apply_event,
-    apply_task_outcome,
-    finish,
     new_journey,
-    preceding_intervention,
     status_of,
 )
 from workflows.next_step import cutoff_of
 from workflows.playbook import TaskKind, load_playbook
+from workflows.state_bounds import StateBounds
 
 PLAYBOOK = load_playbook()
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 _ids = itertools.count(1)
 
 
@@ -63,15 +58,25 @@ def feed(state: JourneyState, event: OnboardingEvent, received_minutes: float | 
 def sent(state: JourneyState, kind: MessageKind, attempt: int, minutes: float) -> None:
     state.messages.append(
         SentMessage(
-            message_id=f"m{len(state.messages) + 1}", channel=Channel.PUSH if kind is MessageKind.NUDGE else Channel.SMS,
-            kind=kind, stage=state.stage, attempt=attempt, sent_at=at(minutes), text="...",
+            message_id=f"m{len(state.messages) + 1}",
+            channel=Channel.PUSH if kind is MessageKind.NUDGE else Channel.SMS,
+            kind=kind,
+            stage=state.stage,
+            attempt=attempt,
+            sent_at=at(minutes),
+            text="...",
         )
     )
 
 
 def complete(task: HumanTask, outcome: TaskOutcome, minutes: float) -> None:
     """What the workflow does to the task before it applies the outcome to the journey."""
-    task.state, task.outcome, task.completed_by, task.completed_at = TaskState.COMPLETED, outcome, "agent-1", at(minutes)
+    task.state, task.outcome, task.completed_by, task.completed_at = (
+        TaskState.COMPLETED,
+        outcome,
+        "agent-1",
+        at(minutes),
+    )
 
 
 # -- duplicates and order -----------------------------------------------------------------------
@@ -85,7 +90,9 @@ def test_first_event_starts_the_journey_at_its_stage() -> None:
 
 
 def test_duplicate_event_returns_none_and_is_counted_without_a_trace() -> None:
-    state = journey(ev("onboarding.phone_verified"), ev("onboarding.document_rejected", 5, event_id="rej", reason="blur"))
+    state = journey(
+        ev("onboarding.phone_verified"), ev("onboarding.document_rejected", 5, event_id="rej", reason="blur")
+    )
     assert feed(state, ev("onboarding.document_rejected", 5, event_id="rej", reason="blur"), 30) is None
     assert feed(state, ev("onboarding.document_rejected", 5, event_id="rej", reason="blur"), 31) is None
     assert state.duplicates_ignored == 2
@@ -124,7 +131,9 @@ def test_earlier_funnel_event_arriving_after_a_non_funnel_first_event_still_coun
 
 def test_error_after_a_late_progress_event_is_kept_whatever_the_arrival_order() -> None:
     in_order = journey(
-        ev("onboarding.phone_verified"), ev("onboarding.document_approved", 10), ev("onboarding.error", 12, error="maintenance", service="liveness")
+        ev("onboarding.phone_verified"),
+        ev("onboarding.document_approved", 10),
+        ev("onboarding.error", 12, error="maintenance", service="liveness"),
     )
     late = journey(ev("onboarding.phone_verified"), ev("onboarding.error", 12, error="maintenance", service="liveness"))
     feed(late, ev("onboarding.document_approved", 10), received_minutes=13)
@@ -148,11 +157,18 @@ def test_started_as_first_event_advances_then_repeats_are_stale() -> None:
 
 def test_profile_takes_the_newest_values_and_keeps_what_is_not_resent() -> None:
     first = OnboardingEvent(
-        event_id="p1", customer_id="c-43", type="onboarding.phone_verified", occurred_at=at(0),
+        event_id="p1",
+        customer_id="c-43",
+        type="onboarding.phone_verified",
+        occurred_at=at(0),
         profile={"timezone": "Asia/Tashkent", "locale": "uz"},
     )
     newer = OnboardingEvent(
-        event_id="p2", customer_id="c-43", type="onboarding.document_uploaded", occurred_at=at(10), profile={"locale": "ru"}
+        event_id="p2",
+        customer_id="c-43",
+        type="onboarding.document_uploaded",
+        occurred_at=at(10),
+        profile={"locale": "ru"},
     )
     older = OnboardingEvent(
         event_id="p3", customer_id="c-43", type="onboarding.help_requested", occurred_at=at(5), profile={"locale": "en"}
@@ -227,7 +243,11 @@ def test_second_rejection_opens_a_repeated_rejection_video_call() -> None:
     feed(state, ev("onboarding.document_rejected", 11, reason="glare"))
     assert (state.rejections, state.rejection_reasons) == (2, ["blur", "glare"])
     [task] = state.tasks
-    assert (task.kind, task.reason, task.stage) == (TaskKind.VIDEO_CALL, TaskReason.REPEATED_REJECTION, Stage.DOCUMENT_REJECTED)
+    assert (task.kind, task.reason, task.stage) == (
+        TaskKind.VIDEO_CALL,
+        TaskReason.REPEATED_REJECTION,
+        Stage.DOCUMENT_REJECTED,
+    )
     assert task.detail == "2 rejections: blur, glare"
     assert task.due_at == task.opened_at + timedelta(hours=2)  # the video_call SLA
     assert status_of(state) is JourneyStatus.AWAITING_AGENT
@@ -306,7 +326,10 @@ def test_completion_sets_the_outcome_and_closes_live_tasks() -> None:
     outcome = state.outcome
     assert outcome is not None
     assert (outcome.kind, outcome.stage, outcome.ended_at, outcome.reason) == (
-        OutcomeKind.COMPLETED, Stage.COMPLETED, at(90), "onboarding.completed",
+        OutcomeKind.COMPLETED,
+        Stage.COMPLETED,
+        at(90),
+        "onboarding.completed",
     )
     assert (outcome.preceded_by, outcome.assisted, outcome.messages_sent) == ("nudge_1", False, 1)
     assert outcome.drop_off_stages == [Stage.PHONE_VERIFIED]
@@ -344,12 +367,18 @@ def test_verified_on_call_moves_the_customer_past_the_stuck_step() -> None:
 
 
 def test_verified_on_call_at_the_last_step_completes_the_journey_as_assisted() -> None:
-    state = journey(ev("onboarding.phone_verified"), ev("onboarding.biometric_passed", 5), ev("onboarding.help_requested", 70))
+    state = journey(
+        ev("onboarding.phone_verified"), ev("onboarding.biometric_passed", 5), ev("onboarding.help_requested", 70)
+    )
     task = state.tasks[0]
     complete(task, TaskOutcome.VERIFIED_ON_CALL, 80)
     apply_task_outcome(state, task, TaskOutcome.VERIFIED_ON_CALL, at(80), CURRENT_RULES)
     assert state.outcome is not None
-    assert (state.outcome.kind, state.outcome.reason, state.outcome.assisted) == (OutcomeKind.COMPLETED, "verified_on_call", True)
+    assert (state.outcome.kind, state.outcome.reason, state.outcome.assisted) == (
+        OutcomeKind.COMPLETED,
+        "verified_on_call",
+        True,
+    )
 
 
 def test_customer_will_retry_restarts_the_stage_with_a_fresh_window() -> None:
@@ -369,7 +398,9 @@ def test_activated_in_store_completes_the_journey_credited_to_the_agent() -> Non
     apply_task_outcome(state, task, TaskOutcome.ACTIVATED_IN_STORE, at(200), CURRENT_RULES)
     assert state.outcome is not None
     assert (state.outcome.kind, state.outcome.stage, state.outcome.reason) == (
-        OutcomeKind.COMPLETED, Stage.COMPLETED, "activated_in_store",
+        OutcomeKind.COMPLETED,
+        Stage.COMPLETED,
+        "activated_in_store",
     )
     assert (state.outcome.assisted, state.outcome.preceded_by) == (True, "human_task")
 
@@ -428,7 +459,10 @@ def test_status_of_each_state() -> None:
     push_only_out = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", 5, channel="push"))
     assert status_of(push_only_out) is JourneyStatus.ACTIVE
     assert status_of(journey(ev("onboarding.phone_verified"), ev("onboarding.completed", 5))) is JourneyStatus.COMPLETED
-    for kind, status in [(OutcomeKind.ABANDONED, JourneyStatus.ABANDONED), (OutcomeKind.OPTED_OUT, JourneyStatus.OPTED_OUT)]:
+    for kind, status in [
+        (OutcomeKind.ABANDONED, JourneyStatus.ABANDONED),
+        (OutcomeKind.OPTED_OUT, JourneyStatus.OPTED_OUT),
+    ]:
         ended = pv()
         finish(ended, kind, at(48 * 60), reason="no_progress_within_recovery_window")
         assert status_of(ended) is status
@@ -438,13 +472,28 @@ def test_status_of_each_state() -> None:
 def test_unreachable_after_the_window_still_leaves_the_store_offer_time_to_work() -> None:
     playbook = load_playbook()
     late = T0 + timedelta(hours=50)  # the agent reached the task after the 48-hour window
-    for gets_a_window, deadline in ((True, late + playbook.guardrails.recovery_window), (False, T0 + playbook.guardrails.recovery_window)):
-        first = OnboardingEvent(event_id="u-1", customer_id="c-unreach", type="onboarding.phone_verified", occurred_at=T0)
+    for gets_a_window, deadline in (
+        (True, late + playbook.guardrails.recovery_window),
+        (False, T0 + playbook.guardrails.recovery_window),
+    ):
+        first = OnboardingEvent(
+            event_id="u-1", customer_id="c-unreach", type="onboarding.phone_verified", occurred_at=T0
+        )
         state = new_journey(first, playbook, T0, holdout_share=0.0, bounds=StateBounds())
         apply_event(state, first, playbook, T0)
-        help_event = OnboardingEvent(event_id="u-2", customer_id="c-unreach", type="onboarding.help_requested", occurred_at=T0)
+        help_event = OnboardingEvent(
+            event_id="u-2", customer_id="c-unreach", type="onboarding.help_requested", occurred_at=T0
+        )
         apply_event(state, help_event, playbook, T0)
         state.tasks[0].state = TaskState.COMPLETED  # as the workflow does before applying the outcome
-        apply_task_outcome(state, state.tasks[0], TaskOutcome.UNREACHABLE, late, JourneyRules(escalate_overdue_tasks=True, progress_guards=True, offer_ends_nudging=gets_a_window))
+        apply_task_outcome(
+            state,
+            state.tasks[0],
+            TaskOutcome.UNREACHABLE,
+            late,
+            JourneyRules(escalate_overdue_tasks=True, progress_guards=True, offer_ends_nudging=gets_a_window),
+        )
         assert state.store_offer_requested
-        assert cutoff_of(state, playbook, CURRENT_RULES) == deadline, "journeys from before the change keep their window"
+        assert cutoff_of(state, playbook, CURRENT_RULES) == deadline, (
+            "journeys from before the change keep their window"
+        )

@@ -1,17 +1,17 @@
 """The playbook's decision at a given moment: wait, nudge, defer, suppress, escalate, alert, or end."""
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from workflows.journey_rules import CURRENT_RULES, JourneyRules
-from workflows.state_bounds import StateBounds
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel, Stage
 from workflows.human_tasks import TaskState
-from workflows.journey_state import JourneyState, MessageKind, OutcomeKind, SentMessage, apply_event, new_journey
+from workflows.journey_rules import CURRENT_RULES, JourneyRules
+from workflows.journey_changes import apply_event
+from workflows.journey_state import JourneyState, MessageKind, OutcomeKind, SentMessage, new_journey
 from workflows.next_step import (
     AlertOps,
     Defer,
@@ -27,23 +27,32 @@ from workflows.next_step import (
     next_step,
 )
 from workflows.playbook import TaskKind, load_playbook
+from workflows.state_bounds import StateBounds
 
 PLAYBOOK = load_playbook()  # quiet hours 21:00-09:00, 2 per 24 h, 3 h apart, 48 h window, 7 d lifetime
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)  # 10:00 in the playbook's default zone (UTC)
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 10:00 in the playbook's default zone (UTC)
 H = timedelta(hours=1)
 CUSTOMER = "c-43"
 _ids = itertools.count(1)
 
 
-def ev(event_type: str, offset: timedelta = timedelta(0), profile: dict[str, Any] | None = None, **attributes: Any) -> OnboardingEvent:
+def ev(
+    event_type: str, offset: timedelta = timedelta(0), profile: dict[str, Any] | None = None, **attributes: Any
+) -> OnboardingEvent:
     return OnboardingEvent(
-        event_id=f"e-{next(_ids)}", customer_id=CUSTOMER, type=event_type, occurred_at=T0 + offset,
-        attributes=attributes, profile=profile,
+        event_id=f"e-{next(_ids)}",
+        customer_id=CUSTOMER,
+        type=event_type,
+        occurred_at=T0 + offset,
+        attributes=attributes,
+        profile=profile,
     )
 
 
 def journey(*events: OnboardingEvent) -> JourneyState:
-    state = new_journey(events[0], PLAYBOOK, events[0].occurred_at, holdout_share=0.0, bounds=StateBounds())  # a messaged customer
+    state = new_journey(
+        events[0], PLAYBOOK, events[0].occurred_at, holdout_share=0.0, bounds=StateBounds()
+    )  # a messaged customer
     for event in events:
         apply_event(state, event, PLAYBOOK, event.occurred_at)
     return state
@@ -52,8 +61,15 @@ def journey(*events: OnboardingEvent) -> JourneyState:
 def nudged(state: JourneyState, attempt: int, when: datetime) -> None:
     """What the workflow records after it sends nudge `attempt`."""
     state.messages.append(
-        SentMessage(message_id=f"m{attempt}", channel=Channel.PUSH, kind=MessageKind.NUDGE, stage=state.stage,
-                    attempt=attempt, sent_at=when, text="...")
+        SentMessage(
+            message_id=f"m{attempt}",
+            channel=Channel.PUSH,
+            kind=MessageKind.NUDGE,
+            stage=state.stage,
+            attempt=attempt,
+            sent_at=when,
+            text="...",
+        )
     )
     state.attempts, state.last_nudge_at, state.deferred_until = attempt, when, None
 
@@ -76,14 +92,18 @@ def test_waits_for_the_drop_off_threshold() -> None:
 
 def test_first_nudge_by_push_at_the_drop_off() -> None:
     state = journey(ev("onboarding.phone_verified"))
-    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, fallback=False, check_service=None)
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(
+        MessageKind.NUDGE, 1, Channel.PUSH, fallback=False, check_service=None
+    )
 
 
 def test_after_a_nudge_waits_for_the_spacing() -> None:
     state = journey(ev("onboarding.phone_verified"))
     nudged(state, 1, T0 + H)
     assert next_step(state, PLAYBOOK, T0 + 2 * H, CURRENT_RULES) == Wait(T0 + 5 * H, "nudge 2")
-    assert next_step(state, PLAYBOOK, T0 + 5 * H, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 2, Channel.PUSH, False, None)
+    assert next_step(state, PLAYBOOK, T0 + 5 * H, CURRENT_RULES) == SendMessage(
+        MessageKind.NUDGE, 2, Channel.PUSH, False, None
+    )
 
 
 def test_drop_off_is_detected_once_and_never_while_waiting_on_us() -> None:
@@ -108,7 +128,9 @@ def test_nudge_due_in_quiet_hours_is_deferred_then_waits_then_goes() -> None:
     state.deferred_until = step.until
     assert next_step(state, PLAYBOOK, T0 + evening + H, CURRENT_RULES) == Wait(morning, "nudge 1")
     # A deferred nudge is not an attempt: at 09:00 it is still nudge 1.
-    assert next_step(state, PLAYBOOK, morning, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, None)
+    assert next_step(state, PLAYBOOK, morning, CURRENT_RULES) == SendMessage(
+        MessageKind.NUDGE, 1, Channel.PUSH, False, None
+    )
 
 
 def test_quiet_hours_follow_the_customers_time_zone() -> None:
@@ -126,9 +148,14 @@ def test_third_nudge_waits_for_the_frequency_cap() -> None:
 
 
 def test_nudge_for_a_service_reported_down_waits_for_the_recheck() -> None:
-    state = journey(ev("onboarding.phone_verified"), ev("onboarding.error", timedelta(minutes=5), error="maintenance", service="ocr"))
+    state = journey(
+        ev("onboarding.phone_verified"),
+        ev("onboarding.error", timedelta(minutes=5), error="maintenance", service="ocr"),
+    )
     state.service_retry_at = T0 + 90 * timedelta(minutes=1)
-    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Defer(T0 + 90 * timedelta(minutes=1), "service_unhealthy", "nudge 1")
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Defer(
+        T0 + 90 * timedelta(minutes=1), "service_unhealthy", "nudge 1"
+    )
 
 
 # -- channels -----------------------------------------------------------------------------------
@@ -139,20 +166,28 @@ def test_all_channels_opted_out_suppresses_once_then_waits_for_the_cutoff() -> N
     step = next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES)
     assert step == Suppress("nudge 1", "opted_out", "phone_verified:nudge 1")
     state.suppressed_attempt = step.key
-    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Wait(T0 + 48 * H, "nudge 1 once the customer allows a channel")
-    assert next_step(state, PLAYBOOK, T0 + 48 * H, CURRENT_RULES) == EndJourney(OutcomeKind.OPTED_OUT, "no_progress_within_recovery_window")
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Wait(
+        T0 + 48 * H, "nudge 1 once the customer allows a channel"
+    )
+    assert next_step(state, PLAYBOOK, T0 + 48 * H, CURRENT_RULES) == EndJourney(
+        OutcomeKind.OPTED_OUT, "no_progress_within_recovery_window"
+    )
 
 
 def test_opted_back_in_after_a_suppression_gets_the_nudge() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", timedelta(minutes=10), channel="all"))
     state.suppressed_attempt = "phone_verified:nudge 1"
     apply_event(state, ev("customer.opted_in", 2 * H, channel="push"), PLAYBOOK, T0 + 2 * H)
-    assert next_step(state, PLAYBOOK, T0 + 2 * H, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, None)
+    assert next_step(state, PLAYBOOK, T0 + 2 * H, CURRENT_RULES) == SendMessage(
+        MessageKind.NUDGE, 1, Channel.PUSH, False, None
+    )
 
 
 def test_push_opted_out_falls_back_to_sms() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", timedelta(minutes=10), channel="push"))
-    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 1, Channel.SMS, fallback=True, check_service=None)
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(
+        MessageKind.NUDGE, 1, Channel.SMS, fallback=True, check_service=None
+    )
 
 
 # -- escalation -----------------------------------------------------------------------------------
@@ -163,10 +198,14 @@ def test_stage_a_sends_the_sms_store_offer_after_the_last_nudge() -> None:
     for attempt, offset in enumerate([1 * H, 5 * H, 25 * H], start=1):
         nudged(state, attempt, T0 + offset)
     assert next_step(state, PLAYBOOK, T0 + 26 * H, CURRENT_RULES) == Wait(T0 + 29 * H, "sms store offer")
-    assert next_step(state, PLAYBOOK, T0 + 29 * H, CURRENT_RULES) == SendMessage(MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None)
+    assert next_step(state, PLAYBOOK, T0 + 29 * H, CURRENT_RULES) == SendMessage(
+        MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None
+    )
     # Once the offer went out, nothing is left but the cutoff.
     state.escalated = True
-    assert next_step(state, PLAYBOOK, T0 + 30 * H, CURRENT_RULES) == Wait(T0 + 48 * H, "end as abandoned without progress")
+    assert next_step(state, PLAYBOOK, T0 + 30 * H, CURRENT_RULES) == Wait(
+        T0 + 48 * H, "end as abandoned without progress"
+    )
 
 
 def test_stage_b_escalates_to_a_video_call_after_the_last_nudge() -> None:
@@ -178,7 +217,9 @@ def test_stage_b_escalates_to_a_video_call_after_the_last_nudge() -> None:
 def test_unreachable_customer_gets_the_store_offer_at_once() -> None:
     state, last = three_unanswered_nudges("onboarding.document_rejected", reason="blur")
     state.escalated, state.store_offer_requested = True, True
-    assert next_step(state, PLAYBOOK, last + 5 * H, CURRENT_RULES) == SendMessage(MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None)
+    assert next_step(state, PLAYBOOK, last + 5 * H, CURRENT_RULES) == SendMessage(
+        MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None
+    )
 
 
 # -- the end --------------------------------------------------------------------------------------
@@ -188,7 +229,9 @@ def test_ends_as_abandoned_at_the_recovery_window() -> None:
     state = journey(ev("onboarding.phone_verified"))
     nudged(state, 1, T0 + H)
     assert not isinstance(next_step(state, PLAYBOOK, T0 + 48 * H - timedelta(seconds=1), CURRENT_RULES), EndJourney)
-    assert next_step(state, PLAYBOOK, T0 + 48 * H, CURRENT_RULES) == EndJourney(OutcomeKind.ABANDONED, "no_progress_within_recovery_window")
+    assert next_step(state, PLAYBOOK, T0 + 48 * H, CURRENT_RULES) == EndJourney(
+        OutcomeKind.ABANDONED, "no_progress_within_recovery_window"
+    )
 
 
 def test_progress_moves_the_cutoff() -> None:
@@ -214,13 +257,19 @@ def test_ends_at_max_lifetime_even_with_recent_progress() -> None:
 def test_stalled_review_alerts_ops_and_never_abandons_the_customer_at_48h() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.document_uploaded", timedelta(minutes=10)))
     review_since = T0 + timedelta(minutes=10)
-    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Wait(review_since + 2 * H, "alert ops if the review stalls")
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Wait(
+        review_since + 2 * H, "alert ops if the review stalls"
+    )
     step = next_step(state, PLAYBOOK, review_since + 2 * H, CURRENT_RULES)
     assert isinstance(step, AlertOps) and "document_uploaded" in step.reason
     state.ops_alerted = True
     lifetime_end = T0 + timedelta(days=7)
-    assert next_step(state, PLAYBOOK, review_since + 3 * H, CURRENT_RULES) == Wait(lifetime_end, "waiting on our review")
-    assert next_step(state, PLAYBOOK, review_since + 48 * H, CURRENT_RULES) == Wait(lifetime_end, "waiting on our review")
+    assert next_step(state, PLAYBOOK, review_since + 3 * H, CURRENT_RULES) == Wait(
+        lifetime_end, "waiting on our review"
+    )
+    assert next_step(state, PLAYBOOK, review_since + 48 * H, CURRENT_RULES) == Wait(
+        lifetime_end, "waiting on our review"
+    )
     assert state.messages == []
     assert next_step(state, PLAYBOOK, lifetime_end, CURRENT_RULES) == EndJourney(OutcomeKind.ABANDONED, "max_lifetime")
 
@@ -239,7 +288,9 @@ def test_new_task_notifies_agents_then_no_nudges_while_it_is_live() -> None:
     assert next_step(state, PLAYBOOK, T0 + 3 * H, CURRENT_RULES) == EscalateOverdueTask(task.task_id)
     task.overdue_escalated = True
     lifetime_end = state.started_at + PLAYBOOK.guardrails.max_lifetime
-    assert next_step(state, PLAYBOOK, T0 + 3 * H, CURRENT_RULES) == Wait(lifetime_end, "agent works the task"), "a live task holds the window"
+    assert next_step(state, PLAYBOOK, T0 + 3 * H, CURRENT_RULES) == Wait(lifetime_end, "agent works the task"), (
+        "a live task holds the window"
+    )
 
 
 def test_a_claimed_task_is_not_overdue_and_old_journeys_do_not_escalate() -> None:
@@ -248,29 +299,58 @@ def test_a_claimed_task_is_not_overdue_and_old_journeys_do_not_escalate() -> Non
     old_rules = JourneyRules(escalate_overdue_tasks=False, progress_guards=False, offer_ends_nudging=True)
     assert next_step(state, PLAYBOOK, T0 + 3 * H, old_rules) == Wait(T0 + 48 * H, "agent works the task")
     state.tasks[0].state, state.tasks[0].claimed_by = TaskState.CLAIMED, "ana"
-    assert next_step(state, PLAYBOOK, T0 + 3 * H, CURRENT_RULES) == Wait(state.started_at + PLAYBOOK.guardrails.max_lifetime, "agent works the task")
+    assert next_step(state, PLAYBOOK, T0 + 3 * H, CURRENT_RULES) == Wait(
+        state.started_at + PLAYBOOK.guardrails.max_lifetime, "agent works the task"
+    )
 
 
 def test_a_live_task_keeps_the_journey_past_the_recovery_window() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", timedelta(hours=47, minutes=30)))
     state.tasks[0].notified = True
     state.tasks[0].state, state.tasks[0].claimed_by = TaskState.CLAIMED, "ana"
-    assert not isinstance(next_step(state, PLAYBOOK, T0 + 49 * H, CURRENT_RULES), EndJourney), "the agent is still working it"
-    assert next_step(state, PLAYBOOK, T0 + 49 * H, JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True)) == EndJourney(OutcomeKind.ABANDONED, "no_progress_within_recovery_window")
+    assert not isinstance(next_step(state, PLAYBOOK, T0 + 49 * H, CURRENT_RULES), EndJourney), (
+        "the agent is still working it"
+    )
+    assert next_step(
+        state,
+        PLAYBOOK,
+        T0 + 49 * H,
+        JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True),
+    ) == EndJourney(OutcomeKind.ABANDONED, "no_progress_within_recovery_window")
 
 
 def test_no_nudge_before_the_first_funnel_step() -> None:
     state = journey(ev("customer.opted_out", channel="push"))
-    assert next_step(state, PLAYBOOK, T0 + 2 * H, CURRENT_RULES) == Wait(T0 + 48 * H, "waiting for the first onboarding step")
-    assert isinstance(next_step(state, PLAYBOOK, T0 + 2 * H, JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True)), SendMessage), "what old journeys did"
+    assert next_step(state, PLAYBOOK, T0 + 2 * H, CURRENT_RULES) == Wait(
+        T0 + 48 * H, "waiting for the first onboarding step"
+    )
+    assert isinstance(
+        next_step(
+            state,
+            PLAYBOOK,
+            T0 + 2 * H,
+            JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True),
+        ),
+        SendMessage,
+    ), "what old journeys did"
 
 
 def test_nobody_calls_a_customer_who_opted_out_of_everything() -> None:
-    state = journey(ev("onboarding.document_rejected", reason="blur"), ev("customer.opted_out", timedelta(minutes=1), channel="all"))
+    state = journey(
+        ev("onboarding.document_rejected", reason="blur"), ev("customer.opted_out", timedelta(minutes=1), channel="all")
+    )
     state.attempts, state.last_nudge_at = 3, T0 + 13 * H
     step = next_step(state, PLAYBOOK, T0 + 18 * H, CURRENT_RULES)
     assert isinstance(step, Suppress) and step.reason == "opted_out" and "human task" in step.what
-    assert isinstance(next_step(state, PLAYBOOK, T0 + 18 * H, JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True)), EscalateToAgent)
+    assert isinstance(
+        next_step(
+            state,
+            PLAYBOOK,
+            T0 + 18 * H,
+            JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True),
+        ),
+        EscalateToAgent,
+    )
 
 
 def test_second_rejection_goes_to_a_human_at_once() -> None:
@@ -298,4 +378,6 @@ def test_second_rejection_goes_to_a_human_at_once() -> None:
 def test_nudge_after_an_outage_checks_the_service_first(error: str, service: str | None, check: str | None) -> None:
     attributes = {"error": error} | ({"service": service} if service else {})
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.error", timedelta(minutes=5), **attributes))
-    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, False, check_service=check)
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(
+        MessageKind.NUDGE, 1, Channel.PUSH, False, check_service=check
+    )

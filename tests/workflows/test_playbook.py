@@ -19,6 +19,7 @@ def through_journey_input(playbook: Playbook) -> Playbook:
     converter = pydantic_data_converter.payload_converter
     return converter.from_payloads(converter.to_payloads([playbook]), [Playbook])[0]
 
+
 # -- durations --------------------------------------------------------------------------------
 
 
@@ -78,11 +79,15 @@ def test_default_playbook_loads_with_the_seed_defaults() -> None:
     assert (g.recovery_window, g.max_lifetime) == (timedelta(hours=48), timedelta(days=7))
     assert g.quiet_hours is not None and (g.quiet_hours.start, g.quiet_hours.end) == (time(21), time(9))
     assert (g.frequency_cap.max_messages, g.frequency_cap.window, g.frequency_cap.min_gap) == (
-        2, timedelta(hours=24), timedelta(hours=3),
+        2,
+        timedelta(hours=24),
+        timedelta(hours=3),
     )
     stage_a = playbook.for_stage(Stage.PHONE_VERIFIED)
     assert (stage_a.drop_off_after, stage_a.nudges, stage_a.nudge_spacing) == (
-        timedelta(hours=1), 3, [timedelta(hours=4), timedelta(hours=8)],
+        timedelta(hours=1),
+        3,
+        [timedelta(hours=4), timedelta(hours=8)],
     )
     assert stage_a.escalation is not None and stage_a.escalation.kind == "sms_store_offer"
     stage_b = playbook.for_stage(Stage.DOCUMENT_REJECTED)

@@ -1,6 +1,6 @@
 """Ops filter journeys in the Temporal UI by custom search attributes: checked on the real dev server."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tests.harness import Bench, eventually
 from workflows.journey import workflow_id_for
@@ -13,7 +13,7 @@ async def ids_matching(bench: Bench, query: str) -> set[str]:
 
 async def test_journeys_are_filterable_by_stage_status_nudges_and_task(live_bench: Bench) -> None:
     bench = live_bench
-    past = datetime.now(timezone.utc) - timedelta(hours=2)
+    past = datetime.now(UTC) - timedelta(hours=2)
     rejected, helped, fresh = (f"{bench.customer_id}-{n}" for n in ("rejected", "helped", "fresh"))
     # Two hours ago: the first nudge is overdue at once, so the real clock needs no waiting.
     await bench.send("onboarding.document_rejected", customer_id=rejected, occurred_at=past, reason="blur")
@@ -24,9 +24,15 @@ async def test_journeys_are_filterable_by_stage_status_nudges_and_task(live_benc
 
     async def filtered() -> bool:
         return (
-            ids[rejected] in await ids_matching(bench, "OnboardingStage = 'document_rejected' AND JourneyStatus = 'nudging' AND NudgeCount = 1 AND DropOffStage = 'document_rejected'")
+            ids[rejected]
+            in await ids_matching(
+                bench,
+                "OnboardingStage = 'document_rejected' AND JourneyStatus = 'nudging' AND NudgeCount = 1 "
+                "AND DropOffStage = 'document_rejected'",
+            )
             and await ids_matching(bench, f"HumanTaskState = 'open' AND WorkflowId = '{ids[helped]}'") == {ids[helped]}
-            and ids[fresh] in await ids_matching(bench, "OnboardingStage = 'phone_verified' AND JourneyStatus = 'active'")
+            and ids[fresh]
+            in await ids_matching(bench, "OnboardingStage = 'phone_verified' AND JourneyStatus = 'active'")
         )
 
     await eventually(filtered)

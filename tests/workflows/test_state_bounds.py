@@ -1,25 +1,32 @@
 """What a journey carries stays bounded, whatever the app sends (pure rules, no server)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from workflows.events import OnboardingEvent
-from workflows.journal_entries import furthest_stage, journal_position, mark_journaled, unjournaled_batch
-from workflows.journey_state import EventEffect, JourneyState, adopt_bounds, apply_event, new_journey
 from workflows.funnel import Stage
+from workflows.journal_entries import furthest_stage, journal_position, mark_journaled, unjournaled_batch
+from workflows.journey_changes import apply_event
+from workflows.journey_state import EventEffect, JourneyState, adopt_bounds, new_journey
 from workflows.playbook import load_playbook
 from workflows.state_bounds import StateBounds
 
 PLAYBOOK = load_playbook().model_copy(update={"holdout_share": 0.0})
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CARRIED_LIMIT = 256 * 1024
 
 
-def event(event_id: str, event_type: str = "onboarding.error", seconds: float = 0, **attributes: Any) -> OnboardingEvent:
+def event(
+    event_id: str, event_type: str = "onboarding.error", seconds: float = 0, **attributes: Any
+) -> OnboardingEvent:
     if event_type == "onboarding.error" and not attributes:
         attributes = {"error": "high_latency", "service": "ocr"}
     return OnboardingEvent(
-        event_id=event_id, customer_id="c-flood", type=event_type, occurred_at=T0 + timedelta(seconds=seconds), attributes=attributes
+        event_id=event_id,
+        customer_id="c-flood",
+        type=event_type,
+        occurred_at=T0 + timedelta(seconds=seconds),
+        attributes=attributes,
     )
 
 
@@ -37,7 +44,9 @@ def carried_bytes(state: JourneyState) -> int:
 def test_a_hundred_thousand_distinct_events_leave_the_carried_state_small() -> None:
     state = started(StateBounds())
     for n in range(100_000):
-        apply_event(state, event(f"retry-loop-{n:06d}-" + "x" * 150, seconds=n / 100), PLAYBOOK, T0 + timedelta(seconds=n / 100))
+        apply_event(
+            state, event(f"retry-loop-{n:06d}-" + "x" * 150, seconds=n / 100), PLAYBOOK, T0 + timedelta(seconds=n / 100)
+        )
         if n % 40 == 0:  # the journal keeps up, as the workflow flushes it on every wake-up
             mark_journaled(state, journal_position(state))
     size = carried_bytes(state)
@@ -80,13 +89,20 @@ def test_records_not_yet_journaled_are_kept_up_to_their_window_and_get_journaled
     apply_event(state, event("e-20", seconds=20), PLAYBOOK, T0 + timedelta(seconds=20))
     assert len(state.events) == 5
     batch = unjournaled_batch(state, "onboarding-c-flood", "run1")
-    assert batch is not None and [e.entry_id for e in batch.entries if e.kind == "event"] == ["onboarding-c-flood:run1:e21"]
+    assert batch is not None and [e.entry_id for e in batch.entries if e.kind == "event"] == [
+        "onboarding-c-flood:run1:e21"
+    ]
 
 
 def test_the_furthest_stage_survives_the_events_that_showed_it() -> None:
     state = started(StateBounds(events=3, decisions=3, unjournaled=3))
     apply_event(state, event("up", "onboarding.document_uploaded", seconds=1), PLAYBOOK, T0 + timedelta(seconds=1))
-    apply_event(state, event("rej", "onboarding.document_rejected", seconds=2, reason="blur"), PLAYBOOK, T0 + timedelta(seconds=2))
+    apply_event(
+        state,
+        event("rej", "onboarding.document_rejected", seconds=2, reason="blur"),
+        PLAYBOOK,
+        T0 + timedelta(seconds=2),
+    )
     for n in range(10):
         apply_event(state, event(f"e-{n}", seconds=3 + n), PLAYBOOK, T0 + timedelta(seconds=3 + n))
     assert all(e.effect is not EventEffect.ADVANCED for e in state.events)
@@ -98,7 +114,9 @@ def test_a_flood_of_rejections_keeps_one_task_with_a_short_detail() -> None:
     for n in range(2000):
         at = T0 + timedelta(seconds=1 + 2 * n)
         apply_event(state, event(f"u-{n}", "onboarding.document_uploaded", seconds=1 + 2 * n), PLAYBOOK, at)
-        apply_event(state, event(f"r-{n}", "onboarding.document_rejected", seconds=2 + 2 * n, reason="glare"), PLAYBOOK, at)
+        apply_event(
+            state, event(f"r-{n}", "onboarding.document_rejected", seconds=2 + 2 * n, reason="glare"), PLAYBOOK, at
+        )
         mark_journaled(state, journal_position(state))
     assert len(state.tasks) <= StateBounds().tasks + 1
     assert all(len(task.detail) <= StateBounds().detail_chars for task in state.tasks)
