@@ -28,14 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.journey_input import JourneyInput
     from workflows.journey_intake import EVENTS_PER_TASK, JourneyIntake
     from workflows.journey_rules import BOUNDED_STATE_PATCH, CURRENT_RULES
-    from workflows.journey_state import (
-        DecisionAction,
-        JourneyOutcome,
-        adopt_bounds,
-        apply_task_outcome,
-        finish,
-        open_task,
-    )
+    from workflows.journey_changes import apply_task_outcome, finish, open_task
+    from workflows.journey_state import DecisionAction, JourneyOutcome, adopt_bounds
     from workflows.journey_view import JourneyView, view_of
     from workflows.next_step import (
         AlertOps,

@@ -20,7 +20,8 @@ from workflows.human_tasks import HumanTask
 from workflows.journal_entries import journal_due, journal_position, mark_journaled, unjournaled_batch
 from workflows.journey_base import JourneyBase
 from workflows.journey_rules import JOURNAL_AND_HOLDOUT_PATCH, JOURNAL_BATCHING_PATCH
-from workflows.journey_state import DecisionAction, JourneyState, MessageKind, SentMessage, recount_messages
+from workflows.journey_changes import recount_messages
+from workflows.journey_state import DecisionAction, JourneyState, MessageKind, SentMessage
 from workflows.next_step import SendMessage
 
 # Deliveries: quick attempts, patient retries; a message undeliverable for a day is not worth sending late.

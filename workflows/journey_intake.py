@@ -10,7 +10,8 @@ from workflows.events import OnboardingEvent
 from workflows.journey_base import JourneyBase
 from workflows.journey_metrics import count_journey_started
 from workflows.journey_rules import BOUNDED_STATE_PATCH, JOURNAL_AND_HOLDOUT_PATCH
-from workflows.journey_state import apply_event, new_journey
+from workflows.journey_changes import apply_event
+from workflows.journey_state import new_journey
 from workflows.state_bounds import StateBounds
 
 # What one workflow task folds in at most: a flood of signals must not hold a task past the SDK's

@@ -183,7 +183,7 @@ UZ_LATN = {"default": "Yana bir qadam (lotin): pasport rasmi."}
     ],
 )
 def test_locale_falls_back_to_the_language_then_the_playbook_default(
-    locale: str | None, extra: dict, expected: str
+    locale: str | None, extra: dict[str, Any], expected: str
 ) -> None:
     playbook = with_copy(stages__phone_verified__copy=extra)
     assert nudge_text(journey(PV, locale=locale, playbook=playbook), playbook) == expected

@@ -7,8 +7,8 @@ from typing import Any
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel, ErrorKind, Stage
 from workflows.human_tasks import HumanTask, TaskOutcome, TaskReason, TaskState
-from workflows.journey_rules import CURRENT_RULES, JourneyRules
 from workflows.journey_changes import apply_event, apply_task_outcome, finish, preceding_intervention
+from workflows.journey_rules import CURRENT_RULES, JourneyRules
 from workflows.journey_state import (
     EventEffect,
     JourneyState,

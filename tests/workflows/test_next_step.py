@@ -9,8 +9,8 @@ import pytest
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel, Stage
 from workflows.human_tasks import TaskState
-from workflows.journey_rules import CURRENT_RULES, JourneyRules
 from workflows.journey_changes import apply_event
+from workflows.journey_rules import CURRENT_RULES, JourneyRules
 from workflows.journey_state import JourneyState, MessageKind, OutcomeKind, SentMessage, new_journey
 from workflows.next_step import (
     AlertOps,
@@ -376,7 +376,7 @@ def test_second_rejection_goes_to_a_human_at_once() -> None:
     ],
 )
 def test_nudge_after_an_outage_checks_the_service_first(error: str, service: str | None, check: str | None) -> None:
-    attributes = {"error": error} | ({"service": service} if service else {})
+    attributes: dict[str, Any] = {"error": error} | ({"service": service} if service else {})
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.error", timedelta(minutes=5), **attributes))
     assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(
         MessageKind.NUDGE, 1, Channel.PUSH, False, check_service=check

@@ -1,0 +1,240 @@
+"""How events and agents' outcomes change what a journey knows: pure functions, no I/O.
+
+The workflow folds each event in (`apply_event`), carries out agents' outcomes (`apply_task_outcome`)
+and ends journeys (`finish`) through these; tests drive them without a server.
+"""
+
+from datetime import datetime
+
+from workflows.events import CustomerProfile, OnboardingEvent
+from workflows.funnel import (
+    STAGE_AFTER_AGENT_VERIFICATION,
+    STAGE_OF_EVENT,
+    Channel,
+    EventType,
+    Stage,
+    is_funnel_event,
+    moves_forward,
+)
+from workflows.human_tasks import HumanTask, TaskOutcome, TaskReason, TaskState, task_id_for
+from workflows.journey_rules import JourneyRules
+from workflows.journey_state import (
+    DecisionAction,
+    ErrorRecord,
+    EventEffect,
+    EventRecord,
+    JourneyOutcome,
+    JourneyState,
+    MessageKind,
+    OutcomeKind,
+    keep_within_bounds,
+)
+from workflows.playbook import Playbook, TaskKind
+from workflows.state_bounds import event_id_digest
+
+
+def apply_event(state: JourneyState, event: OnboardingEvent, playbook: Playbook, now: datetime) -> EventEffect | None:
+    """Fold one event into the journey. Returns None for a duplicate, which leaves no trace."""
+    if _seen_before(state, event.event_id):
+        state.duplicates_ignored += 1
+        return None
+    at = min(event.occurred_at, now)
+    if state.outcome is not None:
+        effect, detail = EventEffect.AFTER_END, "the journey had ended"
+    else:
+        effect, detail = _apply(state, event, at, playbook, now)
+        if event.profile is not None and (state.profile_at is None or at >= state.profile_at):
+            state.profile = _merge_profile(state.profile, event.profile)
+            state.profile_at = at
+    state.events.append(
+        EventRecord(
+            event_id=event.event_id, type=event.type, occurred_at=event.occurred_at, received_at=now, effect=effect,
+            detail=detail, stage=state.stage,
+        )
+    )
+    keep_within_bounds(state)
+    return effect
+
+
+def _seen_before(state: JourneyState, event_id: str) -> bool:
+    """Remembers the id as it answers; a bounded journey remembers a digest, within its window."""
+    if state.bounds is None:
+        seen = event_id in state.seen_event_ids
+        state.seen_event_ids.add(event_id)
+        return seen
+    digest = event_id_digest(event_id)
+    if state._digest_index is None:
+        state._digest_index = set(state.recent_event_digests)
+    if digest in state._digest_index:
+        return True
+    state.recent_event_digests.append(digest)
+    state._digest_index.add(digest)
+    return False
+
+
+def _merge_profile(old: CustomerProfile, new: CustomerProfile) -> CustomerProfile:
+    return CustomerProfile(
+        timezone=new.timezone or old.timezone,
+        locale=new.locale or old.locale,
+        location=new.location or old.location,
+    )
+
+
+def _apply(state: JourneyState, event: OnboardingEvent, at: datetime, playbook: Playbook, now: datetime) -> tuple[EventEffect, str]:
+    if is_funnel_event(event.type):
+        target = STAGE_OF_EVENT[event.type]
+        if state.stage_event_at is None and target is Stage.STARTED:  # the journey's first funnel step
+            state.stage_since = state.stage_event_at = at
+            return EventEffect.ADVANCED, ""
+        if (state.stage_event_at is not None and at < state.stage_event_at) or not moves_forward(state.stage, target):
+            return EventEffect.STALE, f"customer is already at {state.stage.value}"
+        if event.type is EventType.DOCUMENT_REJECTED:
+            state.rejections += 1
+            state.rejection_reasons.append(event.rejection_reason.value)
+        advance_to(state, target, at, now, reason=event.type.value)
+        if event.type is EventType.DOCUMENT_REJECTED and state.rejections >= playbook.guardrails.human_after_rejections:
+            if state.in_holdout:
+                state.record(now, DecisionAction.SUPPRESSED, "holdout", "would have opened a video_call task (repeated rejection)")
+                return EventEffect.ADVANCED, ""
+            open_task(
+                state, playbook, TaskKind.VIDEO_CALL, TaskReason.REPEATED_REJECTION, now,
+                detail=f"{state.rejections} rejections: {', '.join(state.rejection_reasons)}",
+            )
+        return EventEffect.ADVANCED, ""
+    if event.type is EventType.ERROR:
+        if at < state.stage_since:
+            return EventEffect.STALE, "error from an earlier stage"
+        if state.last_error is None or at >= state.last_error.occurred_at:
+            state.last_error = ErrorRecord(kind=event.error_kind, service=event.failing_service, occurred_at=at)
+            state.service_retry_at = None
+        return EventEffect.RECORDED, event.error_kind.value
+    if event.type is EventType.HELP_REQUESTED:
+        open_task(state, playbook, TaskKind.HELP_REQUEST, TaskReason.HELP_REQUESTED, now, detail="customer asked for help")
+        return EventEffect.RECORDED, "help requested"
+    if event.type in (EventType.OPTED_OUT, EventType.OPTED_IN):
+        changed = []
+        for channel in (c for c in Channel if c in event.opt_scope.channels()):  # a fixed order: state must replay alike
+            if channel in state.opt_changed_at and at < state.opt_changed_at[channel]:
+                continue
+            state.opt_changed_at[channel] = at
+            if event.type is EventType.OPTED_OUT:
+                state.opted_out.add(channel)
+            else:
+                state.opted_out.discard(channel)
+            changed.append(channel.value)
+        if not changed:
+            return EventEffect.STALE, "a newer consent change is known"
+        return EventEffect.RECORDED, f"{event.type.value.split('.')[-1]}: {', '.join(changed)}"
+    return EventEffect.RECORDED, ""
+
+
+def advance_to(state: JourneyState, stage: Stage, at: datetime, now: datetime, reason: str) -> None:
+    """Progress: a new stage, a fresh recovery window, and the playbook starts over."""
+    state.stage = stage
+    state.stage_since = state.stage_event_at = at
+    state.last_progress_at = max(state.last_progress_at, at)
+    state.attempts = 0
+    state.last_nudge_at = None
+    state.drop_off_detected = False
+    state.escalated = False
+    state.store_offer_requested = False
+    state.ops_alerted = False
+    state.deferred_until = None
+    state.service_retry_at = None
+    state.suppressed_attempt = None
+    # A late event moves the stage, but what happened after it (an error, a call for help) still stands.
+    if state.last_error is not None and state.last_error.occurred_at <= at:
+        state.last_error = None
+    for task in state.tasks:
+        if task.is_live and task.stage is not stage and task.opened_at <= at:
+            task.state = TaskState.CLOSED
+            task.note = f"customer moved on to {stage.value}"
+            state.record(now, DecisionAction.TASK_CLOSED, "customer_progressed", task.task_id)
+    if stage is Stage.COMPLETED:
+        finish(state, OutcomeKind.COMPLETED, now, reason=reason)
+
+
+def open_task(
+    state: JourneyState, playbook: Playbook, kind: TaskKind, reason: TaskReason, now: datetime, detail: str = ""
+) -> HumanTask | None:
+    """Open a task for an agent unless one is already live: one human at a time per customer."""
+    live = state.live_task
+    if live is not None:
+        live.detail = f"{live.detail}; {detail}" if detail and detail not in live.detail else live.detail
+        keep_within_bounds(state)
+        return None
+    number = max(state.tasks_opened, len(state.tasks)) + 1  # unbounded journeys never counted: their list did
+    task = HumanTask(
+        task_id=task_id_for(state.customer_id, number),
+        kind=kind,
+        reason=reason,
+        stage=state.stage,
+        detail=detail,
+        opened_at=now,
+        due_at=now + playbook.human_tasks[kind].sla,
+    )
+    state.tasks.append(task)
+    state.tasks_opened = number
+    state.record(now, DecisionAction.TASK_OPENED, reason.value, f"{task.task_id} ({kind.value})")
+    return task
+
+
+def apply_task_outcome(state: JourneyState, task: HumanTask, outcome: TaskOutcome, now: datetime, rules: JourneyRules) -> None:
+    """What an agent's outcome means for the journey.
+
+    `unreachable` sends the SMS store offer; with `offer_ends_nudging` the agent's attempt also
+    restarts the recovery window, so a task worked late still leaves the offer time to work.
+    """
+    if outcome is TaskOutcome.VERIFIED_ON_CALL:
+        advance_to(state, STAGE_AFTER_AGENT_VERIFICATION[state.stage], now, now, reason="verified_on_call")
+    elif outcome is TaskOutcome.CUSTOMER_WILL_RETRY:
+        advance_to(state, state.stage, now, now, reason="customer_will_retry")
+    elif outcome is TaskOutcome.ACTIVATED_IN_STORE:
+        advance_to(state, Stage.COMPLETED, now, now, reason="activated_in_store")
+    elif outcome is TaskOutcome.UNREACHABLE:
+        state.store_offer_requested = True
+        if rules.offer_ends_nudging:
+            state.last_progress_at = max(state.last_progress_at, now)
+
+
+def preceding_intervention(state: JourneyState) -> str:
+    """The last thing we did for the customer before the end: what the recovery report credits."""
+    last_message = state.messages[-1] if state.messages else None
+    last_task = max(
+        (t for t in state.tasks if t.state is TaskState.COMPLETED and t.completed_at), key=lambda t: t.completed_at, default=None
+    )
+    if last_task and (last_message is None or last_task.completed_at >= last_message.sent_at):
+        return "human_task"
+    if last_message is None:
+        return "none"
+    if last_message.kind is MessageKind.SMS_STORE_OFFER:
+        return "sms_store_offer"
+    return f"nudge_{last_message.attempt}"
+
+
+def recount_messages(state: JourneyState) -> None:
+    """The outcome's message facts after a message it counted was called off."""
+    if state.outcome is not None:
+        state.outcome = state.outcome.model_copy(
+            update={"messages_sent": len(state.messages), "preceded_by": preceding_intervention(state)}
+        )
+
+
+def finish(state: JourneyState, kind: OutcomeKind, now: datetime, reason: str) -> None:
+    preceded_by = preceding_intervention(state)
+    state.outcome = JourneyOutcome(
+        kind=kind,
+        stage=state.stage,
+        ended_at=now,
+        reason=reason,
+        assisted=any(t.state is TaskState.COMPLETED for t in state.tasks),
+        preceded_by=preceded_by,
+        drop_off_stages=list(state.drop_off_stages),
+        messages_sent=len(state.messages),
+    )
+    for task in state.tasks:
+        if task.is_live:
+            task.state = TaskState.CLOSED
+            task.note = f"journey ended: {kind.value}"
+    state.next_action, state.next_action_at = None, None
+    state.record(now, DecisionAction.ENDED, kind.value, reason)
