@@ -18,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
         CompleteTask,
         HumanTask,
         ReleaseTask,
-        TaskReason,
         TaskState,
         check_claim,
         check_complete,
@@ -28,7 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.journey_input import JourneyInput
     from workflows.journey_intake import EVENTS_PER_TASK, JourneyIntake
     from workflows.journey_rules import BOUNDED_STATE_PATCH, CURRENT_RULES
-    from workflows.journey_changes import apply_task_outcome, finish, open_task
+    from workflows.journey_changes import apply_task_outcome, finish
+    from workflows.journey_records import record_deferred, record_escalation, record_suppressed
     from workflows.journey_state import DecisionAction, JourneyOutcome, adopt_bounds
     from workflows.journey_view import JourneyView, view_of
     from workflows.next_step import (
@@ -111,23 +111,16 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
                     await self._escalate_overdue(task_id)
                 case AlertOps(reason=reason):
                     await self._alert_ops(reason)
-                case Defer(until=until, reason=reason, what=what):
-                    state.deferred_until = until
-                    state.record(now, DecisionAction.DEFERRED, reason, f"{what} until {until.isoformat()}")
-                    self._log("message_deferred", reason=reason, until=until.isoformat())
-                case Suppress(what=what, reason=reason, key=key):
-                    state.suppressed_attempt = key
-                    state.record(now, DecisionAction.SUPPRESSED, reason, what)
-                    self._log("message_suppressed", reason=reason)
+                case Defer():
+                    record_deferred(state, step, now)
+                    self._log("message_deferred", reason=step.reason, until=step.until.isoformat())
+                case Suppress():
+                    record_suppressed(state, step, now)
+                    self._log("message_suppressed", reason=step.reason)
                 case SendMessage():
                     await self._send(step)
-                case EscalateToAgent(task_kind=task_kind):
-                    state.escalated = True
-                    if state.in_holdout:
-                        state.record(now, DecisionAction.SUPPRESSED, "holdout", f"would have opened a {task_kind.value} task")
-                    else:
-                        state.record(now, DecisionAction.ESCALATED, "human_task", f"{state.attempts} unanswered nudges")
-                        open_task(state, self._playbook, task_kind, TaskReason.PLAYBOOK_ESCALATION, now, detail="no answer to the nudges")
+                case EscalateToAgent():
+                    record_escalation(state, self._playbook, step, now)
         self._publish_search_attributes()
         self._count_decisions()
         await self._flush_journal()

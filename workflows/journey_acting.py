@@ -19,9 +19,17 @@ from workflows.funnel import Channel, Stage
 from workflows.human_tasks import HumanTask
 from workflows.journal_entries import journal_due, journal_position, mark_journaled, unjournaled_batch
 from workflows.journey_base import JourneyBase
+from workflows.journey_records import (
+    record_attempt,
+    record_delivery_cancelled,
+    record_delivery_failed,
+    record_held_back,
+    record_sent,
+    record_service_unhealthy,
+    record_store_lookup_failed,
+)
 from workflows.journey_rules import JOURNAL_AND_HOLDOUT_PATCH, JOURNAL_BATCHING_PATCH
-from workflows.journey_changes import recount_messages
-from workflows.journey_state import DecisionAction, JourneyState, MessageKind, SentMessage
+from workflows.journey_state import DecisionAction, JourneyState, MessageKind
 from workflows.next_step import SendMessage
 
 # Deliveries: quick attempts, patient retries; a message undeliverable for a day is not worth sending late.
@@ -47,8 +55,7 @@ class JourneyActing(JourneyBase):
                 return
             if not healthy:
                 retry_at = self._now() + self._playbook.guardrails.service_recheck
-                state.service_retry_at = state.deferred_until = retry_at
-                state.record(self._now(), DecisionAction.DEFERRED, "service_unhealthy", f"{step.check_service} reported down")
+                record_service_unhealthy(state, step.check_service, retry_at, self._now())
                 return
         if step.kind is MessageKind.SMS_STORE_OFFER:
             try:
@@ -59,20 +66,17 @@ class JourneyActing(JourneyBase):
                     retry_policy=LOOKUP_RETRY,
                 )
             except ActivityError:
-                state.record(self._now(), DecisionAction.FAILED, "store_lookup_failed", "no store to offer")
-                self._count_attempt(step, stage, stage_since, self._now())
+                record_store_lookup_failed(state, self._now())
+                record_attempt(state, step, stage, stage_since, self._now(), self._now())
                 return
             if self._moved_on(stage, stage_since):
                 return
             text, deep_link = store_offer_text(state, self._playbook, store.name, store.address), None
         else:
             text, deep_link = nudge_text(state, self._playbook), self._playbook.for_stage(stage).deep_link
-        if state.in_holdout:
-            state.record(
-                self._now(), DecisionAction.SUPPRESSED, "holdout",
-                f"would have sent {step.kind.value} {step.attempt} by {step.channel.value}: {text}",
-            )
-            self._count_attempt(step, stage, stage_since, self._now())
+        if step.hold_back:
+            record_held_back(state, step, text, self._now())
+            record_attempt(state, step, stage, stage_since, self._now(), self._now())
             return
         state.message_seq += 1
         message = OutboundMessage(
@@ -87,33 +91,20 @@ class JourneyActing(JourneyBase):
             deep_link=deep_link,
             created_at=self._now(),
         )
-        # Recorded before delivery: a completion that arrives while the message is on its way must
-        # see it as the intervention that came last.
-        sent = SentMessage(
-            message_id=message.message_id, channel=step.channel, kind=step.kind, stage=stage, attempt=step.attempt,
-            sent_at=message.created_at, text=text, deep_link=deep_link, fallback=step.fallback,
-        )
-        state.messages.append(sent)
-        reason = f"fallback_to_{step.channel.value}" if step.fallback else step.channel.value
-        state.record(message.created_at, DecisionAction.SENT, reason, f"{step.kind.value} {step.attempt}")
+        sent = record_sent(state, step, message.message_id, stage, text, deep_link, message.created_at)
         try:
             delivered = await self._deliver(message, stage, stage_since)
         except ActivityError as err:
-            state.messages.remove(sent)
             cause = err.cause.message if err.cause is not None and hasattr(err.cause, "message") else str(err)
-            state.record(self._now(), DecisionAction.FAILED, "delivery_failed", f"{step.channel.value}: {cause}")
+            record_delivery_failed(state, sent, step.channel, cause, self._now())
             self._log("message_failed", channel=step.channel.value)
         else:
             if not delivered:
-                state.messages.remove(sent)
-                why = "journey_ended" if state.outcome is not None else "customer_progressed"
-                if state.outcome is not None:  # an ending that credited this message: it never went out
-                    recount_messages(state)
-                state.record(self._now(), DecisionAction.CANCELLED, why, f"{step.kind.value} {step.attempt} ({message.message_id})")
+                why = record_delivery_cancelled(state, sent, step, self._now())
                 self._log("message_cancelled", channel=step.channel.value, reason=why)
                 return
             self._log("message_sent", channel=step.channel.value, kind=step.kind.value, attempt=step.attempt)
-        self._count_attempt(step, stage, stage_since, message.created_at)
+        record_attempt(state, step, stage, stage_since, message.created_at, self._now())
 
     async def _deliver(self, message: OutboundMessage, stage: Stage, stage_since: datetime) -> bool:
         """Delivers, unless the customer moves on (or the journey ends) first: then the delivery is
@@ -144,18 +135,6 @@ class JourneyActing(JourneyBase):
         except (ActivityError, asyncio.CancelledError):
             pass
         return False
-
-    def _count_attempt(self, step: SendMessage, stage: Stage, stage_since: datetime, sent_at: datetime) -> None:
-        state = self._journey()
-        if (state.stage, state.stage_since) != (stage, stage_since):
-            return  # the customer moved on while we were sending: the new stage starts its own count
-        state.deferred_until = state.service_retry_at = None
-        if step.kind is MessageKind.NUDGE:
-            state.attempts, state.last_nudge_at = step.attempt, sent_at
-        else:
-            state.store_offer_requested, state.escalated = False, True
-            if not state.in_holdout:
-                state.record(self._now(), DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
 
     async def _flush_journal(self) -> None:
         """One activity per wake-up, not per decision: the journal costs a few actions per journey."""

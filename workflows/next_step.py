@@ -63,11 +63,13 @@ class SendMessage:
     channel: Channel
     fallback: bool
     check_service: str | None
+    hold_back: bool = False  # the holdout: everything happens as for a send, except the send
 
 
 @dataclass(frozen=True)
 class EscalateToAgent:
     task_kind: TaskKind
+    hold_back: bool = False  # the holdout: recorded as the task it would have been
 
 
 Step = Wait | EndJourney | NotifyAgents | EscalateOverdueTask | AlertOps | Defer | Suppress | SendMessage | EscalateToAgent
@@ -149,7 +151,7 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
         return Wait(cutoff, f"{due.what} once the customer allows a channel")
     if due.kind is None:
         assert due.task_kind is not None
-        return EscalateToAgent(due.task_kind)
+        return EscalateToAgent(due.task_kind, hold_back=state.in_holdout)
     primary = Channel.PUSH if due.kind is MessageKind.NUDGE else Channel.SMS
     channel = primary if primary in channels else channels[0]
 
@@ -163,7 +165,9 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
 
     error = state.last_error
     check_service = error.service if error is not None and error.kind in OUTAGE_ERRORS else None
-    return SendMessage(due.kind, due.attempt, channel, fallback=channel is not primary, check_service=check_service)
+    return SendMessage(
+        due.kind, due.attempt, channel, fallback=channel is not primary, check_service=check_service, hold_back=state.in_holdout
+    )
 
 
 def _due_action(state: JourneyState, stage_playbook: StagePlaybook, rules: JourneyRules) -> _Due | None:

@@ -1,0 +1,63 @@
+"""What carrying out a decision writes down, without a server."""
+
+from datetime import datetime, timedelta, timezone
+
+from workflows.events import OnboardingEvent
+from workflows.funnel import Channel
+from workflows.journey_changes import apply_event, finish
+from workflows.journey_records import (
+    record_attempt,
+    record_delivery_cancelled,
+    record_escalation,
+    record_held_back,
+    record_sent,
+)
+from workflows.journey_state import DecisionAction, JourneyState, MessageKind, OutcomeKind, new_journey
+from workflows.next_step import EscalateToAgent, SendMessage
+from workflows.playbook import TaskKind, load_playbook
+from workflows.state_bounds import StateBounds
+
+PLAYBOOK = load_playbook()
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+NUDGE_1 = SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, fallback=False, check_service=None)
+
+
+def verified() -> JourneyState:
+    first = OnboardingEvent(event_id="e-1", customer_id="c-7", type="onboarding.phone_verified", occurred_at=T0)
+    state = new_journey(first, PLAYBOOK, T0, holdout_share=0.0, bounds=StateBounds())
+    apply_event(state, first, PLAYBOOK, T0)
+    return state
+
+
+def test_a_message_is_recorded_before_it_goes_and_counts_as_the_stages_attempt() -> None:
+    state = verified()
+    sent = record_sent(state, NUDGE_1, "m1", state.stage, "One more step", None, T0 + timedelta(hours=1))
+    assert state.messages == [sent] and state.decisions[-1].action is DecisionAction.SENT
+    record_attempt(state, NUDGE_1, state.stage, state.stage_since, sent.sent_at, sent.sent_at)
+    assert (state.attempts, state.last_nudge_at) == (1, sent.sent_at)
+
+
+def test_an_attempt_made_at_a_stage_the_customer_left_does_not_count() -> None:
+    state = verified()
+    stage, since = state.stage, state.stage_since
+    later = OnboardingEvent(event_id="e-2", customer_id="c-7", type="onboarding.document_uploaded", occurred_at=T0 + timedelta(hours=1))
+    apply_event(state, later, PLAYBOOK, later.occurred_at)
+    record_attempt(state, NUDGE_1, stage, since, T0 + timedelta(hours=1), T0 + timedelta(hours=1))
+    assert state.attempts == 0
+
+
+def test_a_cancelled_delivery_is_not_credited_by_the_ending_it_raced() -> None:
+    state = verified()
+    sent = record_sent(state, NUDGE_1, "m1", state.stage, "One more step", None, T0 + timedelta(hours=1))
+    finish(state, OutcomeKind.COMPLETED, T0 + timedelta(hours=1, seconds=5), "onboarding.completed")
+    assert state.outcome is not None and state.outcome.preceded_by == "nudge_1"
+    assert record_delivery_cancelled(state, sent, NUDGE_1, T0 + timedelta(hours=1, seconds=6)) == "journey_ended"
+    assert (state.outcome.messages_sent, state.outcome.preceded_by) == (0, "none")
+
+
+def test_the_holdout_records_what_it_would_have_done_and_nothing_more() -> None:
+    state = verified()
+    record_held_back(state, NUDGE_1, "One more step", T0 + timedelta(hours=1))
+    record_escalation(state, PLAYBOOK, EscalateToAgent(TaskKind.VIDEO_CALL, hold_back=True), T0 + timedelta(hours=9))
+    assert not state.messages and not state.tasks and state.escalated
+    assert [(d.action, d.reason) for d in state.decisions[-2:]] == [(DecisionAction.SUPPRESSED, "holdout")] * 2

@@ -1,0 +1,96 @@
+"""What the journey writes down when it carries out a decision: pure functions, tested without a server.
+
+The workflow decides with `next_step`, calls activities, and records the outcome through these, so
+every audit line and every counter a decision moves is set in one place.
+"""
+
+from datetime import datetime
+
+from workflows.funnel import Channel, Stage
+from workflows.journey_changes import open_task, recount_messages
+from workflows.journey_state import DecisionAction, JourneyState, MessageKind, SentMessage
+from workflows.human_tasks import TaskReason
+from workflows.next_step import Defer, EscalateToAgent, SendMessage, Suppress
+from workflows.playbook import Playbook
+
+
+def record_deferred(state: JourneyState, step: Defer, now: datetime) -> None:
+    state.deferred_until = step.until
+    state.record(now, DecisionAction.DEFERRED, step.reason, f"{step.what} until {step.until.isoformat()}")
+
+
+def record_suppressed(state: JourneyState, step: Suppress, now: datetime) -> None:
+    state.suppressed_attempt = step.key
+    state.record(now, DecisionAction.SUPPRESSED, step.reason, step.what)
+
+
+def record_escalation(state: JourneyState, playbook: Playbook, step: EscalateToAgent, now: datetime) -> None:
+    """The stage's escalation to a person: a task, or for the holdout the task it would have been."""
+    state.escalated = True
+    if step.hold_back:
+        state.record(now, DecisionAction.SUPPRESSED, "holdout", f"would have opened a {step.task_kind.value} task")
+        return
+    state.record(now, DecisionAction.ESCALATED, "human_task", f"{state.attempts} unanswered nudges")
+    open_task(state, playbook, step.task_kind, TaskReason.PLAYBOOK_ESCALATION, now, detail="no answer to the nudges")
+
+
+def record_service_unhealthy(state: JourneyState, service: str, retry_at: datetime, now: datetime) -> None:
+    """A nudge for a known outage waits for the service; the wait is not an attempt."""
+    state.service_retry_at = state.deferred_until = retry_at
+    state.record(now, DecisionAction.DEFERRED, "service_unhealthy", f"{service} reported down")
+
+
+def record_store_lookup_failed(state: JourneyState, now: datetime) -> None:
+    state.record(now, DecisionAction.FAILED, "store_lookup_failed", "no store to offer")
+
+
+def record_held_back(state: JourneyState, step: SendMessage, text: str, now: datetime) -> None:
+    """The holdout's message: recorded as it would have gone, never sent."""
+    state.record(
+        now, DecisionAction.SUPPRESSED, "holdout", f"would have sent {step.kind.value} {step.attempt} by {step.channel.value}: {text}"
+    )
+
+
+def record_sent(
+    state: JourneyState, step: SendMessage, message_id: str, stage: Stage, text: str, deep_link: str | None, at: datetime
+) -> SentMessage:
+    """Recorded before delivery: a completion that arrives while the message is on its way must see
+    it as the intervention that came last."""
+    sent = SentMessage(
+        message_id=message_id, channel=step.channel, kind=step.kind, stage=stage, attempt=step.attempt,
+        sent_at=at, text=text, deep_link=deep_link, fallback=step.fallback,
+    )
+    state.messages.append(sent)
+    reason = f"fallback_to_{step.channel.value}" if step.fallback else step.channel.value
+    state.record(at, DecisionAction.SENT, reason, f"{step.kind.value} {step.attempt}")
+    return sent
+
+
+def record_delivery_failed(state: JourneyState, sent: SentMessage, channel: Channel, cause: str, now: datetime) -> None:
+    state.messages.remove(sent)
+    state.record(now, DecisionAction.FAILED, "delivery_failed", f"{channel.value}: {cause}")
+
+
+def record_delivery_cancelled(state: JourneyState, sent: SentMessage, step: SendMessage, now: datetime) -> str:
+    """A delivery called off because the customer moved on or the journey ended: not a message sent."""
+    state.messages.remove(sent)
+    why = "journey_ended" if state.outcome is not None else "customer_progressed"
+    if state.outcome is not None:  # an ending that credited this message: it never went out
+        recount_messages(state)
+    state.record(now, DecisionAction.CANCELLED, why, f"{step.kind.value} {step.attempt} ({sent.message_id})")
+    return why
+
+
+def record_attempt(
+    state: JourneyState, step: SendMessage, stage: Stage, stage_since: datetime, sent_at: datetime, now: datetime
+) -> None:
+    """An attempt counts for the stage it was made at; a customer who moved on meanwhile starts afresh."""
+    if (state.stage, state.stage_since) != (stage, stage_since):
+        return
+    state.deferred_until = state.service_retry_at = None
+    if step.kind is MessageKind.NUDGE:
+        state.attempts, state.last_nudge_at = step.attempt, sent_at
+        return
+    state.store_offer_requested, state.escalated = False, True
+    if not step.hold_back:
+        state.record(now, DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
