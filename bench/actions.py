@@ -70,7 +70,8 @@ class Journey:
         while time.monotonic() < deadline:
             path = self.data_dir / file
             lines = path.read_text().splitlines() if path.exists() else []
-            for record in map(json.loads, filter(None, lines)):
+            for line in filter(None, lines):
+                record: dict[str, Any] = json.loads(line)
                 if record["customer_id"] == self.customer and record.get("kind") == kind:
                     return record
             await asyncio.sleep(0.25)

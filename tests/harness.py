@@ -77,9 +77,7 @@ class Bench:
         """Straight to the journey, as a signal delivered twice would arrive: the intake ledger sends a
         known event no second signal, so the journey's own deduplication is tested this way."""
         event = await self._event(event_type, event_id, occurred_at, None, attributes)
-        await self.env.client.get_workflow_handle(workflow_id_for(event.customer_id)).signal(
-            OnboardingJourney.record_event, event
-        )
+        await self.env.client.get_workflow_handle(workflow_id_for(event.customer_id)).signal("record_event", event)
 
     async def _event(
         self,
@@ -118,7 +116,8 @@ class Bench:
         handle = self.env.client.get_workflow_handle(
             workflow_id_for(customer_id or self.customer_id), result_type=JourneyOutcome
         )
-        return await handle.result()
+        outcome: JourneyOutcome = await handle.result()
+        return outcome
 
     def outbox(self, customer_id: str | None = None) -> list[dict[str, Any]]:
         wanted = customer_id or self.customer_id

@@ -16,8 +16,10 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -69,7 +71,7 @@ def build_worker(client: Client, settings: Settings, journal: JournalActivities 
         journal_engine = open_journal(settings.journal_database_url)
         migrate(journal_engine)
         journal = JournalActivities(journal_engine)
-    deliveries = [messaging.send_push, messaging.send_sms, messaging.notify_staff]
+    deliveries: list[Callable[..., Any]] = [messaging.send_push, messaging.send_sms, messaging.notify_staff]
     return Worker(
         client,
         task_queue=settings.task_queue,

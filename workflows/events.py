@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -115,7 +116,7 @@ class OnboardingEvent(BaseModel):
         return OptOutScope(self.attributes["channel"])
 
 
-def _category(attrs: dict[str, Any], key: str, kind: type, fallback: Any, event_type: EventType) -> str:
+def _category(attrs: dict[str, Any], key: str, kind: type[StrEnum], fallback: StrEnum, event_type: EventType) -> str:
     """Known category as is; an unknown one becomes `other` (kept, not dropped); a missing one is an error."""
     raw = attrs.get(key)
     if raw is None or (isinstance(raw, str) and not raw.strip()):

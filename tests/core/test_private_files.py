@@ -28,7 +28,7 @@ def mode(path: Path) -> int:
 
 def test_data_files_are_created_readable_by_the_owner_only(tmp_path: Path, permissive_umask: None) -> None:
     data_dir = tmp_path / "var"
-    settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir)
     api_token_for(data_dir, None)
     console_secret(settings)
     _write_stack_env(data_dir, {"RECOVERY_API_TOKEN": "secret"})
@@ -49,5 +49,5 @@ def test_a_world_readable_token_or_secret_left_by_an_older_version_is_tightened(
         (tmp_path / name).write_text("kept-value")
         (tmp_path / name).chmod(0o644)
     assert api_token_for(tmp_path, None) == "kept-value"
-    assert console_secret(Settings(_env_file=None, data_dir=tmp_path)) == "kept-value"  # type: ignore[call-arg]
+    assert console_secret(Settings(_env_file=None, data_dir=tmp_path)) == "kept-value"
     assert mode(tmp_path / "api-token") == mode(tmp_path / "console-secret") == 0o600

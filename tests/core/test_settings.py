@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -15,9 +16,9 @@ from core.temporal_client import tls_config
 RECOVERY = Path(sys.executable).parent / "recovery"
 
 
-def error_of(**values: object) -> str:
+def error_of(**values: Any) -> str:
     with pytest.raises(ValidationError) as caught:
-        Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        Settings(_env_file=None, **values)
     return settings_error_text(caught.value)
 
 
@@ -29,7 +30,7 @@ def pem(tmp_path: Path) -> Path:
 
 
 def test_defaults_are_the_embedded_stack() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.temporal_address == "localhost:7233"
     assert (
         settings.worker_role == "all"
@@ -84,16 +85,16 @@ def test_a_certificate_needs_its_key_and_both_must_be_readable(pem: Path, tmp_pa
 
 
 def test_tls_for_mtls_for_an_api_key_and_for_a_private_ca(pem: Path) -> None:
-    mtls = tls_config(Settings(_env_file=None, temporal_tls_cert=pem, temporal_tls_key=pem, temporal_tls_ca=pem))  # type: ignore[call-arg]
+    mtls = tls_config(Settings(_env_file=None, temporal_tls_cert=pem, temporal_tls_key=pem, temporal_tls_ca=pem))
     assert (
         isinstance(mtls, TLSConfig)
         and mtls.client_cert == pem.read_bytes()
         and mtls.server_root_ca_cert == pem.read_bytes()
     )
-    cloud = Settings(_env_file=None, temporal_address="my-ns.a1b2c.tmprl.cloud:7233", temporal_api_key="secret-key")  # type: ignore[call-arg]
+    cloud = Settings(_env_file=None, temporal_address="my-ns.a1b2c.tmprl.cloud:7233", temporal_api_key="secret-key")
     assert tls_config(cloud) is True
     assert "secret-key" not in repr(cloud)
-    private_ca = tls_config(Settings(_env_file=None, temporal_tls_ca=pem))  # type: ignore[call-arg]
+    private_ca = tls_config(Settings(_env_file=None, temporal_tls_ca=pem))
     assert isinstance(private_ca, TLSConfig) and private_ca.client_cert is None
 
 

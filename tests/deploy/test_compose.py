@@ -69,12 +69,14 @@ def with_secrets() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load(interpolate(COMPOSE_TEXT, with_secrets()))
+    loaded: dict[str, Any] = yaml.safe_load(interpolate(COMPOSE_TEXT, with_secrets()))
+    return loaded
 
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return compose["services"]
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
 
 
 def readme_section(title: str) -> str:

@@ -104,11 +104,11 @@ async def flood_folded_in_shares(bench: Bench) -> None:
         start_signal_args=[first_event],
     )
     for first in (0, 10_000, 20_000):
-        await handle.signal(OnboardingJourney.record_events, batch(first))
+        await handle.signal("record_events", batch(first))
     async with build_worker(bench.env.client, bench.settings.model_copy(update={"task_queue": queue})):
         await bench.skip(minutes=5)
         await handle.signal(
-            OnboardingJourney.record_event,
+            "record_event",
             OnboardingEvent(
                 event_id="done",
                 customer_id=bench.customer_id,

@@ -75,7 +75,7 @@ class WaitProbe(OnboardingJourney):
 
 
 def repro_events(last_event_id: int | None = None) -> dict[str, Any]:
-    history = json.loads(REPRO.read_text(encoding="utf-8"))
+    history: dict[str, Any] = json.loads(REPRO.read_text(encoding="utf-8"))
     if last_event_id is not None:
         history["events"] = [e for e in history["events"] if int(e["eventId"]) <= last_event_id]
     return history
@@ -170,7 +170,7 @@ async def test_a_query_waiting_through_a_crash_does_not_fork_the_journey(
 
     first = WorkerProcess("first", tmp_path / "worker-first.log", spawn).start()
     second = WorkerProcess("second", tmp_path / "worker-second.log", spawn)
-    query: asyncio.Task | None = None
+    query: asyncio.Task[Any] | None = None
     try:
         await wait_until_started([first])
         verified_at = datetime.now(UTC)

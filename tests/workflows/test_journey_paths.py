@@ -7,14 +7,14 @@ support was told, and what ops see (the journey view and its outcome).
 
 import itertools
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from activities.service_health import write_service_status
-from starters.client import TaskRefused
 from tests.harness import Bench, eventually, zone_where_local_hour_is
-from workflows.human_tasks import TaskOutcome
+from workflows.human_tasks import TaskOutcome, TaskRefused
 
 FUNNEL_AFTER_PHONE = (
     "onboarding.document_uploaded",
@@ -30,7 +30,7 @@ async def finish_onboarding(bench: Bench, steps: tuple[str, ...] = FUNNEL_AFTER_
         await bench.skip(minutes=5)
 
 
-def local_hours(messages: list[dict], tz: str) -> list[int]:
+def local_hours(messages: list[dict[str, Any]], tz: str) -> list[int]:
     return [datetime.fromisoformat(m["created_at"]).astimezone(ZoneInfo(tz)).hour for m in messages]
 
 
@@ -367,4 +367,4 @@ async def test_agent_requests_the_journey_refuses(live_bench: Bench) -> None:
     with pytest.raises(TaskRefused, match="already completed"):
         await bench.client.complete_task(task.task_id, "agent-ana", TaskOutcome.UNREACHABLE)
     view = await bench.view()
-    assert [d.action for d in view.decisions].count("task_completed") == 1
+    assert sum(d.action == "task_completed" for d in view.decisions) == 1
