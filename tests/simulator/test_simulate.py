@@ -4,13 +4,14 @@ dev server with the demo playbook."""
 
 import asyncio
 import inspect
+import itertools
 import json
 import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,22 +20,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.outbox import read_outbox
-from starters import cli
-from starters.client import RecoveryClient
-from starters.simulate import (
-    SimulationConfig,
-    SimulationError,
-    observed_uplift,
-    parse_agent_outcomes,
-    parse_probabilities,
-    resolve_playbook,
-    resolve_token,
-    simulate,
-    summarize,
-    summary_table,
-    uplift_table,
-)
-from starters.simulate_cohort import (
+from simulator import cli
+from simulator.api import SimulationError
+from simulator.cohort import (
     DEFAULT_AGENT_OUTCOMES,
     DEFAULT_STALL,
     DEMO_PLAYBOOK,
@@ -46,13 +34,16 @@ from starters.simulate_cohort import (
     ReactionKind,
     StallPlan,
     TaskPlan,
-    journey_outcome,
-    next_leg,
     plan_cohort,
-    stall_at,
     store_locations,
-    true_uplift,
 )
+from simulator.customer import message_label, next_leg, stall_at
+from simulator.journey_model import journey_outcome
+from simulator.options import parse_agent_outcomes, parse_probabilities, resolve_playbook, resolve_token
+from simulator.run import SimulationConfig, simulate
+from simulator.summary import summarize, summary_table
+from simulator.uplift import observed_uplift, true_uplift, uplift_table
+from starters.client import RecoveryClient
 from tests.harness import bench_settings
 from workers.worker import build_worker
 from workflows.funnel import STAGE_OF_EVENT, EventType, Stage
@@ -145,8 +136,12 @@ NO_REACTION = Reaction(ReactionKind.NONE)
 
 
 def _plan(
-    *, stalls: dict[Stage, tuple[bool, Reaction]] | None = None, returns: dict[Stage, float] | None = None,
-    tasks: tuple[TaskOutcome, ...] = (TaskOutcome.VERIFIED_ON_CALL,), step: float = 0.2, reaction_delay: float = 0.3,
+    *,
+    stalls: dict[Stage, tuple[bool, Reaction]] | None = None,
+    returns: dict[Stage, float] | None = None,
+    tasks: tuple[TaskOutcome, ...] = (TaskOutcome.VERIFIED_ON_CALL,),
+    step: float = 0.2,
+    reaction_delay: float = 0.3,
 ) -> CustomerPlan:
     """A hand-built customer: where they stop and how they react (`stalls`), when they come back alone
     (`returns`: seconds after stopping), the agents' outcomes per task, every step `step` s apart."""
@@ -155,25 +150,42 @@ def _plan(
     returns = returns or {}
     plans = {
         s: StallPlan(
-            s, stalls=s in stalls or s in returns, natural_return=s in returns, reaction=stalls.get(s, (True, NO_REACTION))[1],
-            reaction_delay=reaction_delay, return_after=returns.get(s, 15.0),
+            s,
+            stalls=s in stalls or s in returns,
+            natural_return=s in returns,
+            reaction=stalls.get(s, (True, NO_REACTION))[1],
+            reaction_delay=reaction_delay,
+            return_after=returns.get(s, 15.0),
         )
         for s in STALL_STAGES
     }
     return replace(
-        template, stalls=plans, step_delays=(step,) * 16, tasks=tuple(TaskPlan(o, 0.4, 0.6) for o in tasks),
+        template,
+        stalls=plans,
+        step_delays=(step,) * 16,
+        tasks=tuple(TaskPlan(o, 0.4, 0.6) for o in tasks),
     )
 
 
 def test_the_funnel_as_the_customer_walks_it() -> None:
     assert _walk(_plan()) == [
-        EventType.STARTED, EventType.PHONE_VERIFIED, EventType.DOCUMENT_UPLOADED, EventType.DOCUMENT_APPROVED,
-        EventType.BIOMETRIC_PASSED, EventType.COMPLETED,
+        EventType.STARTED,
+        EventType.PHONE_VERIFIED,
+        EventType.DOCUMENT_UPLOADED,
+        EventType.DOCUMENT_APPROVED,
+        EventType.BIOMETRIC_PASSED,
+        EventType.COMPLETED,
     ]
     failing = _plan(stalls={Stage.DOCUMENT_REJECTED: (True, NO_REACTION), Stage.BIOMETRIC_FAILED: (True, NO_REACTION)})
     assert _walk(failing) == [
-        EventType.STARTED, EventType.PHONE_VERIFIED, EventType.DOCUMENT_UPLOADED, EventType.DOCUMENT_REJECTED,
-        EventType.DOCUMENT_UPLOADED, EventType.DOCUMENT_APPROVED, EventType.BIOMETRIC_FAILED, EventType.BIOMETRIC_PASSED,
+        EventType.STARTED,
+        EventType.PHONE_VERIFIED,
+        EventType.DOCUMENT_UPLOADED,
+        EventType.DOCUMENT_REJECTED,
+        EventType.DOCUMENT_UPLOADED,
+        EventType.DOCUMENT_APPROVED,
+        EventType.BIOMETRIC_FAILED,
+        EventType.BIOMETRIC_PASSED,
         EventType.COMPLETED,
     ]
     leg, _ = next_leg(Stage.PHONE_VERIFIED, failing)
@@ -183,7 +195,14 @@ def test_the_funnel_as_the_customer_walks_it() -> None:
 
 
 def test_a_natural_returner_drops_off_but_needs_no_help() -> None:
-    plan = StallPlan(Stage.PHONE_VERIFIED, stalls=True, natural_return=True, reaction=NO_REACTION, reaction_delay=0.2, return_after=12.0)
+    plan = StallPlan(
+        Stage.PHONE_VERIFIED,
+        stalls=True,
+        natural_return=True,
+        reaction=NO_REACTION,
+        reaction_delay=0.2,
+        return_after=12.0,
+    )
     assert not plan.needs_help
     assert replace(plan, natural_return=False).needs_help
     assert not replace(plan, stalls=False, natural_return=False).needs_help
@@ -206,9 +225,16 @@ def test_a_customer_who_answers_no_message_is_abandoned_either_way() -> None:
     treated, held_out = journey_outcome(plan, DEMO, True), journey_outcome(plan, DEMO, False)
     # stopped at 0.2 s: nudges at +1 s and +5 s, the third held by the cap (2 per 24 s) until +25 s, the SMS at +29 s
     assert treated.messages == (
-        "phone_verified:nudge_1", "phone_verified:nudge_2", "phone_verified:nudge_3", "phone_verified:sms_store_offer",
+        "phone_verified:nudge_1",
+        "phone_verified:nudge_2",
+        "phone_verified:nudge_3",
+        "phone_verified:sms_store_offer",
     )
-    assert (treated.kind, treated.stage, treated.preceded_by) == (OutcomeKind.ABANDONED, Stage.PHONE_VERIFIED, "sms_store_offer")
+    assert (treated.kind, treated.stage, treated.preceded_by) == (
+        OutcomeKind.ABANDONED,
+        Stage.PHONE_VERIFIED,
+        "sms_store_offer",
+    )
     assert treated.ended_at == pytest.approx(0.2 + 48)
     assert (held_out.kind, held_out.messages, held_out.preceded_by) == (OutcomeKind.ABANDONED, (), "none")
     assert treated.drop_off_stages == held_out.drop_off_stages == (Stage.PHONE_VERIFIED,)
@@ -218,7 +244,9 @@ def test_the_sms_store_offer_comes_after_the_capped_third_nudge() -> None:
     plan = _plan(stalls={Stage.PHONE_VERIFIED: (True, Reaction(ReactionKind.RESPOND, "sms_store_offer"))})
     treated = journey_outcome(plan, DEMO, True)
     assert treated.completed and treated.preceded_by == "sms_store_offer"
-    assert treated.ended_at == pytest.approx(0.2 + 1 + 24 + 4 + 0.3)  # nudge 1, nudge 3 a window later, SMS 4 s on, reaction
+    assert treated.ended_at == pytest.approx(
+        0.2 + 1 + 24 + 4 + 0.3
+    )  # nudge 1, nudge 3 a window later, SMS 4 s on, reaction
     assert not journey_outcome(plan, DEMO, False).completed
     # a stage with two nudges: its SMS offer is the third message, held until the first is 24 s old
     late = _plan(stalls={Stage.BIOMETRIC_PASSED: (True, Reaction(ReactionKind.RESPOND, "sms_store_offer"))})
@@ -236,11 +264,17 @@ def test_a_natural_returner_comes_back_in_both_groups_before_any_decisive_messag
     )
     treated, held_out = journey_outcome(plan, DEMO, True), journey_outcome(plan, DEMO, False)
     assert treated.completed and held_out.completed
-    assert treated.messages == ("document_approved:nudge_1", "document_approved:nudge_2") and treated.preceded_by == "nudge_2"
+    assert (
+        treated.messages == ("document_approved:nudge_1", "document_approved:nudge_2")
+        and treated.preceded_by == "nudge_2"
+    )
     assert held_out.messages == () and held_out.preceded_by == "none"
     assert treated.ended_at == held_out.ended_at == pytest.approx(0.6 + 21 + 0.2)
     # a nudge answered before the return wins the credit, not the completion
-    quick = _plan(stalls={Stage.PHONE_VERIFIED: (True, Reaction(ReactionKind.RESPOND, "nudge_1"))}, returns={Stage.PHONE_VERIFIED: 12.0})
+    quick = _plan(
+        stalls={Stage.PHONE_VERIFIED: (True, Reaction(ReactionKind.RESPOND, "nudge_1"))},
+        returns={Stage.PHONE_VERIFIED: 12.0},
+    )
     assert journey_outcome(quick, DEMO, True).preceded_by == "nudge_1" and journey_outcome(quick, DEMO, True).completed
 
 
@@ -255,23 +289,36 @@ def test_agents_resolve_the_human_task_as_drawn() -> None:
     for outcome, (kind, credit) in expected.items():
         treated = journey_outcome(_plan(stalls=stop, tasks=(outcome,)), DEMO, True)
         assert (treated.kind, treated.preceded_by, treated.task_outcomes) == (kind, credit, (outcome,)), outcome
-        assert treated.messages[:3] == ("document_rejected:nudge_1", "document_rejected:nudge_2", "document_rejected:nudge_3")
+        assert treated.messages[:3] == (
+            "document_rejected:nudge_1",
+            "document_rejected:nudge_2",
+            "document_rejected:nudge_3",
+        )
         held_out = journey_outcome(_plan(stalls=stop, tasks=(outcome,)), DEMO, False)
         assert held_out.kind is OutcomeKind.ABANDONED and held_out.task_outcomes == ()  # no task for the holdout
     # stopped at 0.6 s: the task opens 4 s after the third nudge (+25 s), the agent takes 0.5 + 0.4 + 0.6 s
     verified = journey_outcome(_plan(stalls=stop), DEMO, True)
     assert verified.ended_at == pytest.approx(0.6 + 29 + 1.5 + 2 * 0.2)
     answered = journey_outcome(
-        _plan(stalls={Stage.DOCUMENT_REJECTED: (True, Reaction(ReactionKind.RESPOND, "sms_store_offer"))}, tasks=(TaskOutcome.UNREACHABLE,)),
-        DEMO, True,
+        _plan(
+            stalls={Stage.DOCUMENT_REJECTED: (True, Reaction(ReactionKind.RESPOND, "sms_store_offer"))},
+            tasks=(TaskOutcome.UNREACHABLE,),
+        ),
+        DEMO,
+        True,
     )
     assert answered.completed and answered.preceded_by == "sms_store_offer"
 
 
 def test_an_opt_out_silences_later_drop_offs_but_not_a_return() -> None:
     opt_out = Reaction(ReactionKind.OPT_OUT, "nudge_1")
-    plan = _plan(stalls={Stage.PHONE_VERIFIED: (True, opt_out), Stage.DOCUMENT_APPROVED: (True, Reaction(ReactionKind.RESPOND, "nudge_1"))},
-                 returns={Stage.PHONE_VERIFIED: 12.0})
+    plan = _plan(
+        stalls={
+            Stage.PHONE_VERIFIED: (True, opt_out),
+            Stage.DOCUMENT_APPROVED: (True, Reaction(ReactionKind.RESPOND, "nudge_1")),
+        },
+        returns={Stage.PHONE_VERIFIED: 12.0},
+    )
     treated = journey_outcome(plan, DEMO, True)
     # back alone from the first drop-off; the second gets no message to answer, so the journey ends opted out
     assert treated.kind is OutcomeKind.OPTED_OUT and treated.stage is Stage.DOCUMENT_APPROVED
@@ -279,9 +326,12 @@ def test_an_opt_out_silences_later_drop_offs_but_not_a_return() -> None:
     assert treated.drop_off_stages == (Stage.PHONE_VERIFIED, Stage.DOCUMENT_APPROVED)
     held_out = journey_outcome(plan, DEMO, False)
     assert held_out.kind is OutcomeKind.ABANDONED and held_out.stage is Stage.DOCUMENT_APPROVED
-    # opting out at the last nudge of a human-task stage still brings the agent
-    late = _plan(stalls={Stage.DOCUMENT_REJECTED: (True, Reaction(ReactionKind.OPT_OUT, "nudge_3"))})
-    assert journey_outcome(late, DEMO, True).task_outcomes == (TaskOutcome.VERIFIED_ON_CALL,)
+    # opting out of everything at the last nudge of a human-task stage: nobody calls them either (the
+    # workflow's progress guards; the simulator's old copy of the rules still sent the agent)
+    late = journey_outcome(
+        _plan(stalls={Stage.DOCUMENT_REJECTED: (True, Reaction(ReactionKind.OPT_OUT, "nudge_3"))}), DEMO, True
+    )
+    assert (late.kind, late.task_outcomes) == (OutcomeKind.OPTED_OUT, ())
 
 
 def test_the_frequency_cap_spans_drop_offs() -> None:
@@ -296,7 +346,9 @@ def test_the_frequency_cap_spans_drop_offs() -> None:
 
 
 def test_the_maximum_lifetime_ends_a_long_journey() -> None:
-    short: Playbook = DEMO.model_copy(update={"guardrails": DEMO.guardrails.model_copy(update={"max_lifetime": timedelta(seconds=60)})})
+    short: Playbook = DEMO.model_copy(
+        update={"guardrails": DEMO.guardrails.model_copy(update={"max_lifetime": timedelta(seconds=60)})}
+    )
     plan = _plan(returns={Stage.STARTED: 22.0, Stage.PHONE_VERIFIED: 22.0, Stage.DOCUMENT_APPROVED: 22.0})
     assert journey_outcome(plan, DEMO, False).completed
     ended = journey_outcome(plan, short, False)
@@ -311,12 +363,20 @@ def test_the_true_uplift_is_the_mean_difference_by_first_drop_off() -> None:
         _plan(stalls={Stage.PHONE_VERIFIED: (True, NO_REACTION)}, returns={Stage.PHONE_VERIFIED: 15.0}),  # 1, 1
         _plan(stalls={Stage.STARTED: (True, NO_REACTION)}),  # 0, 0
         # first drop-off at started, then phone_verified, both answered: counted at started only
-        _plan(stalls={Stage.STARTED: (True, Reaction(ReactionKind.RESPOND, "nudge_1")),
-                      Stage.PHONE_VERIFIED: (True, Reaction(ReactionKind.RESPOND, "nudge_1"))}),  # 1, 0
+        _plan(
+            stalls={
+                Stage.STARTED: (True, Reaction(ReactionKind.RESPOND, "nudge_1")),
+                Stage.PHONE_VERIFIED: (True, Reaction(ReactionKind.RESPOND, "nudge_1")),
+            }
+        ),  # 1, 0
     ]
     truth = {row.stage: row for row in true_uplift(plans, DEMO)}
     assert list(truth) == ["any stage", *(s.value for s in STALL_STAGES)]
-    assert (truth["any stage"].customers, truth["any stage"].completed_if_treated, truth["any stage"].completed_if_held_out) == (4, 3, 1)
+    assert (
+        truth["any stage"].customers,
+        truth["any stage"].completed_if_treated,
+        truth["any stage"].completed_if_held_out,
+    ) == (4, 3, 1)
     assert truth["any stage"].uplift == 0.5
     assert (truth["phone_verified"].customers, truth["phone_verified"].uplift) == (2, 0.5)
     assert (truth["started"].customers, truth["started"].uplift) == (2, 0.5)
@@ -335,7 +395,12 @@ def test_the_journeys_uplift_uses_the_first_recorded_drop_off_and_the_reports_in
     }
     groups = {c: "holdout" if c.startswith("h") else "treatment" for c in outcomes}
     rows = {row.stage: row for row in observed_uplift(outcomes, groups)}
-    assert (rows["any stage"].treated, rows["any stage"].treated_recovered, rows["any stage"].holdout, rows["any stage"].holdout_returned) == (3, 2, 2, 1)
+    assert (
+        rows["any stage"].treated,
+        rows["any stage"].treated_recovered,
+        rows["any stage"].holdout,
+        rows["any stage"].holdout_returned,
+    ) == (3, 2, 2, 1)
     assert rows["any stage"].uplift == pytest.approx(2 / 3 - 1 / 2)
     assert (rows["started"].treated, rows["started"].holdout) == (1, 0) and rows["started"].uplift is None
     assert rows["document_rejected"].treated == 0
@@ -368,7 +433,8 @@ def test_invalid_parameters_are_refused() -> None:
         parse_probabilities("0.1,0.2", 3, "--respond-nudge")
     assert parse_probabilities("0.3, 0.2,0.1", 3, "x") == (0.3, 0.2, 0.1)
     assert parse_agent_outcomes("verified_on_call=1, unreachable=0.5") == {
-        TaskOutcome.VERIFIED_ON_CALL: 1.0, TaskOutcome.UNREACHABLE: 0.5,
+        TaskOutcome.VERIFIED_ON_CALL: 1.0,
+        TaskOutcome.UNREACHABLE: 0.5,
     }
     with pytest.raises(ValueError, match="outcome=weight"):
         parse_agent_outcomes("teleported=1")
@@ -388,7 +454,10 @@ def test_the_cli_defaults_are_the_cohort_defaults() -> None:
     assert parse_probabilities(defaults["respond_nudge"], 3, "") == params.respond_nudge
     assert parse_agent_outcomes(defaults["agent_outcomes"]) == DEFAULT_AGENT_OUTCOMES
     assert (defaults["natural_return"], defaults["respond_sms"], defaults["opt_out"], defaults["start_rate"]) == (
-        params.natural_return, params.respond_sms, params.opt_out, params.start_rate,
+        params.natural_return,
+        params.respond_sms,
+        params.opt_out,
+        params.start_rate,
     )
 
 
@@ -402,13 +471,20 @@ def test_the_token_comes_from_the_option_or_the_data_folder(tmp_path: Path) -> N
 
 # -- the summary ----------------------------------------------------------------------------------
 
-NOW = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
-def outcome(kind: str, stage: str, preceded_by: str = "none", drops: tuple[str, ...] = (), assisted: bool = False) -> JourneyOutcome:
+def outcome(
+    kind: str, stage: str, preceded_by: str = "none", drops: tuple[str, ...] = (), assisted: bool = False
+) -> JourneyOutcome:
     return JourneyOutcome(
-        kind=OutcomeKind(kind), stage=Stage(stage), ended_at=NOW, reason="test", assisted=assisted,
-        preceded_by=preceded_by, drop_off_stages=[Stage(s) for s in drops],
+        kind=OutcomeKind(kind),
+        stage=Stage(stage),
+        ended_at=NOW,
+        reason="test",
+        assisted=assisted,
+        preceded_by=preceded_by,
+        drop_off_stages=[Stage(s) for s in drops],
     )
 
 
@@ -441,8 +517,14 @@ def test_summary_counts_each_journey_once() -> None:
     assert summary.abandoned_total == 3
     assert (summary.opted_out, summary.not_ended) == (1, 1)
     assert summary.completion_rate == round(10 / 15, 4)
-    parts = (summary.completed_unassisted + summary.recovered_total + summary.completed_other
-             + summary.abandoned_total + summary.opted_out + summary.not_ended)
+    parts = (
+        summary.completed_unassisted
+        + summary.recovered_total
+        + summary.completed_other
+        + summary.abandoned_total
+        + summary.opted_out
+        + summary.not_ended
+    )
     assert parts == summary.started
     assert summarize(list(reversed(outcomes))) == summary, "order does not matter"
 
@@ -450,7 +532,12 @@ def test_summary_counts_each_journey_once() -> None:
 def test_summary_of_nothing_and_its_table() -> None:
     empty = summarize([])
     assert (empty.started, empty.completion_rate, empty.abandoned_total) == (0, 0.0, 0)
-    summary = summarize([outcome("completed", "completed"), outcome("abandoned", "document_approved", "nudge_3", ("document_approved",))])
+    summary = summarize(
+        [
+            outcome("completed", "completed"),
+            outcome("abandoned", "document_approved", "nudge_3", ("document_approved",)),
+        ]
+    )
     table = summary_table(summary, title="t")
     labels = list(table.columns[0].cells)
     assert "recovered after SMS store offer" in labels and "abandoned at document_approved" in labels
@@ -469,16 +556,31 @@ def free_port() -> int:
 
 async def test_an_unreachable_api_is_a_clear_error_without_a_traceback(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
-        RECOVERY, "simulate", "--customers", "3", "--api-url", f"http://127.0.0.1:{free_port()}", "--api-token", "x",
-        "--data-dir", str(tmp_path),
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        RECOVERY,
+        "simulate",
+        "--customers",
+        "3",
+        "--api-url",
+        f"http://127.0.0.1:{free_port()}",
+        "--api-token",
+        "x",
+        "--data-dir",
+        str(tmp_path),
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
     assert process.returncode == 1
     assert "cannot reach the API" in err.decode() and "Traceback" not in err.decode() + out.decode()
     process = await asyncio.create_subprocess_exec(
-        RECOVERY, "simulate", "--data-dir", str(tmp_path), env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        RECOVERY,
+        "simulate",
+        "--data-dir",
+        str(tmp_path),
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await process.communicate()
     assert process.returncode == 1 and "no API token" in err.decode()
@@ -501,16 +603,23 @@ def _quick_cohort(customers: int, playbook: Playbook) -> CohortParams:
         plans = plan_cohort(params, stores=stores)
         if any(len(p.drop_stages) > 1 for p in plans) or sum(not p.drop_stages for p in plans) < 3:
             continue
-        held = {p.customer_id for p in plans if recovery_group(p.customer_id, playbook.holdout_share) is RecoveryGroup.HOLDOUT}
+        held = {
+            p.customer_id
+            for p in plans
+            if recovery_group(p.customer_id, playbook.holdout_share) is RecoveryGroup.HOLDOUT
+        }
         dropped = [(p, p.stalls[p.drop_stages[0]]) for p in plans if p.drop_stages]
         predicted = {p.customer_id: journey_outcome(p, playbook, p.customer_id not in held) for p in plans}
         if max(p.start_after + predicted[p.customer_id].ended_at for p in plans) > 52:
             continue  # within one recovery window of the last start
         held_returns = {s.natural_return for p, s in dropped if p.customer_id in held}
         treated = [(p, s, predicted[p.customer_id]) for p, s in dropped if p.customer_id not in held]
-        if held_returns == {True, False} and any(s.natural_return for _, s, _ in treated) \
-                and any(not s.natural_return and o.preceded_by.startswith("nudge") and o.completed for _, s, o in treated) \
-                and any(o.task_outcomes for _, _, o in treated):
+        if (
+            held_returns == {True, False}
+            and any(s.natural_return for _, s, _ in treated)
+            and any(not s.natural_return and o.preceded_by.startswith("nudge") and o.completed for _, s, o in treated)
+            and any(o.task_outcomes for _, _, o in treated)
+        ):
             return replace(params, seed=seed)
     raise AssertionError("no suitable seed")
 
@@ -523,7 +632,11 @@ def _late_drop_offs(view: JourneyView, expected: tuple[Stage, ...]) -> tuple[set
     funnel = [e for e in view.events if e.type in STAGE_OF_EVENT and e.effect.value == "advanced"]
     late, unexplained = set(), []
     for stage in set(view.outcome.drop_off_stages) - set(expected):
-        gaps = [(b.received_at - a.occurred_at).total_seconds() for a, b in zip(funnel, funnel[1:]) if STAGE_OF_EVENT[a.type] is stage]
+        gaps = [
+            (b.received_at - a.occurred_at).total_seconds()
+            for a, b in itertools.pairwise(funnel)
+            if STAGE_OF_EVENT[a.type] is stage
+        ]
         if any(gap >= 0.95 for gap in gaps):
             late.add(stage)
         else:
@@ -533,13 +646,19 @@ def _late_drop_offs(view: JourneyView, expected: tuple[Stage, ...]) -> tuple[set
 
 def _story(view: JourneyView, plan: CustomerPlan, expected: object) -> str:
     lines = [f"{plan.customer_id} ({view.recovery_group.value}): {plan.stalls}", f"expected {expected}"]
-    lines += [f"event {e.type.value} occurred {e.occurred_at.isoformat()} received {e.received_at.isoformat()} {e.effect.value}" for e in view.events]
+    lines += [
+        f"event {e.type.value} occurred {e.occurred_at.isoformat()} received {e.received_at.isoformat()} "
+        f"{e.effect.value}"
+        for e in view.events
+    ]
     lines += [f"decision {d.at.isoformat()} {d.action.value} {d.reason} {d.detail}" for d in view.decisions]
     return "\n".join(lines)
 
 
 @pytest.fixture
-async def stack(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[tuple[str, RecoveryClient, Path, Path]]:
+async def stack(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> AsyncIterator[tuple[str, RecoveryClient, Path, Path]]:
     """The real API app under uvicorn on a free port, a worker on its own task queue and outbox; journeys pin
     the demo playbook with a larger holdout, kept in a file for the command's --playbook."""
     from starters.api import create_app
@@ -551,7 +670,9 @@ async def stack(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIte
     settings = bench_settings(tmp_path, api_token=TOKEN)
     recovery = RecoveryClient(dev_server_env.client, load_playbook(playbook_file), settings.task_queue)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, recovery=recovery), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, recovery=recovery), host="127.0.0.1", port=port, log_level="warning")
+    )
     async with build_worker(dev_server_env.client, settings):
         serving = asyncio.create_task(server.serve())
         while not server.started:
@@ -566,8 +687,12 @@ async def stack(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIte
 
 async def _command(*args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        RECOVERY, "simulate", *args,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        RECOVERY,
+        "simulate",
+        *args,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
@@ -575,15 +700,27 @@ async def _command(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.timeout(150)
-async def test_a_cohort_runs_through_the_api_until_every_journey_ended(stack: tuple[str, RecoveryClient, Path, Path]) -> None:
+async def test_a_cohort_runs_through_the_api_until_every_journey_ended(
+    stack: tuple[str, RecoveryClient, Path, Path],
+) -> None:
     url, recovery, data_dir, playbook_file = stack
     playbook = recovery.playbook
     with pytest.raises(SimulationError, match="refused the token"):
-        await simulate(SimulationConfig(params=CohortParams(customers=1, seed=fresh_seed()), api_url=url, api_token="wrong", data_dir=data_dir))
+        await simulate(
+            SimulationConfig(
+                params=CohortParams(customers=1, seed=fresh_seed()), api_url=url, api_token="wrong", data_dir=data_dir
+            )
+        )
 
     params = _quick_cohort(16, playbook)
     config = SimulationConfig(
-        params=params, api_url=url, api_token=TOKEN, data_dir=data_dir, timeout=120, journey_poll=1.0, playbook=playbook,
+        params=params,
+        api_url=url,
+        api_token=TOKEN,
+        data_dir=data_dir,
+        timeout=120,
+        journey_poll=1.0,
+        playbook=playbook,
     )
     seen: list[tuple[int, int]] = []
     result = await simulate(config, progress=lambda done, total: seen.append((done, total)))
@@ -592,8 +729,13 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(stack: tu
         assert not result.timed_out and summary.not_ended == 0, result.outcomes
         assert seen[-1] == (16, 16)
         assert summary.started == 16
-        assert (summary.completed_unassisted + summary.recovered_total + summary.completed_other
-                + summary.abandoned_total + summary.opted_out) == 16
+        assert (
+            summary.completed_unassisted
+            + summary.recovered_total
+            + summary.completed_other
+            + summary.abandoned_total
+            + summary.opted_out
+        ) == 16
 
         views = {plan.customer_id: await recovery.journey(plan.customer_id) for plan in result.plans}
         assert summarize([view.outcome for view in views.values()]) == summary
@@ -601,7 +743,9 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(stack: tu
 
         # each customer's group: from the id and the playbook's share, as the journey says
         share = playbook.holdout_share
-        assert all(result.groups[cid] == view.recovery_group == recovery_group(cid, share) for cid, view in views.items())
+        assert all(
+            result.groups[cid] == view.recovery_group == recovery_group(cid, share) for cid, view in views.items()
+        )
         holdout = {cid for cid, group in result.groups.items() if group == RecoveryGroup.HOLDOUT}
         assert holdout and result.holdout == len(holdout)
         # no holdout customer received a message
@@ -625,14 +769,17 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(stack: tu
             assert (view.outcome.kind, view.outcome.stage) == (expected.kind, expected.stage), story
             if not late:
                 assert view.outcome.preceded_by == expected.preceded_by, story
-                assert [f"{m.stage.value}:{'sms_store_offer' if m.kind.value == 'sms_store_offer' else f'nudge_{m.attempt}'}"
-                        for m in view.messages] == list(expected.messages), story
+                assert [f"{m.stage.value}:{message_label(m.kind.value, m.attempt)}" for m in view.messages] == list(
+                    expected.messages
+                ), story
             if not treated:
                 assert view.messages == [] and view.outcome.messages_sent == 0, story
                 if plan.drop_stages and plan.stalls[plan.drop_stages[0]].natural_return:
                     # a natural returner in the holdout: dropped off, came back alone, completed, no message at all
                     assert view.outcome.kind is OutcomeKind.COMPLETED, story
-                    assert view.outcome.drop_off_stages == plan.drop_stages and view.outcome.preceded_by == "none", story
+                    assert view.outcome.drop_off_stages == plan.drop_stages and view.outcome.preceded_by == "none", (
+                        story
+                    )
                     returned_alone += 1
         assert returned_alone >= 1
         # every task the cohort's journeys opened was worked by the simulated agents, or closed
@@ -654,7 +801,9 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(stack: tu
     finally:
         for plan in result.plans:
             try:
-                await recovery.temporal.get_workflow_handle(workflow_id_for(plan.customer_id)).terminate("test finished")
+                await recovery.temporal.get_workflow_handle(workflow_id_for(plan.customer_id)).terminate(
+                    "test finished"
+                )
             except RPCError:
                 pass  # ended
 
@@ -663,15 +812,41 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(stack: tu
     common = ("--api-url", url, "--data-dir", str(data_dir), "--playbook", str(playbook_file))
     code, out, err = await _command("--customers", "3", "--seed", str(params.seed), *common)
     assert code == 1 and "Traceback" not in out + err
-    assert f"a cohort with seed {params.seed} already ran against this system: use another --seed or a fresh data folder" in " ".join(err.split())
+    assert (
+        f"a cohort with seed {params.seed} already ran against this system: use another --seed or a fresh data folder"
+        in " ".join(err.split())
+    )
 
     # a cohort that stops once, at the passport photo, and answers the first nudge: all treated, done in seconds
-    stops_once = [f"--{flag}=0" for flag in ("drop-started", "reject-document", "drop-document-approved", "fail-biometric", "drop-biometric-passed")]
-    seed = next(s for s in range(fresh_seed(), 10**10)
-                if all(recovery_group(f"sim-{s}-{i:04d}", share) is RecoveryGroup.TREATMENT for i in range(4)))
+    stops_once = [
+        f"--{flag}=0"
+        for flag in (
+            "drop-started",
+            "reject-document",
+            "drop-document-approved",
+            "fail-biometric",
+            "drop-biometric-passed",
+        )
+    ]
+    seed = next(
+        s
+        for s in range(fresh_seed(), 10**10)
+        if all(recovery_group(f"sim-{s}-{i:04d}", share) is RecoveryGroup.TREATMENT for i in range(4))
+    )
     code, out, err = await _command(
-        "--customers", "4", "--seed", str(seed), "--start-rate", "10", *common, "--drop-phone-verified=1", *stops_once,
-        "--natural-return=0", "--respond-nudge=1,0,0", "--opt-out=0", "--json",
+        "--customers",
+        "4",
+        "--seed",
+        str(seed),
+        "--start-rate",
+        "10",
+        *common,
+        "--drop-phone-verified=1",
+        *stops_once,
+        "--natural-return=0",
+        "--respond-nudge=1,0,0",
+        "--opt-out=0",
+        "--json",
     )
     assert code == 0, err
     printed = json.loads(out)
@@ -680,9 +855,15 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(stack: tu
     assert printed["customer_ids"] == [f"sim-{seed}-{i:04d}" for i in range(4)]
     assert printed["playbook"] == playbook.version
     stall = {stage: 0.0 for stage in STALL_STAGES} | {Stage.PHONE_VERIFIED: 1.0}
-    cohort = CohortParams(customers=4, seed=seed, stall=stall, natural_return=0, respond_nudge=(1, 0, 0), opt_out=0, start_rate=10)
+    cohort = CohortParams(
+        customers=4, seed=seed, stall=stall, natural_return=0, respond_nudge=(1, 0, 0), opt_out=0, start_rate=10
+    )
     assert printed["true_uplift"] == [row.model_dump() for row in true_uplift(plan_cohort(cohort), playbook)]
     assert printed["true_uplift"][0] == {
-        "stage": "any stage", "customers": 4, "completed_if_treated": 4, "completed_if_held_out": 0, "uplift": 1.0,
+        "stage": "any stage",
+        "customers": 4,
+        "completed_if_treated": 4,
+        "completed_if_held_out": 0,
+        "uplift": 1.0,
     }
     assert printed["holdout"] == {"journeys": 0, "completed": 0, "messaged": 0}

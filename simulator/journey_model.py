@@ -1,0 +1,274 @@
+"""What the journey does with a simulated customer, treated or held out: the workflow's own pure rules
+on a virtual clock, so the simulator's prediction cannot drift from the journeys it predicts.
+
+The journey is a real `JourneyState` (`new_journey`, `apply_event`); at every moment something
+happens, `detect_drop_off` and `next_step` decide with the playbook and the virtual `now`, and the
+step is carried out as `workflows/journey.py` carries it out, with activities that succeed at once
+(deliveries, the store lookup) and the customer's phone receiving the message when it goes out. The
+customer is `simulator/customer.py`; the agents take a task `AGENT_DESK_S` after it opens plus the
+drawn pick-up time, and complete it after the drawn call time.
+
+Events, agents' actions and the journey's own wake-ups are taken in time order; what the customer
+or an agent does at the very moment the journey wakes is folded in first, as a signal that arrives
+with a timer is in the workflow. Messages go out on the virtual clock; a running system sends them
+some milliseconds later, so a prediction within a fraction of a second of another event (a reaction
+and the end of the window, say) may go either way in a run.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from simulator.cohort import AGENT_DESK_S, CustomerPlan
+from simulator.customer import Customer, Move, event_of, message_label
+from workflows.events import OnboardingEvent
+from workflows.funnel import Stage
+from workflows.human_tasks import (
+    ClaimTask,
+    CompleteTask,
+    TaskOutcome,
+    TaskReason,
+    TaskRefused,
+    TaskState,
+    check_claim,
+    check_complete,
+)
+from workflows.journey_changes import apply_event, apply_task_outcome, finish, open_task
+from workflows.journey_rules import CURRENT_RULES
+from workflows.journey_state import DecisionAction, JourneyState, MessageKind, OutcomeKind, SentMessage, new_journey
+from workflows.next_step import (
+    AlertOps,
+    Defer,
+    EndJourney,
+    EscalateOverdueTask,
+    EscalateToAgent,
+    NotifyAgents,
+    SendMessage,
+    Suppress,
+    Wait,
+    detect_drop_off,
+    next_step,
+)
+from workflows.playbook import Playbook
+from workflows.state_bounds import StateBounds
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the virtual clock's zero unless the caller gives one
+AGENT = "sim-agent"
+LOOKUP = timedelta(microseconds=1)  # the store lookup before an SMS store offer: the clock's smallest step
+
+
+@dataclass(frozen=True)
+class AgentAction:
+    """An agent claims (`outcome` None) or completes a task, `at` seconds from the first event."""
+
+    at: float
+    task_id: str
+    outcome: TaskOutcome | None
+
+
+@dataclass(frozen=True)
+class JourneyPrediction:
+    """How a customer's journey ends in one group, on the virtual clock (seconds from their first event)."""
+
+    treated: bool
+    kind: OutcomeKind
+    stage: Stage  # where the journey ended
+    drop_off_stages: tuple[Stage, ...]
+    messages: tuple[str, ...]  # "<stage>:nudge_<n>" / "<stage>:sms_store_offer", in the order sent
+    task_outcomes: tuple[TaskOutcome, ...]  # tasks the agents completed, in order
+    preceded_by: str  # what the journey credits: nudge_1..3, sms_store_offer, human_task or none
+    ended_at: float
+    events: tuple[OnboardingEvent, ...] = field(default=(), compare=False)  # what the customer sent
+    agent_actions: tuple[AgentAction, ...] = field(default=(), compare=False)
+
+    @property
+    def completed(self) -> bool:
+        return self.kind is OutcomeKind.COMPLETED
+
+
+class _VirtualJourney:
+    """One customer's journey played through on the virtual clock."""
+
+    def __init__(self, plan: CustomerPlan, playbook: Playbook, treated: bool, start: datetime) -> None:
+        self.plan = plan
+        self.playbook = playbook
+        self.treated = treated
+        self.start = start
+        self.customer = Customer(plan, 0.0)
+        self.state: JourneyState | None = None
+        self.wake: datetime | None = None  # when the journey acts next if nothing happens
+        self.pending: list[AgentAction] = []  # the agents' next actions, in time order
+        self.events: list[OnboardingEvent] = []
+        self.agent_actions: list[AgentAction] = []
+
+    def run(self) -> JourneyPrediction:
+        while self.state is None or self.state.outcome is None:
+            move = self.customer.next_move()
+            agent = self.pending[0] if self.pending else None
+            moments = [self._at(move.at) if move else None, self._at(agent.at) if agent else None, self.wake]
+            now = min(at for at in moments if at is not None)
+            if move is not None and self._at(move.at) == now:
+                self._customer_moves(move, now)
+            elif agent is not None and self._at(agent.at) == now:
+                self.pending.pop(0)
+                self._agent_acts(agent, now)
+            self.wake = self._journey_acts(now)
+        return self._prediction(self.state)
+
+    def _at(self, seconds: float) -> datetime:
+        return self.start + timedelta(seconds=seconds)
+
+    def _seconds(self, at: datetime) -> float:
+        return (at - self.start).total_seconds()
+
+    def _customer_moves(self, move: Move, now: datetime) -> None:
+        event = event_of(self.plan, len(self.events) + 1, move, now)
+        self.events.append(event)
+        if self.state is None:
+            share = 0.0 if self.treated else 1.0  # everyone, or no one, in the holdout: the group asked for
+            self.state = new_journey(event, self.playbook, now, holdout_share=share, bounds=StateBounds())
+        apply_event(self.state, event, self.playbook, now)
+        self.customer.moved(move, self._seconds(now))
+
+    def _agent_acts(self, action: AgentAction, now: datetime) -> None:
+        """As the workflow's `claim_task` and `complete_task` updates; a refused one ends the agent's work."""
+        state = self._journey()
+        self.agent_actions.append(action)
+        try:
+            if action.outcome is None:
+                task = check_claim(state.tasks, ClaimTask(task_id=action.task_id, agent_id=AGENT))
+                if task.state is TaskState.OPEN:
+                    task.state, task.claimed_by, task.claimed_at = TaskState.CLAIMED, AGENT, now
+                    state.record(now, DecisionAction.TASK_CLAIMED, "agent", f"{task.task_id} by {AGENT}")
+                return
+            task = check_complete(
+                state.tasks, CompleteTask(task_id=action.task_id, agent_id=AGENT, outcome=action.outcome)
+            )
+        except TaskRefused:
+            self.pending = [a for a in self.pending if a.task_id != action.task_id]
+            return
+        task.state, task.outcome, task.completed_by, task.completed_at = TaskState.COMPLETED, action.outcome, AGENT, now
+        state.record(now, DecisionAction.TASK_COMPLETED, action.outcome.value, f"{task.task_id} by {AGENT}")
+        apply_task_outcome(state, task, action.outcome, now, CURRENT_RULES)
+        self.customer.agent_done(self._seconds(now), task.stage, action.outcome)
+
+    def _journey_acts(self, now: datetime) -> datetime | None:
+        """The workflow's loop at `now`, until it waits: returns when it wakes (None: it ended)."""
+        state, playbook = self._journey(), self.playbook
+        while state.outcome is None:
+            detect_drop_off(state, playbook, now)
+            match next_step(state, playbook, now, CURRENT_RULES):
+                case Wait(until=until):
+                    return until
+                case EndJourney(kind=kind, reason=reason):
+                    finish(state, kind, now, reason)
+                case NotifyAgents(task_id=task_id):
+                    next(t for t in state.tasks if t.task_id == task_id).notified = True
+                    self._agents_take(task_id, now)
+                case EscalateOverdueTask(task_id=task_id):
+                    next(t for t in state.tasks if t.task_id == task_id).overdue_escalated = True
+                    state.record(now, DecisionAction.TASK_OVERDUE, "unclaimed_past_due", task_id)
+                case AlertOps(reason=reason):
+                    state.ops_alerted = True
+                    state.record(now, DecisionAction.OPS_ALERTED, "review_stalled", reason)
+                case Defer(until=until, reason=reason, what=what):
+                    state.deferred_until = until
+                    state.record(now, DecisionAction.DEFERRED, reason, f"{what} until {until.isoformat()}")
+                case Suppress(what=what, reason=reason, key=key):
+                    state.suppressed_attempt = key
+                    state.record(now, DecisionAction.SUPPRESSED, reason, what)
+                case SendMessage() as step:
+                    now = self._send(step, now)
+                case EscalateToAgent(task_kind=task_kind):
+                    state.escalated = True
+                    if state.in_holdout:
+                        state.record(
+                            now, DecisionAction.SUPPRESSED, "holdout", f"would have opened a {task_kind.value} task"
+                        )
+                    else:
+                        state.record(now, DecisionAction.ESCALATED, "human_task", f"{state.attempts} unanswered nudges")
+                        open_task(
+                            state,
+                            playbook,
+                            task_kind,
+                            TaskReason.PLAYBOOK_ESCALATION,
+                            now,
+                            detail="no answer to the nudges",
+                        )
+        return None
+
+    def _send(self, step: SendMessage, now: datetime) -> datetime:
+        """As the workflow's `_send` with healthy services, a store found and a delivery at once; returns
+        the clock after it. The store lookup comes before the offer is written, so the offer is a moment
+        (`LOOKUP`) later than the agent's outcome that asked for it, and the report credits the offer."""
+        state = self._journey()
+        if step.kind is MessageKind.SMS_STORE_OFFER:
+            now += LOOKUP
+        if state.in_holdout:
+            state.record(now, DecisionAction.SUPPRESSED, "holdout", f"would have sent {step.kind.value} {step.attempt}")
+        else:
+            state.message_seq += 1
+            state.messages.append(
+                SentMessage(
+                    message_id=f"{state.customer_id}:m{state.message_seq}",
+                    channel=step.channel,
+                    kind=step.kind,
+                    stage=state.stage,
+                    attempt=step.attempt,
+                    sent_at=now,
+                    text="",
+                    fallback=step.fallback,
+                )
+            )
+            reason = f"fallback_to_{step.channel.value}" if step.fallback else step.channel.value
+            state.record(now, DecisionAction.SENT, reason, f"{step.kind.value} {step.attempt}")
+            self.customer.heard(self._seconds(now), state.stage, message_label(step.kind.value, step.attempt))
+        # the workflow's `_count_attempt`
+        state.deferred_until = state.service_retry_at = None
+        if step.kind is MessageKind.NUDGE:
+            state.attempts, state.last_nudge_at = step.attempt, now
+        else:
+            state.store_offer_requested, state.escalated = False, True
+            if not state.in_holdout:
+                state.record(now, DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
+        return now
+
+    def _agents_take(self, task_id: str, now: datetime) -> None:
+        number = task_id.rpartition(":task-")[2]
+        work = self.plan.task(int(number) if number.isdigit() else 1)
+        claim = self._seconds(now) + AGENT_DESK_S + work.pickup_delay
+        self.pending += [
+            AgentAction(claim, task_id, None),
+            AgentAction(claim + work.call_duration, task_id, work.outcome),
+        ]
+        self.pending.sort(key=lambda action: action.at)
+
+    def _journey(self) -> JourneyState:
+        assert self.state is not None, "the customer's first event starts the journey"
+        return self.state
+
+    def _prediction(self, state: JourneyState) -> JourneyPrediction:
+        outcome = state.outcome
+        assert outcome is not None
+        return JourneyPrediction(
+            treated=self.treated,
+            kind=outcome.kind,
+            stage=outcome.stage,
+            drop_off_stages=tuple(outcome.drop_off_stages),
+            messages=tuple(f"{m.stage.value}:{message_label(m.kind.value, m.attempt)}" for m in state.messages),
+            task_outcomes=tuple(
+                t.outcome for t in state.tasks if t.state is TaskState.COMPLETED and t.outcome is not None
+            ),
+            preceded_by=outcome.preceded_by,
+            ended_at=round(self._seconds(outcome.ended_at), 3),
+            events=tuple(self.events),
+            agent_actions=tuple(self.agent_actions),
+        )
+
+
+def journey_outcome(
+    plan: CustomerPlan, playbook: Playbook, treated: bool, start: datetime = EPOCH
+) -> JourneyPrediction:
+    """How the customer's journey ends if they are treated (messaged, escalated) or held out (left alone).
+
+    `start` is when their first event happens: it matters only to quiet hours, in their time zone."""
+    return _VirtualJourney(plan, playbook, treated, start).run()
