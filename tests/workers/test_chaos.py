@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowHistory
@@ -55,10 +56,10 @@ def kill_9(worker: WorkerProcess) -> None:
     worker.process.wait()
 
 
-async def keep_reading(handles: list[WorkflowHandle], stop: asyncio.Event) -> None:
+async def keep_reading(handles: list[WorkflowHandle[Any, Any]], stop: asyncio.Event) -> None:
     """Reads each journey's view until it has ended; a read waits for a worker as long as it must."""
 
-    async def read(handle: WorkflowHandle) -> None:
+    async def read(handle: WorkflowHandle[Any, Any]) -> None:
         while not stop.is_set():
             try:
                 view = await handle.query(OnboardingJourney.view, rpc_timeout=timedelta(seconds=30))
@@ -75,7 +76,7 @@ async def test_kill_9_of_the_worker_mid_cohort(dev_server_env: WorkflowEnvironme
     started_at = time.monotonic()
     env = dev_server_env
     task_queue = f"chaos-{uuid.uuid4().hex[:8]}"
-    settings = Settings(_env_file=None, data_dir=tmp_path, task_queue=task_queue)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path, task_queue=task_queue)
     journal = open_journal(settings.journal_database_url)
     migrate(journal)  # before any worker starts
     client = RecoveryClient(env.client, fast_playbook(), task_queue, journal)
@@ -98,7 +99,7 @@ async def test_kill_9_of_the_worker_mid_cohort(dev_server_env: WorkflowEnvironme
     first = WorkerProcess("first", tmp_path / "worker-first.log", spawn).start()
     second = WorkerProcess("second", tmp_path / "worker-second.log", spawn)
     stop_reading = asyncio.Event()
-    reader: asyncio.Task | None = None
+    reader: asyncio.Task[None] | None = None
     try:
         await wait_until_started([first])
         # The cohort arrives over two seconds: their timers fire at different moments of the outage.
@@ -139,7 +140,7 @@ async def test_kill_9_of_the_worker_mid_cohort(dev_server_env: WorkflowEnvironme
     # Every journey ended: the completers as completed, the others at their cutoff or lifetime.
     failed = {c: r for c, r in zip(customers, results, strict=True) if not isinstance(r, JourneyOutcome)}
     assert not failed, failed
-    outcomes = dict(zip(customers, results, strict=True))
+    outcomes = {c: r for c, r in zip(customers, results, strict=True) if isinstance(r, JourneyOutcome)}
     assert {outcomes[c].kind for c in completers} == {OutcomeKind.COMPLETED}
 
     # No message went out twice: not the same id, nor the same nudge again under another id.

@@ -70,7 +70,7 @@ async def test_worker_metrics_count_journeys_nudges_and_outcomes(
     dev_server_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path
 ) -> None:
     task_queue = f"metrics-{uuid.uuid4().hex[:8]}"
-    settings = Settings(_env_file=None, data_dir=tmp_path, task_queue=task_queue)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path, task_queue=task_queue)
     journal = open_journal(settings.journal_database_url)
     migrate(journal)
     client = RecoveryClient(dev_server_env.client, default_playbook, task_queue, journal)
@@ -151,7 +151,7 @@ async def test_api_metrics_count_requests_by_route_template(
 ) -> None:
     settings = Settings(
         _env_file=None, data_dir=tmp_path, api_token="t0ken", task_queue=f"api-metrics-{uuid.uuid4().hex[:8]}"
-    )  # type: ignore[call-arg]
+    )
     app = create_app(settings, recovery=RecoveryClient(dev_server_env.client, default_playbook, settings.task_queue))
     customer_id = f"c-api-metrics-{uuid.uuid4().hex[:8]}"
     auth = {"Authorization": "Bearer t0ken"}
@@ -190,7 +190,7 @@ async def test_worker_metrics_listen_on_loopback_unless_told_otherwise(
 ) -> None:
     """Metrics name task queues and hosts: by default only this machine reads them (127.0.0.2 is
     loopback too, but not the address bound, so it is refused where 0.0.0.0 would answer)."""
-    assert Settings(_env_file=None).metrics_host == "127.0.0.1"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).metrics_host == "127.0.0.1"
     port = free_port()
     address = dev_server_env.client.service_client.config.target_host
     env = worker_env(

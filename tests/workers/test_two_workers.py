@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -63,7 +64,7 @@ class Cohort:
         )
         assert all(r.accepted for r in receipts), [r.note for r in receipts if not r.accepted]
 
-    def messages(self) -> list[dict]:
+    def messages(self) -> list[dict[str, Any]]:
         """The cohort's messages in the shared outbox (a line the workers are still writing is left for later)."""
         mine = set(self.customers)
         text = self.outbox.read_text(encoding="utf-8") if self.outbox.exists() else ""
@@ -72,7 +73,7 @@ class Cohort:
             m for m in (json.loads(line) for line in complete.splitlines() if line.strip()) if m["customer_id"] in mine
         ]
 
-    async def each_nudged_once(self, timeout_s: float = 40.0) -> list[dict]:
+    async def each_nudged_once(self, timeout_s: float = 40.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout_s
         while True:
             messages = self.messages()
@@ -90,7 +91,7 @@ class Cohort:
         receipts = await self.client.record_events([self.event(c, type_, now) for c in customers])
         assert all(r.accepted for r in receipts)
 
-    def handle(self, customer_id: str) -> WorkflowHandle:
+    def handle(self, customer_id: str) -> WorkflowHandle[Any, JourneyOutcome]:
         return self.env.client.get_workflow_handle(workflow_id_for(customer_id), result_type=JourneyOutcome)
 
     async def worker_identities(self) -> Counter[str]:
@@ -124,8 +125,8 @@ def start_workers(specs: list[tuple[str, dict[str, str]]], tmp_path: Path) -> li
 
 
 @pytest.fixture
-async def cleanup() -> AsyncIterator[list]:
-    things: list = []
+async def cleanup() -> AsyncIterator[list[Any]]:
+    things: list[Any] = []
     yield things
     for thing in reversed(things):
         if isinstance(thing, Cohort):
@@ -144,11 +145,11 @@ def journey_client(env: WorkflowEnvironment, playbook: Playbook, settings: Setti
 
 
 async def test_two_workers_share_a_cohort_and_send_each_message_once(
-    stack: tuple[str, str, Path], dev_server_env: WorkflowEnvironment, default_playbook: Playbook, cleanup: list
+    stack: tuple[str, str, Path], dev_server_env: WorkflowEnvironment, default_playbook: Playbook, cleanup: list[Any]
 ) -> None:
     address, namespace, data_dir = stack
     task_queue = f"scale-{uuid.uuid4().hex[:8]}"
-    settings = Settings(_env_file=None, data_dir=data_dir, task_queue=task_queue)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir, task_queue=task_queue)
     client = journey_client(dev_server_env, default_playbook, settings)
     env = worker_env(address, namespace, data_dir, task_queue)
     workers = start_workers([("a", env), ("b", env)], data_dir)
@@ -202,11 +203,11 @@ async def test_two_workers_share_a_cohort_and_send_each_message_once(
 
 
 async def test_deliveries_run_on_the_messaging_workers_only(
-    stack: tuple[str, str, Path], dev_server_env: WorkflowEnvironment, default_playbook: Playbook, cleanup: list
+    stack: tuple[str, str, Path], dev_server_env: WorkflowEnvironment, default_playbook: Playbook, cleanup: list[Any]
 ) -> None:
     address, namespace, data_dir = stack
     task_queue, messaging_queue = f"split-{uuid.uuid4().hex[:8]}", f"sms-{uuid.uuid4().hex[:8]}"
-    settings = Settings(_env_file=None, data_dir=data_dir, task_queue=task_queue, messaging_task_queue=messaging_queue)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir, task_queue=task_queue, messaging_task_queue=messaging_queue)
     client = journey_client(dev_server_env, default_playbook, settings)
     common = {"RECOVERY_MESSAGING_TASK_QUEUE": messaging_queue}
     workers = start_workers(

@@ -17,7 +17,8 @@ DEFAULT_TEXT = DEFAULT_PLAYBOOK.read_text(encoding="utf-8")
 def through_journey_input(playbook: Playbook) -> Playbook:
     """What a journey gets: the playbook pinned into its input is serialised by Temporal's pydantic converter."""
     converter = pydantic_data_converter.payload_converter
-    return converter.from_payloads(converter.to_payloads([playbook]), [Playbook])[0]
+    pinned: Playbook = converter.from_payloads(converter.to_payloads([playbook]), [Playbook])[0]
+    return pinned
 
 
 # -- durations --------------------------------------------------------------------------------
