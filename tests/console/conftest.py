@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from console.accounts import Role, add_agent
 from starters.api import create_app
-from tests.harness import Bench
-from tests.harness import eventually
+from tests.harness import Bench, eventually
 from workflows.human_tasks import HumanTask
 
 PASSWORDS = {"ana": "ana-correct-horse", "bob": "bob-battery-staple", "sue": "sue-supervises-all"}
@@ -37,7 +37,11 @@ class AgentClient:
         form = await self.http.get("/console/sign-in")
         response = await self.http.post(
             "/console/sign-in",
-            data={"csrf_token": csrf_token(form.text), "username": self.username, "password": PASSWORDS[self.username] if password is None else password},
+            data={
+                "csrf_token": csrf_token(form.text),
+                "username": self.username,
+                "password": PASSWORDS[self.username] if password is None else password,
+            },
         )
         if response.status_code == 303:
             self.token = csrf_token((await self.http.get("/console/inbox")).text)
@@ -67,6 +71,13 @@ class Console:
         transport = httpx.ASGITransport(app=self.app)  # type: ignore[arg-type]
         self.clients.append(httpx.AsyncClient(transport=transport, base_url="http://console"))
         return AgentClient(self.clients[-1], username)
+
+    @property
+    def journal(self) -> Engine:
+        """The journal the console reads (every console test runs with one)."""
+        journal = self.bench.client.journal
+        assert journal is not None
+        return journal
 
     async def signed_in(self, username: str) -> AgentClient:
         agent = self.client(username)

@@ -6,6 +6,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
@@ -13,20 +14,33 @@ import uvicorn
 from tests.console.conftest import PASSWORDS, Console
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium: `apt-get install -y chromium` (.ci/run does it)"
 )
-playwright_api = pytest.importorskip("playwright.async_api", reason="Playwright for Python is a dev dependency: pip install -e '.[dev]'")
-expect, Page = playwright_api.expect, playwright_api.Page
+if TYPE_CHECKING:
+    from playwright import async_api as playwright_api
+    from playwright.async_api import Browser, Page, expect
+else:
+    playwright_api = pytest.importorskip(
+        "playwright.async_api", reason="Playwright for Python is a dev dependency: pip install -e '.[dev]'"
+    )
+    expect, Page = playwright_api.expect, playwright_api.Page
 
 
 @dataclass
 class Served:
     console: Console
     url: str
-    browser: "playwright_api.Browser"
+    browser: "Browser"
 
     async def signed_in_page(self, username: str) -> "Page":
         """A fresh browser profile (its own cookies) that signs in through the form."""
@@ -91,7 +105,8 @@ async def test_an_agent_claims_and_completes_a_task_and_the_journey_moves_on(ser
     await expect(bob.get_by_role("button", name="Complete task")).to_have_count(0)
     token = await bob.locator("input[name=csrf_token]").first.get_attribute("value")
     forced = await bob.request.post(
-        f"{served.url}/console/tasks/{task_id}/complete", form={"csrf_token": token or "", "outcome": "verified_on_call"}
+        f"{served.url}/console/tasks/{task_id}/complete",
+        form={"csrf_token": token or "", "outcome": "verified_on_call"},
     )
     assert forced.status == 403
     assert "only they can complete it" in await forced.text()
@@ -103,7 +118,11 @@ async def test_an_agent_claims_and_completes_a_task_and_the_journey_moves_on(ser
     await expect(ana.locator(".journey-stage")).to_have_text("document approved")
     await expect(ana.locator("table.audit")).to_contain_text("complete verified_on_call")
     view = await console.bench.view(customer_id)
-    assert (view.stage.value, view.tasks[-1].state.value, view.tasks[-1].completed_by) == ("document_approved", "completed", "ana")
+    assert (view.stage.value, view.tasks[-1].state.value, view.tasks[-1].completed_by) == (
+        "document_approved",
+        "completed",
+        "ana",
+    )
 
     await ana.get_by_role("button", name="Sign out").click()
     await expect(ana.get_by_role("status")).to_have_text("You are signed out.")

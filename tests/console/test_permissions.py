@@ -3,10 +3,10 @@ real dev server and worker: a refused request changes nothing in the journey."""
 
 from urllib.parse import quote
 
-from journal.schema import agent_actions
-from journal.store import read_rows
 from console.accounts import remove_agent
 from console.sessions import COOKIE_NAME
+from journal.schema import agent_actions
+from journal.store import read_rows
 from tests.console.conftest import Console, csrf_token
 from tests.harness import eventually
 
@@ -22,7 +22,9 @@ async def test_pages_redirect_to_sign_in_and_actions_answer_401_when_signed_out(
         assert response.headers["location"] == f"/console/sign-in?next={quote(path, safe='')}"
     assert (await visitor.http.get("/console/inbox/rows?tab=open")).status_code == 401
     for action in ACTIONS:
-        response = await visitor.http.post(f"/console/tasks/{task_id}/{action}", data={"outcome": "verified_on_call", "agent": "ana"})
+        response = await visitor.http.post(
+            f"/console/tasks/{task_id}/{action}", data={"outcome": "verified_on_call", "agent": "ana"}
+        )
         assert response.status_code == 401, action
         assert "not signed in" in response.text
     assert (await visitor.http.post("/console/sign-out")).status_code == 401
@@ -56,14 +58,17 @@ async def test_a_signed_in_agent_sees_the_inbox_and_a_signed_out_cookie_no_longe
     replay.http.cookies.set(COOKIE_NAME, cookie, domain="console", path="/console")
     assert (await replay.http.get("/console/inbox")).status_code == 303
     assert (await replay.http.get("/console/inbox/rows")).status_code == 401
-    journal = console.bench.client.journal
-    assert [r["action"] for r in read_rows(journal, agent_actions, [agent_actions.c.agent == "ana"])] == ["signed_in", "signed_out"]
+    journal = console.journal
+    assert [r["action"] for r in read_rows(journal, agent_actions, [agent_actions.c.agent == "ana"])] == [
+        "signed_in",
+        "signed_out",
+    ]
 
 
 async def test_a_removed_agent_is_signed_out_everywhere(console: Console) -> None:
     bob = await console.signed_in("bob")
     assert (await bob.http.get("/console/inbox")).status_code == 200
-    remove_agent(console.bench.client.journal, "bob")
+    remove_agent(console.journal, "bob")
     assert (await bob.http.get("/console/inbox")).status_code == 303
     assert (await console.client("bob").sign_in()).status_code == 401
 
@@ -91,8 +96,13 @@ async def test_an_agent_cannot_complete_or_release_a_task_another_agent_claimed(
     page = await bob.page(f"/console/tasks/{task_id}")
     assert "Claimed by ana: only they can complete it." in page.text
     assert "Complete task" not in page.text and "Release" not in page.text
-    refusals = read_rows(console.bench.client.journal, agent_actions, [agent_actions.c.agent == "bob"])
-    assert {r["action"] for r in refusals} >= {"complete_refused", "release_refused", "claim_refused", "reassign_refused"}
+    refusals = read_rows(console.journal, agent_actions, [agent_actions.c.agent == "bob"])
+    assert {r["action"] for r in refusals} >= {
+        "complete_refused",
+        "release_refused",
+        "claim_refused",
+        "reassign_refused",
+    }
 
 
 async def test_an_agent_completes_a_task_only_after_claiming_it(console: Console) -> None:
@@ -125,10 +135,16 @@ async def test_a_supervisor_releases_and_reassigns_and_an_agent_releases_their_o
 
     assert (await ana.act(task_id, "release")).status_code == 303
     assert await console.task_when(customer_id, lambda t: t.state.value == "open")
-    audit = [(r["agent"], r["action"], r["detail"]) for r in read_rows(console.bench.client.journal, agent_actions, [agent_actions.c.task_id == task_id])]
+    audit = [
+        (r["agent"], r["action"], r["detail"])
+        for r in read_rows(console.journal, agent_actions, [agent_actions.c.task_id == task_id])
+    ]
     assert audit == [
-        ("ana", "claim", ""), ("sue", "release", "from ana"), ("sue", "reassign", "to bob"),
-        ("sue", "reassign", "from bob to ana"), ("ana", "release", ""),
+        ("ana", "claim", ""),
+        ("sue", "release", "from ana"),
+        ("sue", "reassign", "to bob"),
+        ("sue", "reassign", "from bob to ana"),
+        ("ana", "release", ""),
     ]
 
 
@@ -138,7 +154,9 @@ async def test_forms_without_or_with_a_wrong_csrf_token_are_refused_and_change_n
     await bob.page("/console/inbox")
     for token in ("", "0" * 64, bob.token):  # missing, forged, and a real token of another session
         for action in ACTIONS:
-            response = await ana.post(f"/console/tasks/{task_id}/{action}", token=token, outcome="verified_on_call", agent="ana")
+            response = await ana.post(
+                f"/console/tasks/{task_id}/{action}", token=token, outcome="verified_on_call", agent="ana"
+            )
             assert response.status_code == 403, (action, token)
             assert "did not come from the console" in response.text
         assert (await ana.post("/console/sign-out", token=token)).status_code == 403
@@ -148,20 +166,23 @@ async def test_forms_without_or_with_a_wrong_csrf_token_are_refused_and_change_n
     assert (await ana.http.get("/console/inbox")).status_code == 200, "the session survived the forged sign-outs"
     task = await console.task_when(customer_id, lambda t: t is not None)
     assert task is not None and (task.state.value, task.claimed_by) == ("open", None)
-    assert read_rows(console.bench.client.journal, agent_actions, [agent_actions.c.task_id == task_id]) == []
+    assert read_rows(console.journal, agent_actions, [agent_actions.c.task_id == task_id]) == []
 
 
 async def test_the_sign_in_form_needs_its_csrf_token(console: Console) -> None:
     agent = console.client("ana")
     await agent.http.get("/console/sign-in")
     for token in ("", "forged"):
-        response = await agent.http.post("/console/sign-in", data={"csrf_token": token, "username": "ana", "password": "ana-correct-horse"})
+        response = await agent.http.post(
+            "/console/sign-in", data={"csrf_token": token, "username": "ana", "password": "ana-correct-horse"}
+        )
         assert response.status_code == 403
         assert COOKIE_NAME not in response.cookies
     other = console.client("ana")  # a token from a form another browser loaded
     stolen = await other.http.get("/console/sign-in")
     response = await agent.http.post(
-        "/console/sign-in", data={"csrf_token": csrf_token(stolen.text), "username": "ana", "password": "ana-correct-horse"}
+        "/console/sign-in",
+        data={"csrf_token": csrf_token(stolen.text), "username": "ana", "password": "ana-correct-horse"},
     )
     assert response.status_code == 403
 
@@ -169,15 +190,23 @@ async def test_the_sign_in_form_needs_its_csrf_token(console: Console) -> None:
 async def test_sign_in_returns_to_the_page_asked_for_but_never_to_another_site(console: Console) -> None:
     _, task_id = await console.customer_with_task("next")
     asked = await console.client("ana").http.get(f"/console/tasks/{task_id}")
-    for next_url, lands in ((f"/console/tasks/{task_id}", f"/console/tasks/{task_id}"), ("https://evil.example/", "/console/inbox"),
-                            ("//evil.example/console/", "/console/inbox")):
+    for next_url, lands in (
+        (f"/console/tasks/{task_id}", f"/console/tasks/{task_id}"),
+        ("https://evil.example/", "/console/inbox"),
+        ("//evil.example/console/", "/console/inbox"),
+    ):
         agent = console.client("ana")
         form = await agent.http.get(asked.headers["location"] if lands != "/console/inbox" else "/console/sign-in")
         if lands != "/console/inbox":
             assert f'name="next" value="{next_url}"' in form.text
         response = await agent.http.post(
             "/console/sign-in",
-            data={"csrf_token": csrf_token(form.text), "username": "ana", "password": "ana-correct-horse", "next": next_url},
+            data={
+                "csrf_token": csrf_token(form.text),
+                "username": "ana",
+                "password": "ana-correct-horse",
+                "next": next_url,
+            },
         )
         assert (response.status_code, response.headers["location"]) == (303, lands)
 
@@ -211,7 +240,10 @@ async def test_an_agent_claims_and_completes_from_the_inbox_and_the_journey_move
     page = await ana.page(claimed.headers["location"])
     assert "You claimed this task." in page.text and "claimed by ana" in page.text
     assert "The customer asked for help. Ask where they got stuck" in page.text  # the playbook's script
-    assert f'href="http://localhost:8233/namespaces/{console.bench.env.client.namespace}/workflows/onboarding-{customer_id}"' in page.text
+    assert (
+        f'href="http://localhost:8233/namespaces/{console.bench.env.client.namespace}/workflows/onboarding-{customer_id}"'
+        in page.text
+    )
     await eventually(lambda: listed("mine"), timeout=10)
 
     done = await ana.act(task_id, "complete", outcome="verified_on_call", note="checked the passport on the call")
@@ -222,10 +254,17 @@ async def test_an_agent_claims_and_completes_from_the_inbox_and_the_journey_move
     view = await console.bench.view(customer_id)
     assert view.stage.value == "document_approved"  # the agent's verification stands in for the document steps
     assert 'class="journey-stage">document approved<' in page.text
-    for who_what in ("<td>ana</td><td>claim</td>", "<td>ana</td><td>complete verified_on_call</td>", "<td>ana</td><td>task completed (verified on call)</td>"):
+    for who_what in (
+        "<td>ana</td><td>claim</td>",
+        "<td>ana</td><td>complete verified_on_call</td>",
+        "<td>ana</td><td>task completed (verified on call)</td>",
+    ):
         assert who_what in page.text
 
     journey = await ana.page(f"/console/journeys/{customer_id}")
-    assert f'<a href="/console/tasks/{task_id}">{task_id}</a>: help request, completed by ana (verified on call)' in journey.text
+    assert (
+        f'<a href="/console/tasks/{task_id}">{task_id}</a>: help request, completed by ana (verified on call)'
+        in journey.text
+    )
     assert f"/workflows/onboarding-{customer_id}" in journey.text
     assert "Customer's local time" in journey.text

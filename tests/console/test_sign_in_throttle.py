@@ -2,9 +2,9 @@
 lockout answered 429 with Retry-After, per account and per client address, shared by API processes.
 Time is moved by the throttle's clock, not slept."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -40,7 +40,8 @@ class Site:
         async with httpx.AsyncClient(base_url=str(self.http.base_url), headers=headers) as browser:
             form = await browser.get("/console/sign-in")
             return await browser.post(
-                "/console/sign-in", data={"csrf_token": csrf_token(form.text), "username": username, "password": password}
+                "/console/sign-in",
+                data={"csrf_token": csrf_token(form.text), "username": username, "password": password},
             )
 
 
@@ -51,7 +52,7 @@ async def site(live_bench: Bench) -> AsyncIterator[Site]:
     for username, password in PASSWORDS.items():
         add_agent(journal, username, password, Role.AGENT)
     app = create_app(live_bench.settings, recovery=live_bench.client)
-    clock = Clock(datetime.now(timezone.utc))
+    clock = Clock(datetime.now(UTC))
     app.state.sign_in_throttle.clock = clock
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
         yield Site(http, clock, live_bench)
@@ -105,7 +106,8 @@ async def test_the_lockout_is_shared_by_every_api_process(site: Site) -> None:
     async with served(other) as base_url, httpx.AsyncClient(base_url=base_url) as http:
         form = await http.get("/console/sign-in", headers=speaking_from("198.51.100.30"))
         response = await http.post(
-            "/console/sign-in", headers=speaking_from("198.51.100.30"),
+            "/console/sign-in",
+            headers=speaking_from("198.51.100.30"),
             data={"csrf_token": csrf_token(form.text), "username": "ana", "password": PASSWORDS["ana"]},
         )
     assert response.status_code == 429
