@@ -9,21 +9,27 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from core.settings import Settings
+from journal.chart import write_chart
+from journal.report import RecoveryReport, report_from_journal
 from journal.store import open_journal
 from starters.api import create_app
 from starters.client import RecoveryClient
-from journal.report import RecoveryReport, report_from_journal
-from journal.chart import write_chart
-from core.settings import Settings
 from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
 from workers.worker import build_worker
+from workflows.funnel import Stage
 from workflows.holdout import RecoveryGroup, recovery_group
 from workflows.human_tasks import TaskOutcome
 from workflows.playbook import Playbook
 
 HOLDOUT_SHARE = 0.5
 Cohort = tuple[RecoveryReport, Path, RecoveryClient, datetime]
-FUNNEL_REST = ("onboarding.document_uploaded", "onboarding.document_approved", "onboarding.biometric_passed", "onboarding.completed")
+FUNNEL_REST = (
+    "onboarding.document_uploaded",
+    "onboarding.document_approved",
+    "onboarding.biometric_passed",
+    "onboarding.completed",
+)
 
 
 def customers_in(group: RecoveryGroup, prefix: str, count: int) -> list[str]:
@@ -32,7 +38,9 @@ def customers_in(group: RecoveryGroup, prefix: str, count: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-async def cohort(time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[RecoveryReport, Path]]:
+async def cohort(
+    time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Cohort]:
     """Seven customers: five treated, two in the holdout."""
     tmp = tmp_path_factory.mktemp("cohort")
     playbook = default_playbook.model_copy(update={"holdout_share": HOLDOUT_SHARE})
@@ -79,7 +87,12 @@ async def cohort(time_skipping_env: WorkflowEnvironment, default_playbook: Playb
             for customer in (t1, t2, t3, t4, t5, h1, h2):
                 assert (await bench.view(customer)).outcome is not None, customer
             until = await bench.now() + timedelta(days=40)
-            yield report_from_journal(open_journal(settings.journal_database_url), since=None, until=until), tmp, bench.client, until
+            yield (
+                report_from_journal(open_journal(settings.journal_database_url), since=None, until=until),
+                tmp,
+                bench.client,
+                until,
+            )
         finally:
             await bench.stop_journeys()
 
@@ -95,15 +108,24 @@ def test_completion_rate_and_cohort_weeks(cohort: Cohort) -> None:
 def test_funnel_and_friction(cohort: Cohort) -> None:
     report = cohort[0]
     assert [(s.stage, s.reached) for s in report.funnel] == [
-        ("started", 7), ("phone_verified", 7), ("document_uploaded", 5), ("document_approved", 5), ("biometric_passed", 4), ("completed", 4),
+        ("started", 7),
+        ("phone_verified", 7),
+        ("document_uploaded", 5),
+        ("document_approved", 5),
+        ("biometric_passed", 4),
+        ("completed", 4),
     ]
-    assert [(f.stage, f.drop_offs) for f in report.friction] == [("phone_verified", 4), ("document_rejected", 1), ("document_approved", 1)]
+    assert [(f.stage, f.drop_offs) for f in report.friction] == [
+        ("phone_verified", 4),
+        ("document_rejected", 1),
+        ("document_approved", 1),
+    ]
 
 
 def test_recovery_per_stage_split_by_what_came_last(cohort: Cohort) -> None:
     report = cohort[0]
     by_stage = {r.stage: r for r in report.recovery}
-    a, b, c = by_stage["phone_verified"], by_stage["document_rejected"], by_stage["document_approved"]
+    a, b, c = by_stage[Stage.PHONE_VERIFIED], by_stage[Stage.DOCUMENT_REJECTED], by_stage[Stage.DOCUMENT_APPROVED]
     assert (a.dropped, a.recovered, a.by_intervention["nudge_1"]) == (2, 1, 1), "T2 after nudge 1; T5 opted out"
     assert (b.dropped, b.recovered, b.by_intervention["human_task"]) == (1, 1, 1)
     assert (c.dropped, c.recovered, c.recovery_rate) == (1, 0, 0.0)

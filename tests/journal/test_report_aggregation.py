@@ -7,24 +7,32 @@ import statistics
 import tracemalloc
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, and_, func, select
 
+from journal.report import (
+    INTERVENTIONS,
+    CohortWeek,
+    Duration,
+    Friction,
+    FunnelStep,
+    GuardrailFigures,
+    RecoveryReport,
+    StageRecovery,
+    report_from_journal,
+    uplift_of,
+)
 from journal.schema import customer_activity, journal_entries, journeys
 from journal.store import migrate, open_journal, utc
-from journal.report import (
-    INTERVENTIONS, CohortWeek, Duration, Friction, FunnelStep, GuardrailFigures, RecoveryReport, StageRecovery,
-    report_from_journal, uplift_of,
-)
-from tests.journal.test_store import postgres_engine
 from tests.journal.synthetic_journal import T0, write_synthetic_journal
+from tests.journal.test_store import postgres_engine
 from workflows.funnel import MAIN_PATH, Stage, funnel_position
 
-UNTIL = (T0 + timedelta(days=200)).replace(tzinfo=timezone.utc)
+UNTIL = (T0 + timedelta(days=200)).replace(tzinfo=UTC)
 
 
 # -- the oracle: every row in memory, every figure by its definition ------------------------------
@@ -45,10 +53,21 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 def _duration(rows: list[dict[str, Any]]) -> Duration:
     hours = [(utc(j["ended_at"]) - utc(j["started_at"])).total_seconds() / 3600 for j in rows]  # type: ignore[operator]
-    return Duration(customers=len(hours), median_hours=statistics.median(hours) if hours else None, p90_hours=_percentile(hours, 0.9))
+    return Duration(
+        customers=len(hours),
+        median_hours=statistics.median(hours) if hours else None,
+        p90_hours=_percentile(hours, 0.9),
+    )
 
 
-def python_report(engine: Engine, *, since: datetime | None, until: datetime, playbook_version: str | None = None, dormancy_days: int = 30) -> RecoveryReport:
+def python_report(
+    engine: Engine,
+    *,
+    since: datetime | None,
+    until: datetime,
+    playbook_version: str | None = None,
+    dormancy_days: int = 30,
+) -> RecoveryReport:
     def naive(moment: datetime) -> datetime:
         return utc(moment).replace(tzinfo=None)  # type: ignore[union-attr]
 
@@ -64,9 +83,17 @@ def python_report(engine: Engine, *, since: datetime | None, until: datetime, pl
         def count(*where: Any) -> int:
             return connection.execute(select(func.count()).select_from(joined).where(*scope, *where)).scalar_one()
 
-        opt_outs = count(journal_entries.c.kind == "event", journal_entries.c.name == "customer.opted_out", journal_entries.c.reason == "recorded")
-        deferred = count(journal_entries.c.kind == "decision", journal_entries.c.name == "deferred",
-                         journal_entries.c.reason == "quiet_hours", journeys.c.recovery_group == "treatment")
+        opt_outs = count(
+            journal_entries.c.kind == "event",
+            journal_entries.c.name == "customer.opted_out",
+            journal_entries.c.reason == "recorded",
+        )
+        deferred = count(
+            journal_entries.c.kind == "decision",
+            journal_entries.c.name == "deferred",
+            journal_entries.c.reason == "quiet_hours",
+            journeys.c.recovery_group == "treatment",
+        )
         activity: dict[str, list[datetime]] = defaultdict(list)
         for r in connection.execute(select(customer_activity)):
             activity[r.customer_id].append(utc(r.occurred_at))  # type: ignore[arg-type]
@@ -83,8 +110,12 @@ def python_report(engine: Engine, *, since: datetime | None, until: datetime, pl
         year, week, _ = utc(j["started_at"]).isocalendar()  # type: ignore[union-attr]
         weeks[f"{year}-W{week:02d}"].append(j)
     by_week = [
-        CohortWeek(week=w, started=len(js), completed=sum(1 for j in js if j["outcome"] == "completed"),
-                   completion_rate=_rate(sum(1 for j in js if j["outcome"] == "completed"), len(js)))
+        CohortWeek(
+            week=w,
+            started=len(js),
+            completed=sum(1 for j in js if j["outcome"] == "completed"),
+            completion_rate=_rate(sum(1 for j in js if j["outcome"] == "completed"), len(js)),
+        )
         for w, js in sorted(weeks.items())
     ]
     funnel = []
@@ -101,33 +132,70 @@ def python_report(engine: Engine, *, since: datetime | None, until: datetime, pl
         dropped = [j for j in treated if stage in j["drops"]]
         back = [j for j in dropped if j["outcome"] == "completed"]
         split = Counter(j["preceded_by"] or "none" for j in back)
-        recovery.append(StageRecovery(stage=stage, dropped=len(dropped), recovered=len(back), recovery_rate=_rate(len(back), len(dropped)),
-                                      by_intervention={k: split.get(k, 0) for k in (*INTERVENTIONS, "none")}))
+        recovery.append(
+            StageRecovery(
+                stage=stage,
+                dropped=len(dropped),
+                recovered=len(back),
+                recovery_rate=_rate(len(back), len(dropped)),
+                by_intervention={k: split.get(k, 0) for k in (*INTERVENTIONS, "none")},
+            )
+        )
     recovered = [j for j in completed if j["drops"] and j["recovery_group"] == "treatment"]
     uplift = [uplift_of("any stage", [j for j in treated if j["drops"]], [j for j in holdout if j["drops"]])]
     for stage in sorted(drop_counts, key=funnel_position):
-        uplift.append(uplift_of(stage.value, [j for j in treated if stage in j["drops"]], [j for j in holdout if stage in j["drops"]]))
+        uplift.append(
+            uplift_of(
+                stage.value, [j for j in treated if stage in j["drops"]], [j for j in holdout if stage in j["drops"]]
+            )
+        )
     messages = sum(j["messages_sent"] for j in rows)
     eligible = [j for j in completed if utc(j["ended_at"]) + timedelta(days=dormancy_days) <= until]  # type: ignore[operator]
-    dormant = None
+    dormant: int | None = None
     if activity_reported:
-        dormant = sum(
-            1 for j in eligible
-            if not any(utc(j["ended_at"]) < t <= utc(j["ended_at"]) + timedelta(days=dormancy_days) for t in activity[j["customer_id"]])  # type: ignore[operator]
+        dormant = len(
+            [
+                j
+                for j in eligible
+                if not any(
+                    utc(j["ended_at"]) < t <= utc(j["ended_at"]) + timedelta(days=dormancy_days)  # type: ignore[operator]
+                    for t in activity[j["customer_id"]]
+                )
+            ]
         )
     return RecoveryReport(
-        since=since, until=until, playbook_version=playbook_version, journeys=total, ended=sum(1 for j in rows if j["outcome"]),
-        completed=len(completed), completion_rate=_rate(len(completed), total), holdout_journeys=len(holdout), by_cohort_week=by_week,
-        funnel=funnel, friction=friction, recovery=recovery,
-        time_to_completion={"unassisted": _duration([j for j in completed if not j["drops"]]), "recovered": _duration(recovered)},
+        since=since,
+        until=until,
+        playbook_version=playbook_version,
+        journeys=total,
+        ended=sum(1 for j in rows if j["outcome"]),
+        completed=len(completed),
+        completion_rate=_rate(len(completed), total),
+        holdout_journeys=len(holdout),
+        by_cohort_week=by_week,
+        funnel=funnel,
+        friction=friction,
+        recovery=recovery,
+        time_to_completion={
+            "unassisted": _duration([j for j in completed if not j["drops"]]),
+            "recovered": _duration(recovered),
+        },
         uplift=uplift,
         guardrails=GuardrailFigures(
-            messages_sent=messages, opt_outs=opt_outs, opt_outs_per_1000_messages=1000 * opt_outs / messages if messages else None,
-            recovered_customers=len(recovered), messages_per_recovered_customer=_rate(sum(j["messages_sent"] for j in treated), len(recovered)),
-            deferred_by_quiet_hours=deferred, dormancy_days=dormancy_days, dormant_after_completion=dormant,
+            messages_sent=messages,
+            opt_outs=opt_outs,
+            opt_outs_per_1000_messages=1000 * opt_outs / messages if messages else None,
+            recovered_customers=len(recovered),
+            messages_per_recovered_customer=_rate(sum(j["messages_sent"] for j in treated), len(recovered)),
+            deferred_by_quiet_hours=deferred,
+            dormancy_days=dormancy_days,
+            dormant_after_completion=dormant,
             completed_eligible_for_dormancy=len(eligible),
-            dormancy_note=(f"completed customers with no activity in the {dormancy_days} days after completion" if activity_reported
-                           else "the app reports no customer.active events: dormancy cannot be measured"),
+            dormancy_note=(
+                f"completed customers with no activity in the {dormancy_days} days after completion"
+                if activity_reported
+                else "the app reports no customer.active events: dormancy cannot be measured"
+            ),
         ),
     )
 
@@ -153,9 +221,9 @@ def synthetic(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 SCOPES: list[dict[str, Any]] = [
     {"since": None, "until": UNTIL},
-    {"since": (T0 + timedelta(days=30)).replace(tzinfo=timezone.utc), "until": (T0 + timedelta(days=75)).replace(tzinfo=timezone.utc)},
+    {"since": (T0 + timedelta(days=30)).replace(tzinfo=UTC), "until": (T0 + timedelta(days=75)).replace(tzinfo=UTC)},
     {"since": None, "until": UNTIL, "playbook_version": "default@bbb", "dormancy_days": 7},
-    {"since": None, "until": (T0 + timedelta(days=60)).replace(tzinfo=timezone.utc)},
+    {"since": None, "until": (T0 + timedelta(days=60)).replace(tzinfo=UTC)},
     {"since": UNTIL, "until": UNTIL + timedelta(days=1)},  # nothing in scope
 ]
 
@@ -167,7 +235,11 @@ def test_the_sql_report_equals_the_python_computation(synthetic: Engine, scope: 
     for field in RecoveryReport.model_fields:
         assert getattr(got, field) == getattr(expected, field), field
     if scope["since"] is None and "playbook_version" not in scope and scope["until"] == UNTIL:
-        assert got.journeys == 3_000 and got.guardrails.dormant_after_completion and got.time_to_completion["recovered"].customers > 30
+        assert (
+            got.journeys == 3_000
+            and got.guardrails.dormant_after_completion
+            and got.time_to_completion["recovered"].customers > 30
+        )
 
 
 def test_an_empty_journal_reports_zeros(tmp_path: Path) -> None:

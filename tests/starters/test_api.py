@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,15 +16,14 @@ import uvicorn
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from starters.api import create_app
-from starters.client import RecoveryClient
 from console.accounts import Role, add_agent
 from console.throttle import ADDRESS_FACTOR
-from tests.console.conftest import csrf_token
-from tests.harness import Bench
-from tests.serving import served, speaking_from
-from tests.harness import eventually
 from core.settings import Settings
+from starters.api import create_app
+from starters.client import RecoveryClient
+from tests.console.conftest import csrf_token
+from tests.harness import Bench, eventually
+from tests.serving import served, speaking_from
 from workflows.journey import workflow_id_for
 from workflows.playbook import load_playbook
 
@@ -34,7 +33,7 @@ _ids = itertools.count(1)
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def event(customer_id: str, type_: str, at: datetime | None = None, **fields: Any) -> dict[str, Any]:
@@ -91,7 +90,12 @@ async def api(live_bench: Bench) -> AsyncIterator[Api]:
 
 async def test_v1_needs_the_bearer_token(api: Api) -> None:
     customer_id = api.customer("auth")
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+    ):
         for response in (
             await api.http.post("/v1/events", json=event(customer_id, "onboarding.started"), headers=headers),
             await api.http.get(f"/v1/journeys/{customer_id}", headers=headers),
@@ -139,7 +143,8 @@ async def test_one_event_and_a_batch_are_accepted(api: Api) -> None:
     response = await api.post_events(sent)
     assert response.status_code == 202, response.text
     assert response.json() == {
-        "accepted": 1, "received": 1,
+        "accepted": 1,
+        "received": 1,
         "events": [{"index": 0, "event_id": sent["event_id"], "status": "recorded"}],
         "journeys": [{"customer_id": one, "workflow_id": workflow_id_for(one), "accepted": 1, "note": "recorded"}],
     }
@@ -162,7 +167,7 @@ async def test_one_event_and_a_batch_are_accepted(api: Api) -> None:
     assert (await api.journey(one)).json()["stage"] == "document_uploaded"
 
 
-INVALID = {
+INVALID: dict[str, tuple[dict[str, Any], str, str | None]] = {
     "unknown type": ({"type": "onboarding.teleported"}, "type", "teleported"),
     "naive timestamp": ({"occurred_at": "2026-11-22T10:00:00"}, "occurred_at", "2026-11-22T10:00:00"),
     "empty customer_id": ({"customer_id": ""}, "customer_id", None),
@@ -176,7 +181,9 @@ INVALID = {
 async def test_a_batch_with_one_bad_event_is_rejected_whole(api: Api, case: str) -> None:
     change, field, secret = INVALID[case]
     good, bad = api.customer("good"), api.customer("bad")
-    response = await api.post_events([event(good, "onboarding.phone_verified"), {**event(bad, "onboarding.phone_verified"), **change}])
+    response = await api.post_events(
+        [event(good, "onboarding.phone_verified"), {**event(bad, "onboarding.phone_verified"), **change}]
+    )
     assert response.status_code == 422, response.text
     errors = response.json()["detail"]
     assert [(e["index"], e["field"]) for e in errors] == [(1, field)], errors
@@ -244,7 +251,10 @@ async def test_agents_claim_and_complete_a_task_through_the_api(api: Api) -> Non
     customer_id = api.customer("help")
     start = now() - timedelta(minutes=2)
     response = await api.post_events(
-        [event(customer_id, "onboarding.phone_verified", start), event(customer_id, "onboarding.help_requested", start + timedelta(minutes=1))]
+        [
+            event(customer_id, "onboarding.phone_verified", start),
+            event(customer_id, "onboarding.help_requested", start + timedelta(minutes=1)),
+        ]
     )
     assert response.status_code == 202, response.text
     task_id = f"{customer_id}:task-1"
@@ -258,7 +268,11 @@ async def test_agents_claim_and_complete_a_task_through_the_api(api: Api) -> Non
 
     await eventually(in_the_inbox)
     assert listed[0]["task"]["task_id"] == task_id
-    assert (listed[0]["task"]["state"], listed[0]["task"]["reason"], listed[0]["stage"]) == ("open", "help_requested", "phone_verified")
+    assert (listed[0]["task"]["state"], listed[0]["task"]["reason"], listed[0]["stage"]) == (
+        "open",
+        "help_requested",
+        "phone_verified",
+    )
 
     claim = await api.http.post(f"/v1/tasks/{task_id}/claim", json={"agent_id": "agent-ann"}, headers=AUTH)
     assert claim.status_code == 200, claim.text
@@ -276,7 +290,9 @@ async def test_agents_claim_and_complete_a_task_through_the_api(api: Api) -> Non
 
     await eventually(listed_as_claimed)
 
-    bogus = await api.http.post(f"/v1/tasks/{task_id}/complete", json={"agent_id": "agent-ann", "outcome": "bogus"}, headers=AUTH)
+    bogus = await api.http.post(
+        f"/v1/tasks/{task_id}/complete", json={"agent_id": "agent-ann", "outcome": "bogus"}, headers=AUTH
+    )
     assert bogus.status_code == 422
     assert [(e["location"], e["field"]) for e in bogus.json()["detail"]] == [("body", "outcome")]
     assert "bogus" not in bogus.text
@@ -290,11 +306,17 @@ async def test_agents_claim_and_complete_a_task_through_the_api(api: Api) -> Non
         headers=AUTH,
     )
     assert done.status_code == 200, done.text
-    assert (done.json()["state"], done.json()["outcome"], done.json()["completed_by"]) == ("completed", "activated_in_store", "agent-ann")
+    assert (done.json()["state"], done.json()["outcome"], done.json()["completed_by"]) == (
+        "completed",
+        "activated_in_store",
+        "agent-ann",
+    )
     view = await api.status_becomes(customer_id, "completed")
     assert (view["outcome"]["assisted"], view["outcome"]["preceded_by"]) == (True, "human_task")
 
-    again = await api.http.post(f"/v1/tasks/{task_id}/complete", json={"agent_id": "agent-ann", "outcome": "unreachable"}, headers=AUTH)
+    again = await api.http.post(
+        f"/v1/tasks/{task_id}/complete", json={"agent_id": "agent-ann", "outcome": "unreachable"}, headers=AUTH
+    )
     assert again.status_code == 409
     unknown = await api.http.post("/v1/tasks/not-a-task/claim", json={"agent_id": "agent-ann"}, headers=AUTH)
     assert unknown.status_code == 409
@@ -308,20 +330,25 @@ async def test_a_signed_in_console_agent_acts_as_themselves_not_as_the_body_says
     add_agent(journal, "agent-cid", "cid-long-password", Role.AGENT)
     form = await api.http.get("/console/sign-in")
     signed_in = await api.http.post(
-        "/console/sign-in", data={"csrf_token": csrf_token(form.text), "username": "agent-cid", "password": "cid-long-password"}
+        "/console/sign-in",
+        data={"csrf_token": csrf_token(form.text), "username": "agent-cid", "password": "cid-long-password"},
     )
     assert signed_in.status_code == 303, signed_in.text
     session = {**AUTH, "Cookie": f"console_session={signed_in.cookies['console_session']}"}
     customer_id = api.customer("principal")
     start = now() - timedelta(minutes=2)
     response = await api.post_events(
-        [event(customer_id, "onboarding.phone_verified", start), event(customer_id, "onboarding.help_requested", start + timedelta(minutes=1))]
+        [
+            event(customer_id, "onboarding.phone_verified", start),
+            event(customer_id, "onboarding.help_requested", start + timedelta(minutes=1)),
+        ]
     )
     assert response.status_code == 202, response.text
     task_id = f"{customer_id}:task-1"
 
     async def opened() -> bool:
-        return (await api.journey(customer_id)).json().get("tasks", []) != []
+        tasks: list[Any] = (await api.journey(customer_id)).json().get("tasks", [])
+        return tasks != []
 
     await eventually(opened)
     posing = await api.http.post(f"/v1/tasks/{task_id}/claim", json={"agent_id": "agent-eve"}, headers=session)
@@ -332,7 +359,10 @@ async def test_a_signed_in_console_agent_acts_as_themselves_not_as_the_body_says
     # The bearer token alone acts for the app backend: agent_id is required, and taken as given.
     api.http.cookies.clear()
     missing = await api.http.post(f"/v1/tasks/{task_id}/release", json={}, headers=AUTH)
-    assert (missing.status_code, [(e["location"], e["field"]) for e in missing.json()["detail"]]) == (422, [("body", "agent_id")])
+    assert (missing.status_code, [(e["location"], e["field"]) for e in missing.json()["detail"]]) == (
+        422,
+        [("body", "agent_id")],
+    )
     released = await api.http.post(f"/v1/tasks/{task_id}/release", json={"agent_id": "agent-cid"}, headers=AUTH)
     assert released.status_code == 200, released.text
 
@@ -356,7 +386,9 @@ async def test_completed_through_events(api: Api) -> None:
 
 async def test_abandoned_after_the_recovery_window(api: Api) -> None:
     customer_id = api.customer("gone")
-    assert (await api.post_events(event(customer_id, "onboarding.phone_verified", now() - timedelta(hours=49)))).status_code == 202
+    assert (
+        await api.post_events(event(customer_id, "onboarding.phone_verified", now() - timedelta(hours=49)))
+    ).status_code == 202
     view = await api.status_becomes(customer_id, "abandoned")
     assert view["outcome"]["kind"] == "abandoned"
 
@@ -379,7 +411,9 @@ async def test_opted_out_of_all_channels(api: Api) -> None:
 
 async def test_served_by_uvicorn_on_a_real_port(dev_server_env: WorkflowEnvironment, tmp_path: Any) -> None:
     address = dev_server_env.client.service_client.config.target_host
-    settings = Settings(temporal_address=address, namespace=dev_server_env.client.namespace, api_token=TOKEN, data_dir=tmp_path)
+    settings = Settings(
+        temporal_address=address, namespace=dev_server_env.client.namespace, api_token=TOKEN, data_dir=tmp_path
+    )
     app = create_app(settings)  # no client given: the lifespan connects on startup
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -397,7 +431,13 @@ async def test_served_by_uvicorn_on_a_real_port(dev_server_env: WorkflowEnvironm
             assert (health.status_code, health.json()) == (200, {"status": "ok", "temporal": "reachable"})
             openapi = (await http.get("/openapi.json")).json()
             assert openapi["info"]["title"] == "onboarding-recovery"
-            assert {"/v1/events", "/v1/journeys/{customer_id}", "/v1/tasks", "/v1/tasks/{task_id}/complete", "/healthz"} <= set(openapi["paths"])
+            assert {
+                "/v1/events",
+                "/v1/journeys/{customer_id}",
+                "/v1/tasks",
+                "/v1/tasks/{task_id}/complete",
+                "/healthz",
+            } <= set(openapi["paths"])
             assert "requestBody" in openapi["paths"]["/v1/events"]["post"]
             assert (await http.get("/docs")).status_code == 200
             assert (await http.get("/v1/journeys/c-nobody-here")).status_code == 401
@@ -416,7 +456,7 @@ async def test_served_by_uvicorn_on_a_real_port(dev_server_env: WorkflowEnvironm
 async def test_wrong_bearer_tokens_from_one_address_get_429_with_retry_after(live_bench: Bench) -> None:
     settings = live_bench.settings.model_copy(update={"api_token": TOKEN})
     app = create_app(settings, recovery=live_bench.client)
-    clock = [datetime.now(timezone.utc)]
+    clock = [datetime.now(UTC)]
     app.state.sign_in_throttle.clock = lambda: clock[0]
     guesser, backend = speaking_from("203.0.113.50"), speaking_from("198.51.100.50")
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
@@ -429,7 +469,9 @@ async def test_wrong_bearer_tokens_from_one_address_get_429_with_retry_after(liv
         throttled = await http.get("/v1/report", headers={**guesser, **AUTH})  # not even checked while it waits
         assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
         assert "too many wrong bearer tokens" in throttled.json()["detail"]
-        assert (await http.get("/v1/report", headers={**backend, **AUTH})).status_code == 200  # other addresses are not held up
+        assert (
+            await http.get("/v1/report", headers={**backend, **AUTH})
+        ).status_code == 200  # other addresses are not held up
         for attempt in range(20):  # a guesser who keeps going is locked out
             await http.get("/v1/report", headers={**guesser, "Authorization": f"Bearer more-{attempt}"})
         locked = await http.get("/v1/report", headers={**guesser, **AUTH})

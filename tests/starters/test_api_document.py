@@ -11,10 +11,10 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from core.settings import Settings
 from journal.store import migrate, open_journal
 from starters.api import create_app
 from starters.client import RecoveryClient
-from core.settings import Settings
 from workflows.funnel import EventType
 from workflows.playbook import load_playbook
 
@@ -37,13 +37,21 @@ async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 async def document(http: httpx.AsyncClient) -> dict[str, Any]:
     response = await http.get("/openapi.json")
     assert response.status_code == 200
-    return response.json()
+    openapi: dict[str, Any] = response.json()
+    return openapi
 
 
 async def test_a_task_body_that_is_not_utf8_is_422_like_an_events_body(http: httpx.AsyncClient) -> None:
     """FastAPI answered 400 "There was an error parsing the body", a status the document never stated."""
-    for path in ("/v1/tasks/c-1:task-1/claim", "/v1/tasks/c-1:task-1/release", "/v1/tasks/c-1:task-1/complete", "/v1/events"):
-        response = await http.post(path, content=b'{"agent_id": "\xff"}', headers={**AUTH, "Content-Type": "application/json"})
+    for path in (
+        "/v1/tasks/c-1:task-1/claim",
+        "/v1/tasks/c-1:task-1/release",
+        "/v1/tasks/c-1:task-1/complete",
+        "/v1/events",
+    ):
+        response = await http.post(
+            path, content=b'{"agent_id": "\xff"}', headers={**AUTH, "Content-Type": "application/json"}
+        )
         assert response.status_code == 422, (path, response.text)
         assert "not valid JSON" in response.json()["detail"][0]["message"]
 
@@ -71,7 +79,9 @@ async def test_every_error_answer_is_documented_with_its_body(http: httpx.AsyncC
             for code, response in responses.items():
                 if code[0] in "45":
                     assert response["content"]["application/json"]["schema"]["$ref"] in {
-                        "#/components/schemas/Problem", "#/components/schemas/RequestRejected", "#/components/schemas/BatchRejected",
+                        "#/components/schemas/Problem",
+                        "#/components/schemas/RequestRejected",
+                        "#/components/schemas/BatchRejected",
                     }, (method, path, code)
     assert "504" in spec["paths"]["/v1/journeys/{customer_id}"]["get"]["responses"]
 
@@ -81,16 +91,30 @@ async def test_each_event_type_documents_the_attributes_the_door_takes(http: htt
     event = (await document(http))["components"]["schemas"]["IncomingEvent"]
     by_type = {v["properties"]["type"]["const"]: v["properties"]["attributes"] for v in event["oneOf"]}
     assert set(by_type) == {t.value for t in EventType}
-    assert (set(by_type["onboarding.document_rejected"]["properties"]), by_type["onboarding.document_rejected"]["required"]) == (
-        {"reason", "reason_detail"}, ["reason"],
+    assert (
+        set(by_type["onboarding.document_rejected"]["properties"]),
+        by_type["onboarding.document_rejected"]["required"],
+    ) == (
+        {"reason", "reason_detail"},
+        ["reason"],
     )
     assert by_type["customer.opted_out"]["properties"]["channel"]["enum"] == ["push", "sms", "all"]
-    assert (by_type["onboarding.started"]["properties"], by_type["onboarding.started"]["additionalProperties"]) == ({}, False)
+    assert (by_type["onboarding.started"]["properties"], by_type["onboarding.started"]["additionalProperties"]) == (
+        {},
+        False,
+    )
 
 
-@pytest.mark.parametrize("body", [
-    b'{"payloads": ["abc", ""]}', b"[]", b'{"payloads": [{"data": "ab!c"}]}', b'{"payloads": [{"metadata": {"encoding": 5}}]}', b"\xff",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"payloads": ["abc", ""]}',
+        b"[]",
+        b'{"payloads": [{"data": "ab!c"}]}',
+        b'{"payloads": [{"metadata": {"encoding": 5}}]}',
+        b"\xff",
+    ],
+)
 async def test_the_codec_refuses_what_is_not_payloads(http: httpx.AsyncClient, body: bytes) -> None:
     """protobuf's parser, skipping unknown fields, read strings in the list as empty payloads and
     skipped characters outside base64: garbage was answered 200."""
@@ -107,9 +131,14 @@ async def test_report_times_are_date_times_not_numbers(http: httpx.AsyncClient, 
         assert (response.json()["detail"][0]["location"], response.json()["detail"][0]["field"]) == ("query", "since")
 
 
-@pytest.mark.parametrize("query", [
-    {"until": "0001-01-01T01:17:07Z"}, {"since": "0001-01-01T00:00:00+14:00"}, {"since": "9999-12-31T23:59:59-14:00", "until": "9999-12-31T23:59:59Z"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"until": "0001-01-01T01:17:07Z"},
+        {"since": "0001-01-01T00:00:00+14:00"},
+        {"since": "9999-12-31T23:59:59-14:00", "until": "9999-12-31T23:59:59Z"},
+    ],
+)
 async def test_a_report_over_any_date_time_is_answered_not_a_500(tmp_path: Path, query: dict[str, str]) -> None:
     """`until` in year 1 overflowed when the report subtracted the dormancy days: 500 (OverflowError)."""
     settings = Settings(api_token=TOKEN, data_dir=tmp_path)

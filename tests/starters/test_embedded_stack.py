@@ -19,7 +19,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def descendants(pid: int) -> set[int]:
@@ -57,12 +58,22 @@ class Stack:
 
     def args(self) -> list[str]:
         flags = [str(x) for pair in self.ports.items() for x in pair]
-        return [RECOVERY, "up", "--playbook", str(PROJECT / "playbooks" / "demo.toml"), "--data-dir", str(self.data_dir), *flags]
+        return [
+            RECOVERY,
+            "up",
+            "--playbook",
+            str(PROJECT / "playbooks" / "demo.toml"),
+            "--data-dir",
+            str(self.data_dir),
+            *flags,
+        ]
 
     def start(self) -> subprocess.Popen[str]:
         env = {**os.environ, "RECOVERY_LOG_FORMAT": "json"}
         env.pop("RECOVERY_API_TOKEN", None)
-        self.process = subprocess.Popen(self.args(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.process = subprocess.Popen(
+            self.args(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
         return self.process
 
     def api(self, path: str) -> str:
@@ -71,11 +82,14 @@ class Stack:
     def wait_healthy(self, timeout_s: float = 90) -> dict[str, str]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            assert self.process is not None and self.process.poll() is None, self.process.stdout.read() if self.process else ""
+            assert self.process is not None and self.process.poll() is None, (
+                self.process.stdout.read() if self.process and self.process.stdout else ""
+            )
             try:
                 response = httpx.get(self.api("/healthz"), timeout=2)
                 if response.status_code == 200:
-                    return response.json()
+                    health: dict[str, str] = response.json()
+                    return health
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
@@ -97,7 +111,12 @@ def test_up_serves_the_api_and_stops_every_child(stack: Stack, stop_signal: sign
     process = stack.start()
     assert stack.wait_healthy() == {"status": "ok", "temporal": "reachable"}
     token = (stack.data_dir / "api-token").read_text().strip()
-    event = {"event_id": "e-1", "customer_id": "c-up", "type": "onboarding.phone_verified", "occurred_at": "2026-11-22T10:00:00Z"}
+    event = {
+        "event_id": "e-1",
+        "customer_id": "c-up",
+        "type": "onboarding.phone_verified",
+        "occurred_at": "2026-11-22T10:00:00Z",
+    }
     response = httpx.post(stack.api("/v1/events"), json=event, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 202, response.text
     children = descendants(process.pid)

@@ -10,7 +10,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 
 from tests.starters.test_embedded_stack import Stack, alive, descendants
 
-CHILDREN = {
+CHILDREN: dict[str, Callable[[list[str]], bool]] = {
     "temporal": lambda argv: Path(argv[0]).name == "temporal" and "start-dev" in argv,
     "worker": lambda argv: argv[1:3] == ["-m", "workers.worker"],
     "api": lambda argv: argv[1:4] == ["-m", "starters.cli", "api"],
@@ -56,7 +56,9 @@ def wait_for(what: str, check: Callable[[], Any], stack: Stack, timeout_s: float
         assert stack.process is not None
         if stack.process.poll() is not None:
             output = stack.process.stdout.read() if stack.process.stdout else ""
-            raise AssertionError(f"recovery up exited with {stack.process.returncode} while waiting for {what}:\n{output[-4000:]}")
+            raise AssertionError(
+                f"recovery up exited with {stack.process.returncode} while waiting for {what}:\n{output[-4000:]}"
+            )
         result = check()
         if result:
             return result
@@ -69,7 +71,7 @@ def event(customer_id: str, event_type: str) -> dict[str, Any]:
         "event_id": f"e-{uuid.uuid4().hex[:12]}",
         "customer_id": customer_id,
         "type": event_type,
-        "occurred_at": datetime.now(timezone.utc).isoformat(),
+        "occurred_at": datetime.now(UTC).isoformat(),
     }
 
 
@@ -140,7 +142,9 @@ def test_a_killed_dev_server_comes_back_on_the_same_database(stack: Stack) -> No
     os.kill(killed, signal.SIGKILL)
 
     wait_for("new dev server", lambda: (pid := child_pid(stack, "temporal")) != killed and pid, stack)
-    assert wait_for("journey from before the kill", lambda: stage_of(stack, customer) == "phone_verified", stack, timeout_s=90)
+    assert wait_for(
+        "journey from before the kill", lambda: stage_of(stack, customer) == "phone_verified", stack, timeout_s=90
+    )
     assert wait_for("event accepted", lambda: post_event(stack, event(customer, "onboarding.document_uploaded")), stack)
     assert wait_for("journey view after the restart", lambda: stage_of(stack, customer) == "document_uploaded", stack)
     output = stop(stack)
@@ -148,7 +152,9 @@ def test_a_killed_dev_server_comes_back_on_the_same_database(stack: Stack) -> No
 
 
 def test_a_child_that_keeps_dying_stops_the_stack_saying_which(stack: Stack) -> None:
-    with socket.socket() as busy:  # the worker's metrics port is taken (on every interface, as it binds): each start fails
+    with (
+        socket.socket() as busy
+    ):  # the worker's metrics port is taken (on every interface, as it binds): each start fails
         busy.bind(("0.0.0.0", 0))
         busy.listen()
         stack.ports["--metrics-port"] = busy.getsockname()[1]
@@ -164,7 +170,10 @@ def test_a_child_that_keeps_dying_stops_the_stack_saying_which(stack: Stack) -> 
 
 
 def processes_of(data_dir: Path) -> list[int]:
-    """Live processes started for this data folder (the dev server names it, the worker and API have it in their env)."""
+    """Live processes started for this data folder.
+
+    The dev server names it on its command line, the worker and API have it in their environment.
+    """
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
