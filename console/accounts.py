@@ -5,7 +5,7 @@ Usernames double as the agent id the journey records, so they follow the same pa
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
 
@@ -18,7 +18,8 @@ from journal.schema import agent_sessions, agents
 from workflows.human_tasks import AGENT_ID_PATTERN
 
 MIN_PASSWORD_LENGTH = 12
-# OWASP's argon2id baseline (19 MiB, 2 passes): tens of milliseconds a sign-in, not the library's ~0.4 s on a small API host.
+# OWASP's argon2id baseline (19 MiB, 2 passes): tens of milliseconds a sign-in, not the library's ~0.4 s
+# on a small API host.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
@@ -50,7 +51,9 @@ class AccountError(ValueError):
 
 def check_username(username: str) -> str:
     if not re.fullmatch(AGENT_ID_PATTERN, username):
-        raise AccountError("a username is 1-64 characters: letters, digits, '_', '.', '@', '-', starting with a letter or digit")
+        raise AccountError(
+            "a username is 1-64 characters: letters, digits, '_', '.', '@', '-', starting with a letter or digit"
+        )
     return username
 
 
@@ -64,18 +67,21 @@ def check_password(password: str) -> str:
 
 def _agent(row: object) -> Agent:
     mapping = row._mapping  # type: ignore[attr-defined]
-    return Agent(mapping["username"], Role(mapping["role"]), mapping["created_at"].replace(tzinfo=timezone.utc))
+    return Agent(mapping["username"], Role(mapping["role"]), mapping["created_at"].replace(tzinfo=UTC))
 
 
 def add_agent(engine: Engine, username: str, password: str, role: Role) -> Agent:
     check_username(username)
     password_hash = _hasher.hash(check_password(password))
-    created_at = datetime.now(timezone.utc)
+    created_at = datetime.now(UTC)
     try:
         with engine.begin() as connection:
             connection.execute(
                 insert(agents).values(
-                    username=username, password_hash=password_hash, role=role.value, created_at=created_at.replace(tzinfo=None)
+                    username=username,
+                    password_hash=password_hash,
+                    role=role.value,
+                    created_at=created_at.replace(tzinfo=None),
                 )
             )
     except IntegrityError:
@@ -115,5 +121,7 @@ def authenticate(engine: Engine, username: str, password: str) -> Agent | None:
         return None
     if _hasher.check_needs_rehash(stored):
         with engine.begin() as connection:
-            connection.execute(update(agents).where(agents.c.username == username).values(password_hash=_hasher.hash(password)))
+            connection.execute(
+                update(agents).where(agents.c.username == username).values(password_hash=_hasher.hash(password))
+            )
     return _agent(row)

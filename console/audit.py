@@ -5,7 +5,7 @@ reading a task's history should see the attempt that failed as well as the one t
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy import Engine, insert, select
@@ -26,26 +26,46 @@ class AgentAction:
 
 
 def record_action(
-    engine: Engine, agent: str, action: str, *, task_id: str | None = None, customer_id: str | None = None,
-    workflow_id: str | None = None, detail: str = "",
+    engine: Engine,
+    agent: str,
+    action: str,
+    *,
+    task_id: str | None = None,
+    customer_id: str | None = None,
+    workflow_id: str | None = None,
+    detail: str = "",
 ) -> AgentAction:
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     with engine.begin() as connection:
         connection.execute(
             insert(agent_actions).values(
-                at=at.replace(tzinfo=None), agent=agent, action=action, task_id=task_id, customer_id=customer_id, detail=detail
+                at=at.replace(tzinfo=None),
+                agent=agent,
+                action=action,
+                task_id=task_id,
+                customer_id=customer_id,
+                detail=detail,
             )
         )
-    log.info("console_agent_action", agent=agent, action=action, task_id=task_id, customer_id=customer_id, workflow_id=workflow_id, detail=detail)
+    log.info(
+        "console_agent_action",
+        agent=agent,
+        action=action,
+        task_id=task_id,
+        customer_id=customer_id,
+        workflow_id=workflow_id,
+        detail=detail,
+    )
     return AgentAction(at, agent, action, task_id, customer_id, detail)
 
 
 def actions_for_task(engine: Engine, task_id: str) -> list[AgentAction]:
     with engine.connect() as connection:
         rows = connection.execute(
-            select(agent_actions).where(agent_actions.c.task_id == task_id).order_by(agent_actions.c.at, agent_actions.c.id)
+            select(agent_actions)
+            .where(agent_actions.c.task_id == task_id)
+            .order_by(agent_actions.c.at, agent_actions.c.id)
         )
         return [
-            AgentAction(r.at.replace(tzinfo=timezone.utc), r.agent, r.action, r.task_id, r.customer_id, r.detail)
-            for r in rows
+            AgentAction(r.at.replace(tzinfo=UTC), r.agent, r.action, r.task_id, r.customer_id, r.detail) for r in rows
         ]

@@ -26,8 +26,12 @@ FAILED_STEP = {Stage.DOCUMENT_REJECTED: Stage.DOCUMENT_APPROVED, Stage.BIOMETRIC
 
 _TASK_ACTIONS = frozenset(
     {
-        DecisionAction.TASK_OPENED, DecisionAction.TASK_CLAIMED, DecisionAction.TASK_RELEASED,
-        DecisionAction.TASK_COMPLETED, DecisionAction.TASK_CLOSED, DecisionAction.TASK_OVERDUE,
+        DecisionAction.TASK_OPENED,
+        DecisionAction.TASK_CLAIMED,
+        DecisionAction.TASK_RELEASED,
+        DecisionAction.TASK_COMPLETED,
+        DecisionAction.TASK_CLOSED,
+        DecisionAction.TASK_OVERDUE,
     }
 )
 
@@ -81,11 +85,15 @@ def timeline(view: JourneyView) -> list[TimelineEntry]:
         for e in view.events
     ]
     entries += [
-        TimelineEntry(m.sent_at, "message", f"{m.channel.value.upper()} {m.kind.value.replace('_', ' ')} {m.attempt}", m.text)
+        TimelineEntry(
+            m.sent_at, "message", f"{m.channel.value.upper()} {m.kind.value.replace('_', ' ')} {m.attempt}", m.text
+        )
         for m in view.messages
     ]
     entries += [
-        TimelineEntry(d.at, "decision", d.action.value.replace("_", " "), " ".join(p for p in (d.reason, d.detail) if p))
+        TimelineEntry(
+            d.at, "decision", d.action.value.replace("_", " "), " ".join(p for p in (d.reason, d.detail) if p)
+        )
         for d in view.decisions
         if d.action is not DecisionAction.SENT
     ]
@@ -102,7 +110,10 @@ class AuditEntry:
 
 def task_audit(view: JourneyView, task_id: str, actions: list[AgentAction]) -> list[AuditEntry]:
     """What agents did in the console, next to what the journey recorded about the same task."""
-    entries = [AuditEntry(a.at, a.agent, " ".join(p for p in (a.action.replace("_", " "), a.detail) if p), "console") for a in actions]
+    entries = [
+        AuditEntry(a.at, a.agent, " ".join(p for p in (a.action.replace("_", " "), a.detail) if p), "console")
+        for a in actions
+    ]
     for decision in view.decisions:
         words = decision.detail.split()
         if decision.action in _TASK_ACTIONS and words and words[0] == task_id:
@@ -131,4 +142,3 @@ def temporal_ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
 
 def task_heading(task: HumanTask) -> str:
     return f"{kind_label(task.kind)}: {reason_label(task)}"
-

@@ -7,16 +7,16 @@ even though its signature is still valid.
 import hashlib
 import os
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Engine, delete, insert, select
 
-from journal.schema import agent_sessions
 from console.accounts import Agent, get_agent
 from core.private_files import PRIVATE
 from core.settings import Settings
+from journal.schema import agent_sessions
 
 COOKIE_NAME = "console_session"
 SESSION_LIFETIME = timedelta(hours=12)  # one shift; then the agent signs in again
@@ -59,18 +59,21 @@ def _hash(session_id: str) -> str:
 
 
 def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def start_session(engine: Engine, secret: str, agent: Agent) -> tuple[str, str]:
     """A new session for a signed-in agent: (session id, cookie value)."""
     session_id = secrets.token_urlsafe(32)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as connection:
         connection.execute(delete(agent_sessions).where(agent_sessions.c.expires_at < _naive(now)))
         connection.execute(
             insert(agent_sessions).values(
-                session_hash=_hash(session_id), username=agent.username, created_at=_naive(now), expires_at=_naive(now + SESSION_LIFETIME)
+                session_hash=_hash(session_id),
+                username=agent.username,
+                created_at=_naive(now),
+                expires_at=_naive(now + SESSION_LIFETIME),
             )
         )
     return session_id, _serializer(secret).dumps(session_id)
@@ -93,7 +96,7 @@ def agent_of_session(engine: Engine, session_id: str) -> Agent | None:
         row = connection.execute(
             select(agent_sessions.c.username).where(
                 agent_sessions.c.session_hash == _hash(session_id),
-                agent_sessions.c.expires_at > _naive(datetime.now(timezone.utc)),
+                agent_sessions.c.expires_at > _naive(datetime.now(UTC)),
             )
         ).first()
     return get_agent(engine, row.username) if row else None

@@ -16,18 +16,20 @@ import ipaddress
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Engine, create_engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
-from journal.schema import sign_in_throttle
 from core.settings import Settings
+from journal.schema import sign_in_throttle
 
 MAX_DELAY_S = 60
-ADDRESS_FACTOR = 3  # a client address may be shared (an office behind NAT): it gets this many times an account's allowance
+ADDRESS_FACTOR = (
+    3  # a client address may be shared (an office behind NAT): it gets this many times an account's allowance
+)
 
 
 class Scope(StrEnum):
@@ -86,7 +88,7 @@ def client_address(host: str | None) -> str:
 
 
 def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _memory_engine() -> Engine:
@@ -101,7 +103,7 @@ class SignInThrottle:
 
     lockout_after: int
     lockout: timedelta
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _fallback: Engine | None = None
 
     @classmethod
@@ -145,7 +147,12 @@ class SignInThrottle:
             connection.execute(delete(sign_in_throttle).where(sign_in_throttle.c.forget_at <= now))
             for key in keys:
                 upsert = insert(sign_in_throttle).values(
-                    key_hash=key.hash, scope=key.scope.value, failures=1, last_failure_at=now, not_before=now, locked=False,
+                    key_hash=key.hash,
+                    scope=key.scope.value,
+                    failures=1,
+                    last_failure_at=now,
+                    not_before=now,
+                    locked=False,
                     forget_at=now + self.lockout,
                 )
                 connection.execute(
@@ -161,7 +168,9 @@ class SignInThrottle:
                 changes = self._after(failures, self.threshold(key.scope), now)
                 if changes is not None:
                     connection.execute(
-                        update(sign_in_throttle).where(sign_in_throttle.c.key_hash == key.hash, sign_in_throttle.c.locked.is_(False)).values(**changes)
+                        update(sign_in_throttle)
+                        .where(sign_in_throttle.c.key_hash == key.hash, sign_in_throttle.c.locked.is_(False))
+                        .values(**changes)
                     )
         return self.waiting(engine, keys)
 
@@ -180,5 +189,7 @@ class SignInThrottle:
         buy a guesser fresh attempts at the others)."""
         with engine.begin() as connection:
             connection.execute(
-                delete(sign_in_throttle).where(sign_in_throttle.c.key_hash == key.hash, sign_in_throttle.c.locked.is_(False))
+                delete(sign_in_throttle).where(
+                    sign_in_throttle.c.key_hash == key.hash, sign_in_throttle.c.locked.is_(False)
+                )
             )

@@ -130,7 +130,9 @@ class EncryptionCodec(PayloadCodec):
         return [self._seal(payload) for payload in payloads]
 
     async def decode(self, payloads: Iterable[Payload]) -> list[Payload]:
-        return [self._open(payload) if payload.metadata.get("encoding") == ENCODING else payload for payload in payloads]
+        return [
+            self._open(payload) if payload.metadata.get("encoding") == ENCODING else payload for payload in payloads
+        ]
 
     def _seal(self, payload: Payload) -> Payload:
         key_id = self._encrypting.encode()
@@ -143,10 +145,13 @@ class EncryptionCodec(PayloadCodec):
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise PayloadDecryptError(
-                f"payload sealed with key {key_id!r}, which this process does not have (keys: {', '.join(self._ciphers)})"
+                f"payload sealed with key {key_id!r}, which this process does not have "
+                f"(keys: {', '.join(self._ciphers)})"
             )
         try:
             plain = cipher.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], key_id.encode())
         except InvalidTag:
-            raise PayloadDecryptError(f"payload sealed with key {key_id!r} does not open: altered, or another key of that id") from None
+            raise PayloadDecryptError(
+                f"payload sealed with key {key_id!r} does not open: altered, or another key of that id"
+            ) from None
         return Payload.FromString(plain)

@@ -10,7 +10,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflows.playbook import DEFAULT_PLAYBOOK
 
-
 # `recovery up` writes the addresses, token and playbook of the stack it runs here, so a second
 # terminal in the project talks to that stack with no variables to set. The environment wins.
 STACK_ENV_FILE = Path("var") / "recovery.env"
@@ -19,7 +18,9 @@ DEFAULT_STORE_DIRECTORY = Path(__file__).resolve().parent.parent / "stores" / "d
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="RECOVERY_", extra="ignore", env_file=os.environ.get("RECOVERY_ENV_FILE", str(STACK_ENV_FILE)),
+        env_prefix="RECOVERY_",
+        extra="ignore",
+        env_file=os.environ.get("RECOVERY_ENV_FILE", str(STACK_ENV_FILE)),
         env_ignore_empty=True,  # RECOVERY_X= (as docker compose passes an unset optional one) means unset
     )
 
@@ -27,7 +28,8 @@ class Settings(BaseSettings):
     namespace: str = "default"
     task_queue: str = "onboarding-journeys"
     messaging_task_queue: str | None = Field(
-        None, description="deliveries on their own task queue, for workers with a provider rate limit; unset: task_queue"
+        None,
+        description="deliveries on their own task queue, for workers with a provider rate limit; unset: task_queue",
     )
     data_dir: Path = Field(Path("var"), description="outbox, notifications, service status, dev-server database")
     playbook: Path = Field(DEFAULT_PLAYBOOK, description="the playbook new journeys pin")
@@ -38,41 +40,68 @@ class Settings(BaseSettings):
     webhook_token: str | None = Field(None, description="bearer token sent to the webhooks")
     service_status_url: str | None = Field(None, description="GET {url}/{service} -> {healthy: bool}")
     journal_url: str | None = Field(None, description="SQLAlchemy URL of the journal; unset: SQLite in the data folder")
-    api_token: str | None = Field(None, description="bearer token the HTTP API requires; unset: `recovery up` makes one")
+    api_token: str | None = Field(
+        None, description="bearer token the HTTP API requires; unset: `recovery up` makes one"
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
     max_concurrent_activities: int = 100
-    temporal_ui_url: str = Field("http://localhost:8233", description="Temporal Web UI the agents' console links journeys to")
-    console_secret: str | None = Field(None, description="signs console session cookies; unset: kept in <data_dir>/console-secret")
-    sign_in_lockout_after: int = Field(
-        10, ge=2, le=1000,
-        description="failed console sign-ins of one account before it is locked (delays start at half); a client address gets 3 times as many",
+    temporal_ui_url: str = Field(
+        "http://localhost:8233", description="Temporal Web UI the agents' console links journeys to"
     )
-    sign_in_lockout_seconds: int = Field(900, ge=1, le=86400, description="how long a sign-in lockout lasts (console and API bearer token)")
+    console_secret: str | None = Field(
+        None, description="signs console session cookies; unset: kept in <data_dir>/console-secret"
+    )
+    sign_in_lockout_after: int = Field(
+        10,
+        ge=2,
+        le=1000,
+        description="failed console sign-ins of one account before it is locked (delays start at half); "
+        "a client address gets 3 times as many",
+    )
+    sign_in_lockout_seconds: int = Field(
+        900, ge=1, le=86400, description="how long a sign-in lockout lasts (console and API bearer token)"
+    )
     # -- personal data: Temporal payloads are encrypted (core/payload_codec.py) ---------------------
     payload_keys: str | None = Field(
-        None, repr=False,
-        description="id:base64key[,id:base64key...]: AES-256 keys of Temporal payloads; the first encrypts, all decrypt",
+        None,
+        repr=False,
+        description="id:base64key[,id:base64key...]: AES-256 keys of Temporal payloads; "
+        "the first encrypts, all decrypt",
     )
     payload_key_file: Path | None = Field(
-        None, description="a file of id:base64key lines (first encrypts); unset: <data_dir>/payload-keys if it exists",
+        None,
+        description="a file of id:base64key lines (first encrypts); unset: <data_dir>/payload-keys if it exists",
     )
     codec_cors_origins: str | None = Field(
-        None, description="comma-separated extra origins allowed to call /codec (the Web UI's origin is always allowed)",
+        None,
+        description="comma-separated extra origins allowed to call /codec (the Web UI's origin is always allowed)",
     )
     # -- production: Temporal Cloud or a TLS cluster, scale-out roles, provider rate limit, metrics --------
-    temporal_tls_cert: Path | None = Field(None, description="client certificate (PEM) for mTLS to Temporal; needs temporal_tls_key")
+    temporal_tls_cert: Path | None = Field(
+        None, description="client certificate (PEM) for mTLS to Temporal; needs temporal_tls_key"
+    )
     temporal_tls_key: Path | None = Field(None, description="private key (PEM) of temporal_tls_cert")
     temporal_tls_ca: Path | None = Field(None, description="CA (PEM) of the Temporal server; unset: the system's roots")
-    temporal_api_key: str | None = Field(None, repr=False, description="Temporal Cloud API key (TLS on); instead of a certificate")
+    temporal_api_key: str | None = Field(
+        None, repr=False, description="Temporal Cloud API key (TLS on); instead of a certificate"
+    )
     worker_role: Literal["all", "journeys", "messaging"] = Field(
-        "all", description="all: journeys and every activity; journeys: no deliveries; messaging: only deliveries, on messaging_task_queue"
+        "all",
+        description="all: journeys and every activity; journeys: no deliveries; "
+        "messaging: only deliveries, on messaging_task_queue",
     )
     messaging_rate_limit_per_second: float | None = Field(
-        None, gt=0, description="deliveries per second across ALL workers of messaging_task_queue (the SMS provider's limit)"
+        None,
+        gt=0,
+        description="deliveries per second across ALL workers of messaging_task_queue (the SMS provider's limit)",
     )
-    metrics_port: int | None = Field(None, ge=1, le=65535, description="worker: Prometheus /metrics on this port; unset: no metrics")
-    metrics_host: str = Field("127.0.0.1", description="worker: the address metrics listen on; 0.0.0.0 to let other hosts scrape them")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="worker: Prometheus /metrics on this port; unset: no metrics"
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="worker: the address metrics listen on; 0.0.0.0 to let other hosts scrape them"
+    )
 
     @field_validator("temporal_address")
     @classmethod
@@ -123,7 +152,9 @@ class Settings(BaseSettings):
         try:
             url = make_url(value)
         except (ArgumentError, ValueError):
-            raise ValueError("expected an SQLAlchemy URL, e.g. postgresql+psycopg://user:password@host:5432/journal") from None
+            raise ValueError(
+                "expected an SQLAlchemy URL, e.g. postgresql+psycopg://user:password@host:5432/journal"
+            ) from None
         if url.get_backend_name() not in ("postgresql", "sqlite"):
             raise ValueError(f"the journal runs on postgresql or sqlite, not {url.get_backend_name()}")
         return value
@@ -131,7 +162,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
-            raise ValueError("RECOVERY_TEMPORAL_TLS_CERT and RECOVERY_TEMPORAL_TLS_KEY go together: set both or neither")
+            raise ValueError(
+                "RECOVERY_TEMPORAL_TLS_CERT and RECOVERY_TEMPORAL_TLS_KEY go together: set both or neither"
+            )
         if self.temporal_tls_cert is not None and self.temporal_api_key:
             raise ValueError("RECOVERY_TEMPORAL_API_KEY and RECOVERY_TEMPORAL_TLS_CERT: set one, not both")
         for name in ("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca"):
@@ -144,10 +177,14 @@ class Settings(BaseSettings):
         if self.payload_keys and self.payload_key_file is not None:
             raise ValueError("RECOVERY_PAYLOAD_KEYS and RECOVERY_PAYLOAD_KEY_FILE: set one, not both")
         if self.worker_role != "all" and not self.messaging_task_queue:
-            raise ValueError(f"RECOVERY_WORKER_ROLE={self.worker_role} needs RECOVERY_MESSAGING_TASK_QUEUE (the queue deliveries run on)")
+            raise ValueError(
+                f"RECOVERY_WORKER_ROLE={self.worker_role} needs RECOVERY_MESSAGING_TASK_QUEUE "
+                "(the queue deliveries run on)"
+            )
         if self.messaging_rate_limit_per_second is not None and not self.messaging_task_queue:
             raise ValueError(
-                "RECOVERY_MESSAGING_RATE_LIMIT_PER_SECOND needs RECOVERY_MESSAGING_TASK_QUEUE: the limit holds on that queue only"
+                "RECOVERY_MESSAGING_RATE_LIMIT_PER_SECOND needs RECOVERY_MESSAGING_TASK_QUEUE: "
+                "the limit holds on that queue only"
             )
         return self
 

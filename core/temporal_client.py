@@ -28,7 +28,8 @@ def payload_keys(settings: Settings) -> PayloadKeys:
     path = settings.payload_key_file or settings.default_payload_key_file
     if settings.payload_key_file is None and not path.exists():
         raise PayloadKeysMissing(
-            "no payload keys: set RECOVERY_PAYLOAD_KEYS or RECOVERY_PAYLOAD_KEY_FILE (`recovery up` makes one in its data folder)"
+            "no payload keys: set RECOVERY_PAYLOAD_KEYS or RECOVERY_PAYLOAD_KEY_FILE "
+            "(`recovery up` makes one in its data folder)"
         )
     try:
         text = path.read_text(encoding="utf-8")

@@ -6,12 +6,19 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from journal.report import INTERVENTIONS, RecoveryReport  # noqa: E402
+from journal.report import INTERVENTIONS, RecoveryReport
 
-COLOURS = {"nudge_1": "#9ecae1", "nudge_2": "#6baed6", "nudge_3": "#3182bd", "sms_store_offer": "#fd8d3c", "human_task": "#31a354", "none": "#bdbdbd"}
+COLOURS = {
+    "nudge_1": "#9ecae1",
+    "nudge_2": "#6baed6",
+    "nudge_3": "#3182bd",
+    "sms_store_offer": "#fd8d3c",
+    "human_task": "#31a354",
+    "none": "#bdbdbd",
+}
 
 
 def write_chart(report: RecoveryReport, path: Path) -> Path:
@@ -36,7 +43,7 @@ def _figure(report: RecoveryReport) -> Figure:
     stages = [step.stage.value for step in report.funnel]
     reached = [step.reached for step in report.funnel]
     bars = funnel_axis.barh(stages[::-1], reached[::-1], color="#3182bd")
-    for bar, step in zip(bars, report.funnel[::-1]):
+    for bar, step in zip(bars, report.funnel[::-1], strict=False):
         share = f"{step.share_of_started:.0%}" if step.share_of_started is not None else ""
         funnel_axis.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {step.reached} ({share})", va="center")
     funnel_axis.set_title(f"Funnel: {report.journeys} journeys, completion {report.completion_rate or 0:.0%}")
@@ -47,11 +54,9 @@ def _figure(report: RecoveryReport) -> Figure:
     labels = [r.stage.value for r in rows]
     left = [0.0] * len(labels)
     for key in (*INTERVENTIONS, "none"):
-        shares = [
-            (r.by_intervention.get(key, 0) / r.dropped) if r.dropped else 0.0 for r in rows
-        ]
+        shares = [(r.by_intervention.get(key, 0) / r.dropped) if r.dropped else 0.0 for r in rows]
         recovery_axis.barh(labels, shares, left=left, color=COLOURS[key], label=key.replace("_", " "))
-        left = [a + b for a, b in zip(left, shares)]
+        left = [a + b for a, b in zip(left, shares, strict=False)]
     for y, r in enumerate(rows):
         recovery_axis.text(left[y], y, f" {r.recovered}/{r.dropped}", va="center")
     recovery_axis.set_xlim(0, 1.15)

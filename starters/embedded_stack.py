@@ -15,21 +15,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import structlog
-
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
-from journal.store import migrate, open_journal
 from core.payload_codec import KEY_FILE, create_key_file
 from core.private_files import PRIVATE, write_private
 from core.settings import Settings
+from journal.store import migrate, open_journal
 from workflows.search_attributes import dev_server_flags
 
 TEMPORAL_BINARY = Path(sys.executable).parent / "temporal"
@@ -68,7 +67,8 @@ class RestartPolicy:
     window_s: float = 60.0
 
     def backoff(self, attempt: int) -> float:
-        return min(self.first_backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+        delay: float = min(self.first_backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+        return delay
 
 
 @dataclass
@@ -103,13 +103,15 @@ def _port_is_free(host: str, port: int) -> bool:
 
 def _hold_lock(data_dir: Path) -> IO[str]:
     """One `recovery up` per data folder: two servers on one database would corrupt it."""
-    lock_file = open(data_dir / "recovery-up.lock", "a+")
+    lock_file = open(data_dir / "recovery-up.lock", "a+")  # noqa: SIM115 (held, and locked, for the stack's lifetime)
     try:
         fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock_file.seek(0)
         holder = lock_file.read().strip() or "another process"
-        raise StackError(f"recovery up is already running with data folder {data_dir} (pid {holder}); stop it first") from None
+        raise StackError(
+            f"recovery up is already running with data folder {data_dir} (pid {holder}); stop it first"
+        ) from None
     lock_file.seek(0)
     lock_file.truncate()
     lock_file.write(str(os.getpid()))
@@ -144,7 +146,10 @@ def payload_key_env(data_dir: Path) -> dict[str, str]:
 async def _wait_for_temporal(
     address: str, server: subprocess.Popen[bytes], stopping: Callable[[], bool], timeout_s: float = 60.0
 ) -> bool:
-    """True once the dev server answers; False if it exited, stayed silent past `timeout_s`, or the stack is stopping."""
+    """True once the dev server answers.
+
+    False if it exited, stayed silent past `timeout_s`, or the stack is stopping.
+    """
     deadline = time.monotonic() + timeout_s
     while not stopping() and server.poll() is None and time.monotonic() < deadline:
         try:
@@ -156,7 +161,9 @@ async def _wait_for_temporal(
     return False
 
 
-def run_stack(options: StackOptions, say: Callable[[str], None] = print, policy: RestartPolicy = RestartPolicy()) -> int:
+def run_stack(
+    options: StackOptions, say: Callable[[str], None] = print, policy: RestartPolicy = RestartPolicy()
+) -> int:
     """Starts the children, restarts any that dies (see RestartPolicy) and stops them all on SIGINT/SIGTERM.
 
     0 after a stop by signal; StackError (after every child is stopped) when one keeps dying.
@@ -199,23 +206,40 @@ def run_stack(options: StackOptions, say: Callable[[str], None] = print, policy:
         with open(server_log_path, "ab") as server_log:
             return subprocess.Popen(
                 [
-                    str(TEMPORAL_BINARY), "server", "start-dev",
-                    "--ip", options.host, "--port", str(options.temporal_port), "--ui-port", str(options.ui_port),
-                    "--ui-codec-endpoint", codec_endpoint,
-                    "--db-filename", str(data_dir / "temporal.db"), "--log-level", "warn",
+                    str(TEMPORAL_BINARY),
+                    "server",
+                    "start-dev",
+                    "--ip",
+                    options.host,
+                    "--port",
+                    str(options.temporal_port),
+                    "--ui-port",
+                    str(options.ui_port),
+                    "--ui-codec-endpoint",
+                    codec_endpoint,
+                    "--db-filename",
+                    str(data_dir / "temporal.db"),
+                    "--log-level",
+                    "warn",
                     *dev_server_flags(),
                 ],
-                stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=server_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     children = [
         _Child("temporal", launch_server, needs_temporal=False, log_hint=f"See {server_log_path}."),
-        _Child("worker", lambda: subprocess.Popen([sys.executable, "-m", "workers.worker"], env=env, start_new_session=True)),
+        _Child(
+            "worker",
+            lambda: subprocess.Popen([sys.executable, "-m", "workers.worker"], env=env, start_new_session=True),
+        ),
         _Child(
             "api",
             lambda: subprocess.Popen(
                 [sys.executable, "-m", "starters.cli", "api", "--host", options.host, "--port", str(options.api_port)],
-                env=env, start_new_session=True,
+                env=env,
+                start_new_session=True,
             ),
         ),
     ]
@@ -235,13 +259,21 @@ def run_stack(options: StackOptions, say: Callable[[str], None] = print, policy:
             if stopping:
                 return 0
             if temporal.process.poll() is not None:
-                raise StackError(f"the Temporal dev server exited with code {temporal.process.returncode}; see {server_log_path}")
+                raise StackError(
+                    f"the Temporal dev server exited with code {temporal.process.returncode}; see {server_log_path}"
+                )
             raise StackError(f"the Temporal dev server did not answer on {address} within 60s; see {server_log_path}")
-        say(f"Temporal Web UI      http://{options.host}:{options.ui_port}   (payloads decoded by {codec_endpoint} for signed-in agents)")
+        say(
+            f"Temporal Web UI      http://{options.host}:{options.ui_port}   "
+            f"(payloads decoded by {codec_endpoint} for signed-in agents)"
+        )
         worker.start()
         say("worker               task queue onboarding-journeys")
         api.start()
-        say(f"HTTP API             http://{options.host}:{options.api_port}   (docs: /docs, token in {data_dir / 'api-token'})")
+        say(
+            f"HTTP API             http://{options.host}:{options.api_port}   "
+            f"(docs: /docs, token in {data_dir / 'api-token'})"
+        )
         say(f"playbook             {options.playbook}")
         say(f"outbox               {data_dir / 'outbox.jsonl'}")
         say("Press Ctrl-C to stop.")
@@ -311,14 +343,23 @@ def _record_death(child: _Child, policy: RestartPolicy, now: float) -> None:
         child.deaths.popleft()
     killed_by = signal.Signals(-code).name if code < 0 and -code in signal.valid_signals() else None
     if len(child.deaths) >= policy.max_deaths:
-        log.error("child_keeps_dying", child=child.name, exit_code=code, signal=killed_by, deaths=len(child.deaths), window_s=policy.window_s)
+        log.error(
+            "child_keeps_dying",
+            child=child.name,
+            exit_code=code,
+            signal=killed_by,
+            deaths=len(child.deaths),
+            window_s=policy.window_s,
+        )
         raise StackError(
             f"the {child.name} died {len(child.deaths)} times within {policy.window_s:.0f}s (last exit code {code}); "
             f"stopped everything. {child.log_hint}"
         )
     delay = policy.backoff(child.attempt)
     child.restart_at = now + delay
-    log.warning("child_died", child=child.name, exit_code=code, signal=killed_by, attempt=child.attempt, restart_in_s=delay)
+    log.warning(
+        "child_died", child=child.name, exit_code=code, signal=killed_by, attempt=child.attempt, restart_in_s=delay
+    )
 
 
 def _write_stack_env(data_dir: Path, values: dict[str, str]) -> Path:

@@ -14,7 +14,12 @@ def test_great_circle_distance_tashkent_to_samarkand() -> None:
 
 @pytest.mark.parametrize(
     ("lat", "lon", "store_id"),
-    [(39.66, 66.96, "sam-registan"), (41.28, 69.20, "tas-chilonzor"), (41.34, 69.29, "tas-amir-temur"), (42.0, 60.0, "nukus-central")],
+    [
+        (39.66, 66.96, "sam-registan"),
+        (41.28, 69.20, "tas-chilonzor"),
+        (41.34, 69.29, "tas-amir-temur"),
+        (42.0, 60.0, "nukus-central"),
+    ],
 )
 def test_the_nearest_store_is_offered(lat: float, lon: float, store_id: str) -> None:
     store = StoreDirectory.load().nearest(Location(lat=lat, lon=lon))
@@ -35,7 +40,7 @@ def test_a_directory_without_exactly_one_default_is_refused(tmp_path: Path) -> N
 
 def test_two_stores_at_the_same_distance_do_not_break_the_lookup(tmp_path: Path) -> None:
     path = tmp_path / "stores.toml"
-    same_mall = 'lat = 41.3\nlon = 69.2\n'
+    same_mall = "lat = 41.3\nlon = 69.2\n"
     path.write_text(
         f'[[stores]]\nstore_id = "a"\nname = "A"\naddress = "Mall, floor 1"\n{same_mall}default = true\n'
         f'[[stores]]\nstore_id = "b"\nname = "B"\naddress = "Mall, floor 2"\n{same_mall}'

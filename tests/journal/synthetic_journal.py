@@ -25,39 +25,75 @@ def _journey(rng: random.Random, n: int) -> tuple[dict[str, Any], list[dict[str,
     drops = rng.choices(STAGES, k=rng.choice([0, 0, 1, 1, 1, 2, 3]))
     outcome = rng.choice(["completed", "completed", "abandoned", "opted_out", None, ""])
     # Durations repeat (whole quarter-hours) so ranks tie, and carry microseconds so they do not always.
-    hours = timedelta(minutes=15 * rng.randrange(1, 200)) if rng.random() < 0.3 else timedelta(seconds=rng.uniform(60, 60 * 3600))
+    hours = (
+        timedelta(minutes=15 * rng.randrange(1, 200))
+        if rng.random() < 0.3
+        else timedelta(seconds=rng.uniform(60, 60 * 3600))
+    )
     ended = started + hours if outcome else None
     row = {
-        "journey_id": journey_id, "workflow_id": f"onboarding-{customer}", "customer_id": customer,
-        "playbook_version": rng.choice(PLAYBOOKS), "recovery_group": rng.choice(["treatment"] * 4 + ["holdout", "control"]),
-        "started_at": started, "stage": rng.choice(STAGES).value, "status": "active",
-        "furthest_stage": rng.choice(STAGES).value, "drop_off_stages": ",".join(s.value for s in drops),
-        "messages_sent": rng.randrange(6), "outcome": outcome, "outcome_reason": None,
-        "preceded_by": rng.choice(PRECEDED), "assisted": False, "ended_at": ended,
+        "journey_id": journey_id,
+        "workflow_id": f"onboarding-{customer}",
+        "customer_id": customer,
+        "playbook_version": rng.choice(PLAYBOOKS),
+        "recovery_group": rng.choice(["treatment"] * 4 + ["holdout", "control"]),
+        "started_at": started,
+        "stage": rng.choice(STAGES).value,
+        "status": "active",
+        "furthest_stage": rng.choice(STAGES).value,
+        "drop_off_stages": ",".join(s.value for s in drops),
+        "messages_sent": rng.randrange(6),
+        "outcome": outcome,
+        "outcome_reason": None,
+        "preceded_by": rng.choice(PRECEDED),
+        "assisted": False,
+        "ended_at": ended,
     }
     entries = []
     for i in range(rng.choice([0, 0, 1, 2])):
-        kind, name, reason = rng.choice([
-            ("event", "customer.opted_out", "recorded"), ("event", "customer.opted_out", "duplicate"),
-            ("decision", "deferred", "quiet_hours"), ("decision", "deferred", "frequency_cap"), ("decision", "sent", "push"),
-        ])
-        entries.append({
-            "entry_id": f"{journey_id}:e{i}", "workflow_id": row["workflow_id"], "journey_id": journey_id, "customer_id": customer,
-            "at": started + timedelta(minutes=i), "kind": kind, "name": name, "stage": "phone_verified", "reason": reason,
-            "detail": "", "playbook_version": row["playbook_version"],
-        })
+        kind, name, reason = rng.choice(
+            [
+                ("event", "customer.opted_out", "recorded"),
+                ("event", "customer.opted_out", "duplicate"),
+                ("decision", "deferred", "quiet_hours"),
+                ("decision", "deferred", "frequency_cap"),
+                ("decision", "sent", "push"),
+            ]
+        )
+        entries.append(
+            {
+                "entry_id": f"{journey_id}:e{i}",
+                "workflow_id": row["workflow_id"],
+                "journey_id": journey_id,
+                "customer_id": customer,
+                "at": started + timedelta(minutes=i),
+                "kind": kind,
+                "name": name,
+                "stage": "phone_verified",
+                "reason": reason,
+                "detail": "",
+                "playbook_version": row["playbook_version"],
+            }
+        )
     activity = []
     if ended is not None and rng.random() < 0.4:
         for i in range(rng.randrange(1, 3)):
-            at = rng.choice([
-                ended, ended + timedelta(days=30), ended + timedelta(days=30, microseconds=1), ended + timedelta(days=rng.uniform(0, 40)),
-                ended - timedelta(days=1),
-            ])
+            at = rng.choice(
+                [
+                    ended,
+                    ended + timedelta(days=30),
+                    ended + timedelta(days=30, microseconds=1),
+                    ended + timedelta(days=rng.uniform(0, 40)),
+                    ended - timedelta(days=1),
+                ]
+            )
             activity.append({"event_id": f"a-{journey_id}-{i}", "customer_id": customer, "occurred_at": at})
     return row, entries, activity
 
 
-def synthetic_journeys(count: int, seed: int) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]]:
+def synthetic_journeys(
+    count: int, seed: int
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]]:
     rng = random.Random(seed)
     for n in range(count):
         yield _journey(rng, n)

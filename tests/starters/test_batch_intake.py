@@ -36,7 +36,10 @@ async def test_a_customers_share_of_a_batch_is_one_signal_and_the_journey_sees_i
 
     view = (await api.journey(customer_id)).json()
     assert [e["type"] for e in view["events"]] == [
-        "onboarding.started", "onboarding.phone_verified", "onboarding.document_uploaded", "onboarding.document_rejected",
+        "onboarding.started",
+        "onboarding.phone_verified",
+        "onboarding.document_uploaded",
+        "onboarding.document_rejected",
     ]
     assert view["stage"] == "document_rejected"
     assert await signals_in_history(api, customer_id) == 1
@@ -72,7 +75,7 @@ async def test_a_batch_of_500_customers_is_accepted_whole(api: Api, monkeypatch:
     assert (body["accepted"], body["received"], len(body["journeys"])) == (500, 500, 500)
     assert {e["status"] for e in body["events"]} == {"recorded"}
     assert [e["event_id"] for e in body["events"]] == [e["event_id"] for e in batch]
-    for customer_id in customers[:: 100]:
+    for customer_id in customers[::100]:
         assert await signals_in_history(api, customer_id) == 1
 
 

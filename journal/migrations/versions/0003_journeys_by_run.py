@@ -57,7 +57,9 @@ def _journeys_indexes(by_workflow: bool) -> None:
 def upgrade() -> None:
     with op.batch_alter_table("journal_entries") as batch:
         batch.add_column(sa.Column("journey_id", sa.String(220)))
-    op.execute(f"UPDATE journal_entries SET journey_id = {_PREFIX_OF_ENTRY.format(entry='entry_id', workflow='workflow_id')}")
+    op.execute(
+        f"UPDATE journal_entries SET journey_id = {_PREFIX_OF_ENTRY.format(entry='entry_id', workflow='workflow_id')}"
+    )
     op.create_index("ix_journal_entries_journey_id", "journal_entries", ["journey_id"])
 
     _journeys_table("journeys_by_run", "journey_id")
@@ -67,7 +69,8 @@ def upgrade() -> None:
     )
     op.execute(
         f"INSERT INTO journeys_by_run (journey_id, {_COLUMNS}) "
-        f"SELECT COALESCE({first_entry}, j.workflow_id), {', '.join('j.' + c for c in _COLUMNS.split(', '))} FROM journeys j"
+        f"SELECT COALESCE({first_entry}, j.workflow_id), {', '.join('j.' + c for c in _COLUMNS.split(', '))} "
+        "FROM journeys j"
     )
     op.drop_table("journeys")
     op.rename_table("journeys_by_run", "journeys")
