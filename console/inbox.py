@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from starters.client import TaskSummary
+from journal.tasks import TaskSummary
 from workflows.durations import format_duration
 from workflows.human_tasks import HumanTask, TaskReason, TaskState
 from workflows.playbook import Playbook, QuietHours, TaskKind

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from console.routes import PREFIX, ConsoleError, PageSession, _base, _journal, render
+from console.context import PREFIX, ConsoleError, PageSession, base, journal_for, render
 from journal.report import INTERVENTIONS, RecoveryReport, report_from_journal
 from journal.chart import chart_png
 
@@ -22,7 +22,7 @@ async def _report(request: Request, period: str) -> RecoveryReport:
     now = datetime.now(timezone.utc)
     span = PERIODS[period]
     try:
-        return await asyncio.to_thread(report_from_journal, _journal(request), since=now - span if span else None, until=now)
+        return await asyncio.to_thread(report_from_journal, journal_for(request), since=now - span if span else None, until=now)
     except Exception as exc:  # a journal that cannot be read: say so on the page
         raise ConsoleError(503, f"The journal could not be read ({type(exc).__name__}).") from None
 
@@ -33,7 +33,7 @@ async def report_page(request: Request, session: PageSession, period: str | None
     report = await _report(request, chosen)
     return render(
         request, "report.html",
-        _base(session, report=report, period=chosen, periods=list(PERIODS), interventions=[*INTERVENTIONS, "none"]),
+        base(session, report=report, period=chosen, periods=list(PERIODS), interventions=[*INTERVENTIONS, "none"]),
     )
 
 

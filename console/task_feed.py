@@ -11,7 +11,8 @@ an agent never sees their own action undone.
 import asyncio
 import time
 
-from starters.client import RecoveryClient, TaskSummary
+from console.journeys import Journeys
+from journal.tasks import TaskSummary
 from workflows.human_tasks import HumanTask
 
 OWN_ACTION_SECONDS = 300.0  # far longer than a journey takes to write a decision, even on a loaded worker
@@ -26,7 +27,7 @@ class TaskFeed:
         self._acted: dict[str, tuple[float, HumanTask]] = {}
         self._lock = asyncio.Lock()
 
-    async def live_tasks(self, recovery: RecoveryClient) -> list[TaskSummary]:
+    async def live_tasks(self, recovery: Journeys) -> list[TaskSummary]:
         async with self._lock:  # agents refreshing together share one fetch
             fresh = self._fetched_at is not None and time.monotonic() - self._fetched_at < self.ttl_seconds
             if not fresh:

@@ -2,28 +2,28 @@
 
 Every write is an idempotent upsert keyed by ids the workflow derives, so a retried activity
 never writes a row twice; and no value that passed the door can make a write fail (times outside
-what the database holds are clamped, strings cut to their column).
+what the database holds are clamped, strings cut to their column). The intake ledger (`journal/intake.py`)
+and the tasks listing (`journal/tasks.py`) build on the helpers here.
 """
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, String, Table, case, create_engine, desc, event, select, update
+from sqlalchemy import Engine, String, Table, create_engine, desc, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.private_files import create_owner_only
-from journal.schema import customer_activity, ended_journeys, human_tasks, intake_events, journal_entries, journeys
+from journal.schema import customer_activity, human_tasks, journal_entries, journeys
 from workflows.contracts import JournalBatch
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def _utc_naive(moment: datetime | None) -> datetime | None:
+def utc_naive(moment: datetime | None) -> datetime | None:
     """Naive UTC, as stored; a time with no UTC form (year 1 at +14:00) is clamped rather than failing every retry."""
     if moment is None or moment.tzinfo is None:
         return moment
@@ -44,6 +44,7 @@ def _fit(table: Table, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def utc(moment: datetime | None) -> datetime | None:
+    """A time read back from the journal (stored naive) as the UTC time it is."""
     return moment.replace(tzinfo=timezone.utc) if moment and moment.tzinfo is None else moment
 
 
@@ -74,7 +75,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-def _insert(engine: Engine, table: Any) -> Any:
+def insert_into(engine: Engine, table: Any) -> Any:
+    """An INSERT that takes ON CONFLICT in this engine's dialect (SQLite or PostgreSQL)."""
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
@@ -91,8 +93,8 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
     summary = batch.journey
     row = summary.model_dump(mode="python")
     row.update(
-        started_at=_utc_naive(summary.started_at),
-        ended_at=_utc_naive(summary.ended_at),
+        started_at=utc_naive(summary.started_at),
+        ended_at=utc_naive(summary.ended_at),
         drop_off_stages=",".join(s.value for s in summary.drop_off_stages),
         stage=summary.stage.value,
         furthest_stage=summary.furthest_stage.value,
@@ -104,7 +106,7 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
         ).scalar() or summary.workflow_id
         row["journey_id"] = journey_id
         row = _fit(journeys, row)
-        upsert = _insert(engine, journeys).values(**row)
+        upsert = insert_into(engine, journeys).values(**row)
         connection.execute(
             upsert.on_conflict_do_update(
                 index_elements=["journey_id"], set_={k: upsert.excluded[k] for k in row if k != "journey_id"}
@@ -117,13 +119,13 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
         rows = [
             _fit(journal_entries, {
                 "entry_id": e.entry_id, "workflow_id": summary.workflow_id, "journey_id": journey_id, "customer_id": summary.customer_id,
-                "at": _utc_naive(e.at), "kind": e.kind, "name": e.name, "stage": e.stage.value,
+                "at": utc_naive(e.at), "kind": e.kind, "name": e.name, "stage": e.stage.value,
                 "reason": e.reason, "detail": e.detail, "playbook_version": summary.playbook_version,
             })
             for e in batch.entries
         ]
         statement = (
-            _insert(engine, journal_entries).values(rows).on_conflict_do_nothing(index_elements=["entry_id"])
+            insert_into(engine, journal_entries).values(rows).on_conflict_do_nothing(index_elements=["entry_id"])
             .returning(journal_entries.c.entry_id)
         )
         return len(connection.execute(statement).all())
@@ -134,103 +136,23 @@ def _write_tasks(engine: Engine, connection: Any, batch: JournalBatch, journey_i
     rows = [
         _fit(human_tasks, {
             **t.model_dump(mode="python"), "journey_id": journey_id, "stage": t.stage.value, "journey_stage": batch.journey.stage.value,
-            "opened_at": _utc_naive(t.opened_at), "due_at": _utc_naive(t.due_at),
+            "opened_at": utc_naive(t.opened_at), "due_at": utc_naive(t.due_at),
         })
         for t in batch.tasks or ()
     ]
-    upsert = _insert(engine, human_tasks).values(rows)
+    upsert = insert_into(engine, human_tasks).values(rows)
     keys = ("journey_id", "task_id")
     connection.execute(upsert.on_conflict_do_update(index_elements=list(keys), set_={k: upsert.excluded[k] for k in rows[0] if k not in keys}))
-
-
-def read_tasks(engine: Engine, states: Sequence[str], limit: int) -> list[dict[str, Any]]:
-    """Tasks in `states` of journeys not ended, soonest due first: the inbox's listing, one indexed read."""
-    with engine.connect() as connection:
-        statement = (
-            select(human_tasks)
-            .join(journeys, journeys.c.journey_id == human_tasks.c.journey_id)
-            .where(human_tasks.c.state.in_(list(states)), journeys.c.outcome.is_(None))
-            .order_by(human_tasks.c.due_at, human_tasks.c.task_id)
-            .limit(limit)
-        )
-        return [dict(r._mapping) for r in connection.execute(statement)]
 
 
 def record_activity(engine: Engine, event_id: str, customer_id: str, occurred_at: datetime) -> None:
     """The app says a customer was active: what post-recovery dormancy is measured against."""
     with engine.begin() as connection:
         connection.execute(
-            _insert(engine, customer_activity)
-            .values(event_id=event_id, customer_id=customer_id, occurred_at=_utc_naive(occurred_at))
+            insert_into(engine, customer_activity)
+            .values(event_id=event_id, customer_id=customer_id, occurred_at=utc_naive(occurred_at))
             .on_conflict_do_nothing(index_elements=["event_id"])
         )
-
-
-# -- the intake ledger ----------------------------------------------------------------------------
-
-PENDING, DELIVERED, IGNORED = "pending", "delivered", "ignored"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What the ledger knows of an event id: its content's fingerprint, its state, and whether this intake is its first."""
-
-    fingerprint: str
-    state: str
-    new: bool
-
-
-def claim_events(
-    engine: Engine, events: Sequence[tuple[str, str, str]], customer_ids: Iterable[str], now: datetime
-) -> tuple[dict[str, Claim], dict[str, datetime]]:
-    """One transaction for a batch: inserts the unknown event ids (`event_id, customer_id, fingerprint`)
-    as pending, and reads back every id's row and the end of each customer's latest ended journey."""
-    rows: dict[str, tuple[str, str]] = {}
-    for event_id, customer_id, digest in events:
-        rows.setdefault(event_id, (customer_id, digest))  # twice in a batch: the first one is the event
-    ids = sorted(rows)  # one lock order for every batch: concurrent batches on PostgreSQL cannot deadlock
-    with engine.begin() as connection:
-        inserted: set[str] = set()
-        if ids:
-            statement = (
-                _insert(engine, intake_events)
-                .values([
-                    {"event_id": i, "customer_id": rows[i][0], "fingerprint": rows[i][1], "state": PENDING, "received_at": _utc_naive(now)}
-                    for i in ids
-                ])
-                .on_conflict_do_nothing(index_elements=["event_id"])
-                .returning(intake_events.c.event_id)
-            )
-            inserted = {r.event_id for r in connection.execute(statement)}
-        claims = {
-            r.event_id: Claim(r.fingerprint, r.state, r.event_id in inserted)
-            for r in connection.execute(select(intake_events).where(intake_events.c.event_id.in_(ids)))
-        }
-        floors = {
-            r.customer_id: utc(r.ended_at)
-            for r in connection.execute(select(ended_journeys).where(ended_journeys.c.customer_id.in_(sorted(set(customer_ids)))))
-        }
-    return claims, floors  # type: ignore[return-value]
-
-
-def settle_events(engine: Engine, states: dict[str, str]) -> None:
-    """Marks pending events delivered (the signal-with-start succeeded) or ignored; one transaction."""
-    with engine.begin() as connection:
-        for state in (DELIVERED, IGNORED):
-            ids = sorted(i for i, s in states.items() if s == state)
-            if ids:
-                connection.execute(
-                    update(intake_events).where(intake_events.c.event_id.in_(ids), intake_events.c.state == PENDING).values(state=state)
-                )
-
-
-def raise_floor(engine: Engine, customer_id: str, ended_at: datetime) -> None:
-    """Remembers when the customer's latest ended journey ended (the later of what is known)."""
-    at = _utc_naive(ended_at)
-    with engine.begin() as connection:
-        upsert = _insert(engine, ended_journeys).values(customer_id=customer_id, ended_at=at)
-        later = case((ended_journeys.c.ended_at > upsert.excluded.ended_at, ended_journeys.c.ended_at), else_=upsert.excluded.ended_at)
-        connection.execute(upsert.on_conflict_do_update(index_elements=["customer_id"], set_={"ended_at": later}))
 
 
 def read_rows(engine: Engine, table: Any, where: Iterable[Any] = ()) -> list[dict[str, Any]]:

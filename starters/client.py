@@ -26,11 +26,12 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from journal.store import (
-    DELIVERED, IGNORED, Claim, claim_events, migrate, open_journal, raise_floor, read_tasks, record_activity, settle_events, utc,
-)
+from core.deps import JourneyNotFound
 from core.settings import Settings
 from core.temporal_client import connect
+from journal.intake import DELIVERED, IGNORED, Claim, claim_events, raise_floor, settle_events
+from journal.store import open_journal, record_activity
+from journal.tasks import TaskSummary, live_tasks
 from workflows.events import IncomingEvent, OnboardingEvent, fingerprint
 from workflows.funnel import EventType
 from workflows.human_tasks import ClaimTask, CompleteTask, HumanTask, ReleaseTask, TaskOutcome, TaskRefused, customer_of_task
@@ -53,10 +54,6 @@ NOTES: dict[str, str] = {
     "duplicate": "duplicate of an event already recorded",
     "conflict": "conflict: this event_id was recorded with other content; event ignored",
 }
-
-
-class JourneyNotFound(LookupError):
-    pass
 
 
 class EventsRejected(ValueError):
@@ -83,27 +80,25 @@ def _receipt(event: OnboardingEvent, status: ReceiptStatus, note: str | None = N
     )
 
 
+def admit_events(items: Sequence[Any], now: datetime) -> list[IncomingEvent]:
+    """The door, for the API, the CLI and this client alike: every event checked (time range, attributes
+    by type, sizes) before any is recorded. Raises `EventsRejected` naming each bad event's position."""
+    context = {"now": now}
+    admitted: list[IncomingEvent] = []
+    failures: list[tuple[int, ValidationError]] = []
+    for index, item in enumerate(items):
+        raw = item.model_dump() if isinstance(item, BaseModel) else item
+        try:
+            admitted.append(IncomingEvent.model_validate(raw, context=context))
+        except ValidationError as err:
+            failures.append((index, err))
+    if failures:
+        raise EventsRejected(failures)
+    return admitted
+
+
 async def _wall_clock() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class TaskSummary(BaseModel):
-    """A task with the journey facts an agent's inbox shows next to it."""
-
-    task: HumanTask
-    customer_id: str
-    workflow_id: str
-    stage: str
-    timezone: str | None
-
-
-def task_summary(row: dict[str, Any]) -> TaskSummary:
-    """A journal row of `human_tasks` as the inbox takes it."""
-    task = HumanTask(
-        task_id=row["task_id"], kind=row["kind"], reason=row["reason"], stage=row["stage"], detail=row["detail"],
-        opened_at=utc(row["opened_at"]), due_at=utc(row["due_at"]), state=row["state"], claimed_by=row["claimed_by"],
-    )
-    return TaskSummary(task=task, customer_id=row["customer_id"], workflow_id=row["workflow_id"], stage=row["journey_stage"], timezone=row["timezone"])
 
 
 class RecoveryClient:
@@ -120,28 +115,17 @@ class RecoveryClient:
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> "RecoveryClient":
+        """Connects to Temporal and opens the journal. It does not migrate it: `recovery migrate`, `recovery
+        up` and the worker at start do, so a CLI call spends no time on the schema."""
         settings = settings or Settings()
         journal = open_journal(settings.journal_database_url)
-        await asyncio.to_thread(migrate, journal)
         return cls(
             await connect(settings), load_playbook(settings.playbook), settings.task_queue, journal, settings.messaging_task_queue
         )
 
     async def admit(self, items: Sequence[Any]) -> list[IncomingEvent]:
-        """The door: every event checked (time range, attributes by type, sizes) before any is recorded.
-        Raises `EventsRejected` naming each bad event's position."""
-        context = {"now": await self.clock()}
-        admitted: list[IncomingEvent] = []
-        failures: list[tuple[int, ValidationError]] = []
-        for index, item in enumerate(items):
-            raw = item.model_dump() if isinstance(item, BaseModel) else item
-            try:
-                admitted.append(IncomingEvent.model_validate(raw, context=context))
-            except ValidationError as err:
-                failures.append((index, err))
-        if failures:
-            raise EventsRejected(failures)
-        return admitted
+        """The door at this client's clock (`admit_events`)."""
+        return admit_events(items, await self.clock())
 
     async def record_event(self, event: OnboardingEvent) -> EventReceipt:
         return (await self.record_events([event]))[0]
@@ -289,10 +273,11 @@ class RecoveryClient:
         request = CompleteTask(task_id=task_id, agent_id=agent_id, outcome=outcome, note=note)
         return await self._update(task_id, OnboardingJourney.complete_task, request)
 
-    async def _update(self, task_id: str, update, request) -> HumanTask:  # type: ignore[no-untyped-def]
+    async def _update(self, task_id: str, update: Any, request: ClaimTask | ReleaseTask | CompleteTask) -> HumanTask:
         handle = self.temporal.get_workflow_handle(workflow_id_for(customer_of_task(task_id)))
         try:
-            return await handle.execute_update(update, request)
+            task: HumanTask = await handle.execute_update(update, request)
+            return task
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             raise TaskRefused(getattr(cause, "message", None) or str(cause)) from None
@@ -310,8 +295,7 @@ class RecoveryClient:
         """
         if self.journal is None:
             return await self._list_tasks_by_query(states)
-        rows = await asyncio.to_thread(read_tasks, self.journal, states, MAX_LISTED_TASKS)
-        return [task_summary(row) for row in rows]
+        return await asyncio.to_thread(live_tasks, self.journal, states, MAX_LISTED_TASKS)
 
     async def _list_tasks_by_query(self, states: Sequence[str]) -> list[TaskSummary]:
         """Found through visibility and read from each journey: one billed query per task.

@@ -17,8 +17,8 @@ from console.inbox import Tab, customer_local_time, due_label, inbox_rows, span,
 from console.permissions import TaskAction, allowed_actions, forbidden
 from console.sessions import console_secret, session_id_of
 from console.task_feed import TaskFeed
-from starters.client import TaskSummary
 from core.settings import Settings
+from journal.tasks import TaskSummary
 from workflows.funnel import Stage
 from workflows.human_tasks import HumanTask, TaskReason, TaskState
 from workflows.journey_state import Decision, DecisionAction, JourneyStatus

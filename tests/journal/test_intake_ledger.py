@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.engine import Engine
 
-from journal.store import DELIVERED, IGNORED, PENDING, claim_events, raise_floor, settle_events
+from journal.intake import DELIVERED, IGNORED, PENDING, claim_events, raise_floor, settle_events
 from tests.journal.test_store import journal  # noqa: F401  (the SQLite and PostgreSQL fixture)
 
 NOW = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 
 from workflows.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
 from journal.schema import human_tasks, journal_entries, journeys
-from journal.store import MIGRATIONS, migrate, open_journal, read_rows, read_tasks, record_activity, write_batch
+from journal.store import MIGRATIONS, migrate, open_journal, read_rows, record_activity, write_batch
+from journal.tasks import read_tasks
 from journal.report import report_from_journal
 
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)

@@ -12,8 +12,9 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from journal.schema import customer_activity, journeys
-from journal.store import claim_events, read_rows
-from starters.api import MAX_BODY_BYTES
+from journal.intake import claim_events
+from journal.store import read_rows
+from starters.api.events import MAX_BODY_BYTES
 from starters.client import EventsRejected
 from tests.harness import eventually
 from tests.starters.test_api import AUTH, Api, api, event, now  # noqa: F401  (the `api` fixture)

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -13,13 +14,13 @@ from tests.payload_keys import TEST_PAYLOAD_KEYS
 RECOVERY = str(Path(sys.executable).parent / "recovery")
 
 
-async def recovery(bench: Bench, *args: str) -> tuple[int, str, str]:
+async def recovery(bench: Bench, *args: str, **env: str) -> tuple[int, str, str]:
     target = bench.env.client.service_client.config.target_host
     process = await asyncio.create_subprocess_exec(
         RECOVERY, *args,
         env={"RECOVERY_TEMPORAL_ADDRESS": target, "RECOVERY_TASK_QUEUE": bench.settings.task_queue,
              "RECOVERY_DATA_DIR": str(bench.settings.data_dir), "COLUMNS": "200", "PATH": "/usr/bin:/bin",
-             "RECOVERY_ENV_FILE": os.devnull, "RECOVERY_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS},
+             "RECOVERY_ENV_FILE": os.devnull, "RECOVERY_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS, **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
@@ -38,6 +39,18 @@ async def test_event_then_journey_shows_stage_and_timeline(live_bench: Bench) ->
     assert "document_rejected" in out and "active" in out and "event onboarding.document_rejected" in out
     code, out, _ = await recovery(live_bench, "journey", c, "--json")
     assert json.loads(out)["stage"] == "document_rejected"
+
+
+async def test_recording_an_event_migrates_nothing(live_bench: Bench, tmp_path: Path) -> None:
+    """The journal's schema is `recovery migrate`'s (or `recovery up`'s, or a worker's at start): an event
+    sent to a journal without it is refused with what to run, and leaves the database as it was."""
+    fresh = tmp_path / "fresh.db"
+    code, _, err = await recovery(
+        live_bench, "event", "--customer", live_bench.customer_id, "--type", "onboarding.started",
+        RECOVERY_JOURNAL_URL=f"sqlite:///{fresh}",
+    )
+    assert code == 1 and "`recovery migrate`" in err and "Traceback" not in err
+    assert sqlite3.connect(fresh).execute("SELECT name FROM sqlite_master").fetchall() == []
 
 
 async def test_invalid_events_are_refused_with_the_field_and_nothing_is_sent(live_bench: Bench, tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ import pytest
 from temporalio.client import Client, Interceptor, ListWorkflowsInput, OutboundInterceptor, QueryWorkflowInput
 
 from console.task_feed import TaskFeed
-from starters.client import RecoveryClient, TaskSummary
+from journal.tasks import TaskSummary
+from starters.client import RecoveryClient
 from tests.harness import Bench, eventually
 from workflows.human_tasks import TaskOutcome, TaskState
 

@@ -27,6 +27,7 @@ from temporalio.converter import PayloadCodec
 from console.sessions import COOKIE_NAME, agent_of_session, session_id_of
 from core.payload_codec import PayloadDecryptError
 from core.settings import Settings
+from starters.api.body import body_within
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +35,7 @@ MAX_CODEC_BODY_BYTES = 16 * 1024 * 1024  # a history's biggest payloads (a journ
 ALLOWED_HEADERS = "authorization, content-type, x-namespace"
 PREFLIGHT_MAX_AGE_S = "600"
 
-BearerCheck = Callable[[Request, HTTPAuthorizationCredentials | None], None | Awaitable[None]]
+BearerCheck = Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[None] | None]
 
 
 def allowed_origins(settings: Settings) -> frozenset[str]:
@@ -85,18 +86,6 @@ async def _principal(request: Request, bearer_check: BearerCheck) -> str | None:
     return None
 
 
-async def _body(request: Request) -> bytes | None:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_CODEC_BODY_BYTES:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_CODEC_BODY_BYTES:
-            return None
-    return bytes(body)
-
-
 def _codec(request: Request) -> PayloadCodec | None:
     """The codec of the API's own Temporal client: the one data converter every client shares."""
     recovery = request.app.state.recovery
@@ -109,7 +98,10 @@ _PAYLOADS: dict[str, Any] = {  # Temporal's Payloads in protobuf JSON: bytes are
     "properties": {
         "payloads": {
             "type": "array",
-            "items": {"type": "object", "properties": {"metadata": {"type": "object", "additionalProperties": _BASE64}, "data": _BASE64}},
+            "items": {
+                "type": "object",
+                "properties": {"metadata": {"type": "object", "additionalProperties": _BASE64}, "data": _BASE64},
+            },
         }
     },
 }
@@ -166,35 +158,61 @@ def codec_router(bearer_check: BearerCheck) -> APIRouter:
     async def apply(request: Request, action: Literal["decode", "encode"]) -> Response:
         principal = await _principal(request, bearer_check)
         if principal is None:
-            return _answer(request, status.HTTP_401_UNAUTHORIZED, {"detail": "sign in to the console, or send the API bearer token"})
+            return _answer(
+                request,
+                status.HTTP_401_UNAUTHORIZED,
+                {"detail": "sign in to the console, or send the API bearer token"},
+            )
         if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() != "application/json":
-            return _answer(request, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, {"detail": "send {\"payloads\": [...]} as application/json"})
-        raw = await _body(request)
+            return _answer(
+                request,
+                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                {"detail": 'send {"payloads": [...]} as application/json'},
+            )
+        raw = await body_within(request, MAX_CODEC_BODY_BYTES)
         if raw is None:
-            return _answer(request, status.HTTP_413_CONTENT_TOO_LARGE, {"detail": f"body over {MAX_CODEC_BODY_BYTES} bytes"})
+            return _answer(
+                request, status.HTTP_413_CONTENT_TOO_LARGE, {"detail": f"body over {MAX_CODEC_BODY_BYTES} bytes"}
+            )
         payloads = _read_payloads(raw)
         if payloads is None:
-            return _answer(request, status.HTTP_400_BAD_REQUEST, {"detail": "expected {\"payloads\": [{\"metadata\": {...}, \"data\": \"<base64>\"}]}"})
+            return _answer(
+                request,
+                status.HTTP_400_BAD_REQUEST,
+                {"detail": 'expected {"payloads": [{"metadata": {...}, "data": "<base64>"}]}'},
+            )
         codec = _codec(request)
         if codec is None:
-            return _answer(request, status.HTTP_503_SERVICE_UNAVAILABLE, {"detail": "not connected to Temporal yet, or no payload codec"})
+            return _answer(
+                request,
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                {"detail": "not connected to Temporal yet, or no payload codec"},
+            )
         try:
             done = await (codec.decode if action == "decode" else codec.encode)(payloads.payloads)
         except PayloadDecryptError as err:  # names a key id, never data
             log.warning("codec_failed", action=action, principal=principal, error=str(err))
             return _answer(request, status.HTTP_422_UNPROCESSABLE_CONTENT, {"detail": str(err)})
-        log.info("codec_used", action=action, principal=principal, payloads=len(done), namespace=request.headers.get("x-namespace"))
+        log.info(
+            "codec_used",
+            action=action,
+            principal=principal,
+            payloads=len(done),
+            namespace=request.headers.get("x-namespace"),
+        )
         return _answer(request, status.HTTP_200_OK, json_format.MessageToDict(Payloads(payloads=done)))
 
     async def preflight(request: Request) -> Response:
         """The browser's OPTIONS before a cross-origin POST with JSON, credentials and X-Namespace."""
         headers = _cors(request)
         if headers:
-            headers.update({
-                "Access-Control-Allow-Methods": "POST, OPTIONS",
-                "Access-Control-Allow-Headers": ALLOWED_HEADERS,
-                "Access-Control-Max-Age": PREFLIGHT_MAX_AGE_S,
-            })
+            headers.update(
+                {
+                    "Access-Control-Allow-Methods": "POST, OPTIONS",
+                    "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+                    "Access-Control-Max-Age": PREFLIGHT_MAX_AGE_S,
+                }
+            )
         return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)
 
     async def decode(request: Request) -> Response:
@@ -207,7 +225,10 @@ def codec_router(bearer_check: BearerCheck) -> APIRouter:
 
     for name, handler in (("decode", decode), ("encode", encode)):
         router.add_api_route(
-            f"/{name}", handler, methods=["POST"], summary=f"Remote codec: {name} payloads",
+            f"/{name}",
+            handler,
+            methods=["POST"],
+            summary=f"Remote codec: {name} payloads",
             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _PAYLOADS}}}},
             responses=_ANSWERS,
         )

@@ -17,10 +17,14 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter(
-    "onboarding_api_requests", "HTTP requests to the API, by route template, method and status", ["route", "method", "status"]
+    "onboarding_api_requests",
+    "HTTP requests to the API, by route template, method and status",
+    ["route", "method", "status"],
 )
 LATENCY = Histogram(
-    "onboarding_api_request_duration_seconds", "time to answer an HTTP request, by route template", ["route", "method"],
+    "onboarding_api_request_duration_seconds",
+    "time to answer an HTTP request, by route template",
+    ["route", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 UNMATCHED = "<unmatched>"

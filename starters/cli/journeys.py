@@ -1,12 +1,41 @@
-"""A journey as a person reads it in a terminal: where the customer is, and the timeline of what happened."""
+"""`recovery journey`: one customer's journey (stage, status, the timeline of events and messages)."""
 
 from datetime import datetime
+from typing import Annotated
 
+import typer
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from core.deps import JourneyNotFound
+from starters.cli.common import TemporalAddress, console, fail, run, settings_from
+from starters.client import RecoveryClient
 from workflows.journey_view import JourneyView
+
+app = typer.Typer()
+
+
+@app.command()
+def journey(
+    customer: str,
+    as_json: Annotated[bool, typer.Option("--json", help="the raw journey view")] = False,
+    temporal_address: TemporalAddress = None,
+) -> None:
+    """Show one customer's journey: stage, status, and the timeline of events and messages."""
+
+    async def show() -> None:
+        client = await RecoveryClient.connect(settings_from(temporal_address))
+        try:
+            view = await client.journey(customer)
+        except JourneyNotFound as exc:
+            fail(str(exc))
+        if as_json:
+            console.print_json(view.model_dump_json())
+        else:
+            console.print(render_journey(view))
+
+    run(show())
 
 
 def _at(moment: datetime | None) -> str:
@@ -31,7 +60,9 @@ def render_journey(view: JourneyView) -> Group:
     if view.open_task:
         task = view.open_task
         who = f", claimed by {task.claimed_by}" if task.claimed_by else ""
-        head.add_row("human task", f"{task.task_id} {task.kind.value} ({task.reason.value}{who}), due {_at(task.due_at)}")
+        head.add_row(
+            "human task", f"{task.task_id} {task.kind.value} ({task.reason.value}{who}), due {_at(task.due_at)}"
+        )
     if view.outcome:
         o = view.outcome
         head.add_row("outcome", f"{o.kind.value} at {o.stage.value} ({o.reason}); preceded by {o.preceded_by}")

@@ -1,0 +1,27 @@
+"""The journey operations the console uses, as a Protocol: the app that mounts the console hands it a
+client (the API's `RecoveryClient`, on `app.state.recovery`), so the console never imports starters/."""
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from journal.tasks import TaskSummary
+from workflows.human_tasks import HumanTask, TaskOutcome
+from workflows.journey_view import JourneyView
+from workflows.playbook import Playbook
+
+
+class Journeys(Protocol):
+    journal: Engine | None
+    playbook: Playbook
+
+    async def journey(self, customer_id: str) -> JourneyView: ...
+
+    async def list_tasks(self, states: Sequence[str] = ("open", "claimed")) -> list[TaskSummary]: ...
+
+    async def claim_task(self, task_id: str, agent_id: str) -> HumanTask: ...
+
+    async def release_task(self, task_id: str, agent_id: str) -> HumanTask: ...
+
+    async def complete_task(self, task_id: str, agent_id: str, outcome: TaskOutcome, note: str = "") -> HumanTask: ...

@@ -1,0 +1,17 @@
+"""`recovery`: run the system and talk to journeys from a terminal. One Typer app per noun; commands
+from other folders (the simulator's `recovery simulate`) join through the `recovery.commands` entry
+points, so starters/ never imports them."""
+
+from importlib.metadata import entry_points
+
+import typer
+
+from starters.cli import agents, events, journeys, report, services, stack, tasks
+
+app = typer.Typer(help="Onboarding drop-off recovery: durable journeys on Temporal.", no_args_is_help=True)
+for commands in (stack, events, journeys, report, services):
+    app.add_typer(commands.app)
+app.add_typer(tasks.app, name="tasks")
+app.add_typer(agents.app, name="agents")
+for plugin in entry_points(group="recovery.commands"):
+    app.add_typer(plugin.load())
