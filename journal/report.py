@@ -195,7 +195,7 @@ def _days_later_sqlite(element: _days_later, compiler: Any, **kw: Any) -> str:
     return f"(date(substr({moment}, 1, 10), printf('%+d days', {days})) || substr({moment}, 11))"
 
 
-class _day_of(FunctionElement[date]):
+class _day_of(FunctionElement[str]):
     """The UTC day a stored time falls on (cohort weeks are made of days)."""
 
     type = String()
@@ -342,7 +342,7 @@ def report_from_journal(
             ).exists()
             dormant = int(connection.execute(select(func.count()).select_from(journeys).where(in_scope, eligible_j, ~active_after)).scalar_one())
 
-    total = t["journeys"]
+    started = t["journeys"]
     weeks: Counter[str] = Counter()
     weeks_done: Counter[str] = Counter()
     for r in days:
@@ -354,11 +354,11 @@ def report_from_journal(
     funnel = []
     for stage in MAIN_PATH:
         reached = sum(n for s, n in reached_by.items() if funnel_position(s) >= funnel_position(stage))
-        funnel.append(FunnelStep(stage=stage, reached=reached, share_of_started=_rate(reached, total)))
+        funnel.append(FunnelStep(stage=stage, reached=reached, share_of_started=_rate(reached, started)))
 
     drop_stages = sorted((s for s in Stage if t[f"d_{s.value}"]), key=funnel_position)
     friction = sorted(
-        (Friction(stage=s, drop_offs=t[f"d_{s.value}"], share_of_journeys=_rate(t[f"d_{s.value}"], total)) for s in drop_stages),
+        (Friction(stage=s, drop_offs=t[f"d_{s.value}"], share_of_journeys=_rate(t[f"d_{s.value}"], started)) for s in drop_stages),
         key=lambda f: (-f.drop_offs, funnel_position(f.stage)),
     )
     recovery = [
@@ -388,8 +388,8 @@ def report_from_journal(
         ),
     )
     return RecoveryReport(
-        since=since, until=until, playbook_version=playbook_version, journeys=total, ended=t["ended"], completed=t["completed"],
-        completion_rate=_rate(t["completed"], total), holdout_journeys=t["holdout"], by_cohort_week=by_week,
+        since=since, until=until, playbook_version=playbook_version, journeys=started, ended=t["ended"], completed=t["completed"],
+        completion_rate=_rate(t["completed"], started), holdout_journeys=t["holdout"], by_cohort_week=by_week,
         funnel=funnel, friction=friction, recovery=recovery, time_to_completion=time_to_completion,
         uplift=uplift, guardrails=guardrails,
     )

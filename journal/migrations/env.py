@@ -12,7 +12,9 @@ if connection is not None:
     with context.begin_transaction():
         context.run_migrations()
 else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    assert url, "alembic run by hand needs sqlalchemy.url; the project runs it through journal.store.migrate"
+    engine = create_engine(url)
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
         with context.begin_transaction():
