@@ -4,7 +4,7 @@ frequency cap), events and agents' actions sent at the moments the model says th
 
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -19,8 +19,9 @@ from simulator.cohort import (
     plan_cohort,
 )
 from simulator.customer import message_label
-from simulator.journey_model import journey_outcome
+from simulator.journey_model import AgentAction, journey_outcome
 from tests.harness import Bench
+from workflows.events import OnboardingEvent
 from workflows.funnel import Stage
 from workflows.human_tasks import TaskOutcome
 from workflows.playbook import Playbook
@@ -84,19 +85,21 @@ async def test_the_predicted_journey_is_the_workflows(bench: Bench, default_play
     plan = SCRIPTS[script](bench)
     start = await bench.now()
     predicted = journey_outcome(plan, default_playbook, treated=True, start=start)
-    inputs = [(event.occurred_at, event) for event in predicted.events]
+    inputs: list[tuple[datetime, OnboardingEvent | AgentAction]] = [
+        (event.occurred_at, event) for event in predicted.events
+    ]
     inputs += [(start + timedelta(seconds=action.at), action) for action in predicted.agent_actions]
     bench.customers.add(plan.customer_id)
     for at, item in sorted(inputs, key=lambda pair: pair[0]):
         ahead = at - await bench.now()
         if ahead > timedelta(0):
             await bench.env.sleep(ahead + timedelta(seconds=1))  # the event happened at `at`, arrives just after
-        if hasattr(item, "event_id"):
-            await bench.client.record_event(item)  # type: ignore[arg-type]
-        elif item.outcome is None:  # type: ignore[union-attr]
-            await bench.client.claim_task(item.task_id, "sim-agent")  # type: ignore[union-attr]
+        if isinstance(item, OnboardingEvent):
+            await bench.client.record_event(item)
+        elif item.outcome is None:
+            await bench.client.claim_task(item.task_id, "sim-agent")
         else:
-            await bench.client.complete_task(item.task_id, "sim-agent", item.outcome)  # type: ignore[union-attr]
+            await bench.client.complete_task(item.task_id, "sim-agent", item.outcome)
     ended = start + timedelta(seconds=predicted.ended_at + 60)
     await bench.env.sleep(max(ended - await bench.now(), timedelta(seconds=1)))  # past the predicted end
     outcome = await bench.outcome(plan.customer_id)

@@ -393,7 +393,7 @@ def test_the_journeys_uplift_uses_the_first_recorded_drop_off_and_the_reports_in
         "h2": outcome("abandoned", "phone_verified", "nudge_3", ("phone_verified",)),
         "x": None,  # not ended: not counted
     }
-    groups = {c: "holdout" if c.startswith("h") else "treatment" for c in outcomes}
+    groups: dict[str, str | None] = {c: "holdout" if c.startswith("h") else "treatment" for c in outcomes}
     rows = {row.stage: row for row in observed_uplift(outcomes, groups)}
     assert (
         rows["any stage"].treated,
@@ -551,7 +551,8 @@ def test_summary_of_nothing_and_its_table() -> None:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 async def test_an_unreachable_api_is_a_clear_error_without_a_traceback(tmp_path: Path) -> None:
