@@ -134,7 +134,9 @@ def customer_local_time(zone: str | None, now: datetime, playbook: Playbook) -> 
     known = known and zone is not None
     night = playbook.guardrails.quiet_hours or DEFAULT_NIGHT
     end = quiet_hours_end(now, name, night)
-    return LocalTime(zone=name, at=now.astimezone(tz), zone_known=known, night_until=end.astimezone(tz) if end else None)
+    return LocalTime(
+        zone=name, at=now.astimezone(tz), zone_known=known, night_until=end.astimezone(tz) if end else None
+    )
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,9 @@ class InboxRow:
     local_time: LocalTime
 
 
-def inbox_rows(summaries: Iterable[TaskSummary], tab: Tab, agent: str, playbook: Playbook, now: datetime) -> list[InboxRow]:
+def inbox_rows(
+    summaries: Iterable[TaskSummary], tab: Tab, agent: str, playbook: Playbook, now: datetime
+) -> list[InboxRow]:
     """The tab's tasks, soonest due first (overdue ones lead, most overdue at the top)."""
     chosen = sorted((s for s in summaries if in_tab(s, tab, agent)), key=lambda s: (s.task.due_at, s.task.task_id))
     return [

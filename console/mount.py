@@ -19,7 +19,12 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 async def _console_error(request: Request, exc: Exception) -> HTMLResponse:
     assert isinstance(exc, ConsoleError)
-    return render(request, "error.html", {"session": None, "status_code": exc.status_code, "message": exc.message}, exc.status_code)
+    return render(
+        request,
+        "error.html",
+        {"session": None, "status_code": exc.status_code, "message": exc.message},
+        exc.status_code,
+    )
 
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
@@ -28,8 +33,13 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
         wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"{PREFIX}/sign-in?next={quote(wanted, safe='')}", status_code=303)
     return render(
-        request, "error.html",
-        {"session": None, "status_code": 401, "message": "You are not signed in, or your session has ended. Sign in again."},
+        request,
+        "error.html",
+        {
+            "session": None,
+            "status_code": 401,
+            "message": "You are not signed in, or your session has ended. Sign in again.",
+        },
         401,
     )
 

@@ -132,8 +132,19 @@ def uplift_from_counts(stage: str, t_n: int, t_k: int, h_n: int, h_k: int) -> Up
     """
     t_rate, h_rate = _rate(t_k, t_n), _rate(h_k, h_n)
     if t_rate is None or h_rate is None:
-        return Uplift(stage=stage, treated=t_n, treated_recovered=t_k, treated_rate=t_rate, holdout=h_n, holdout_returned=h_k,
-                      holdout_rate=h_rate, uplift=None, ci_low=None, ci_high=None, verdict="no drop-offs in one of the groups yet")
+        return Uplift(
+            stage=stage,
+            treated=t_n,
+            treated_recovered=t_k,
+            treated_rate=t_rate,
+            holdout=h_n,
+            holdout_returned=h_k,
+            holdout_rate=h_rate,
+            uplift=None,
+            ci_low=None,
+            ci_high=None,
+            verdict="no drop-offs in one of the groups yet",
+        )
     diff = t_rate - h_rate
     t_adj, h_adj = (t_k + 1) / (t_n + 2), (h_k + 1) / (h_n + 2)
     se = math.sqrt(t_adj * (1 - t_adj) / (t_n + 2) + h_adj * (1 - h_adj) / (h_n + 2))
@@ -147,8 +158,19 @@ def uplift_from_counts(stage: str, t_n: int, t_k: int, h_n: int, h_k: int) -> Up
         verdict = f"worse than leaving customers alone: {diff * 100:.1f} points"
     else:
         verdict = "no clear difference at this sample size"
-    return Uplift(stage=stage, treated=t_n, treated_recovered=t_k, treated_rate=t_rate, holdout=h_n, holdout_returned=h_k,
-                  holdout_rate=h_rate, uplift=diff, ci_low=low, ci_high=high, verdict=verdict)
+    return Uplift(
+        stage=stage,
+        treated=t_n,
+        treated_recovered=t_k,
+        treated_rate=t_rate,
+        holdout=h_n,
+        holdout_returned=h_k,
+        holdout_rate=h_rate,
+        uplift=diff,
+        ci_low=low,
+        ci_high=high,
+        verdict=verdict,
+    )
 
 
 # -- the few expressions SQLite and PostgreSQL spell differently -----------------------------------
@@ -241,9 +263,13 @@ def _median_and_p90(connection: Connection, where: ColumnElement[bool], n: int) 
     m_low, m_high = (n // 2, n // 2) if n % 2 else (n // 2 - 1, n // 2)
     wanted = sorted({p_low, p_high, m_low, m_high})
     ranked = (
-        select(journeys.c.started_at, journeys.c.ended_at,
-               func.row_number().over(order_by=_hours_between(journeys.c.started_at, journeys.c.ended_at)).label("rank"))
-        .where(where).subquery("ranked")
+        select(
+            journeys.c.started_at,
+            journeys.c.ended_at,
+            func.row_number().over(order_by=_hours_between(journeys.c.started_at, journeys.c.ended_at)).label("rank"),
+        )
+        .where(where)
+        .subquery("ranked")
     )
     hours: dict[int, float] = {
         r.rank - 1: (utc(r.ended_at) - utc(r.started_at)).total_seconds() / 3600  # type: ignore[operator]
@@ -255,7 +281,12 @@ def _median_and_p90(connection: Connection, where: ColumnElement[bool], n: int) 
 
 
 def report_from_journal(
-    engine: Engine, *, since: datetime | None, until: datetime, playbook_version: str | None = None, dormancy_days: int = 30
+    engine: Engine,
+    *,
+    since: datetime | None,
+    until: datetime,
+    playbook_version: str | None = None,
+    dormancy_days: int = 30,
 ) -> RecoveryReport:
     """The report over journeys started in [since, until), by aggregates the database computes."""
     conditions = [journeys.c.started_at < _naive(until)]
@@ -276,9 +307,17 @@ def report_from_journal(
     # journal), then conditional sums over the groups: each drop-off list is matched once per group.
     outcome = case((completed_j, "completed"), (and_(j.outcome.is_not(None), j.outcome != ""), "ended"), else_="open")
     grouped = (
-        select(j.recovery_group.label("grp"), outcome.label("outcome"), j.drop_off_stages.label("drops"), func.count().label("n"),
-               func.sum(j.messages_sent).label("messages"), _sum(eligible_j).label("eligible"))
-        .where(in_scope).group_by(j.recovery_group, outcome, j.drop_off_stages).subquery("grouped")
+        select(
+            j.recovery_group.label("grp"),
+            outcome.label("outcome"),
+            j.drop_off_stages.label("drops"),
+            func.count().label("n"),
+            func.sum(j.messages_sent).label("messages"),
+            _sum(eligible_j).label("eligible"),
+        )
+        .where(in_scope)
+        .group_by(j.recovery_group, outcome, j.drop_off_stages)
+        .subquery("grouped")
     )
     g = grouped.c
     at = _drop_at(g.drops)
@@ -289,24 +328,35 @@ def report_from_journal(
         return _sum(and_(literal(True), *where), value)
 
     totals: list[ColumnElement[Any]] = [
-        total().label("journeys"), total(completed).label("completed"), total(g.outcome != "open").label("ended"),
-        total(holdout).label("holdout"), total(value=g.messages).label("messages"), total(treated, value=g.messages).label("treated_messages"),
-        total(completed, ~dropped).label("unassisted"), total(completed, dropped, treated).label("recovered"),
+        total().label("journeys"),
+        total(completed).label("completed"),
+        total(g.outcome != "open").label("ended"),
+        total(holdout).label("holdout"),
+        total(value=g.messages).label("messages"),
+        total(treated, value=g.messages).label("treated_messages"),
+        total(completed, ~dropped).label("unassisted"),
+        total(completed, dropped, treated).label("recovered"),
         total(value=g.eligible).label("eligible"),
-        total(treated, dropped).label("t_any"), total(treated, dropped, completed).label("tk_any"),
-        total(holdout, dropped).label("h_any"), total(holdout, dropped, completed).label("hk_any"),
+        total(treated, dropped).label("t_any"),
+        total(treated, dropped, completed).label("tk_any"),
+        total(holdout, dropped).label("h_any"),
+        total(holdout, dropped, completed).label("hk_any"),
     ]
     for s in Stage:
         totals += [
             total(at[s]).label(f"d_{s.value}"),
-            total(treated, at[s]).label(f"t_{s.value}"), total(treated, at[s], completed).label(f"tk_{s.value}"),
-            total(holdout, at[s]).label(f"h_{s.value}"), total(holdout, at[s], completed).label(f"hk_{s.value}"),
+            total(treated, at[s]).label(f"t_{s.value}"),
+            total(treated, at[s], completed).label(f"tk_{s.value}"),
+            total(holdout, at[s]).label(f"h_{s.value}"),
+            total(holdout, at[s], completed).label(f"hk_{s.value}"),
         ]
     # What came last before a treated customer completed, by drop-off stage.
     before = func.coalesce(func.nullif(j.preceded_by, ""), "none")
     recovered_groups = (
         select(before.label("before"), j.drop_off_stages.label("drops"), func.count().label("n"))
-        .where(in_scope, completed_j, j.recovery_group == "treatment").group_by(before, j.drop_off_stages).subquery("recovered_groups")
+        .where(in_scope, completed_j, j.recovery_group == "treatment")
+        .group_by(before, j.drop_off_stages)
+        .subquery("recovered_groups")
     )
     r_at = _drop_at(recovered_groups.c.drops)
     day = _day_of(j.started_at)
@@ -314,33 +364,66 @@ def report_from_journal(
 
     with engine.connect() as connection:
         t = {k: int(v) for k, v in connection.execute(select(*totals)).one()._mapping.items()}
-        reached_by = {Stage(r.stage): int(r.n) for r in connection.execute(
-            select(j.furthest_stage.label("stage"), func.count().label("n")).where(in_scope).group_by(j.furthest_stage))}
+        reached_by = {
+            Stage(r.stage): int(r.n)
+            for r in connection.execute(
+                select(j.furthest_stage.label("stage"), func.count().label("n"))
+                .where(in_scope)
+                .group_by(j.furthest_stage)
+            )
+        }
         days = connection.execute(
-            select(day.label("day"), func.count().label("n"), _sum(completed_j).label("done")).where(in_scope).group_by(day)).all()
-        split = {r.before: r for r in connection.execute(
-            select(recovered_groups.c.before, *(_sum(r_at[s], recovered_groups.c.n).label(s.value) for s in Stage))
-            .group_by(recovered_groups.c.before))}
+            select(day.label("day"), func.count().label("n"), _sum(completed_j).label("done"))
+            .where(in_scope)
+            .group_by(day)
+        ).all()
+        split = {
+            r.before: r
+            for r in connection.execute(
+                select(
+                    recovered_groups.c.before, *(_sum(r_at[s], recovered_groups.c.n).label(s.value) for s in Stage)
+                ).group_by(recovered_groups.c.before)
+            )
+        }
         time_to_completion = {
             "unassisted": _median_and_p90(connection, unassisted_where, t["unassisted"]),
             "recovered": _median_and_p90(connection, recovered_where, t["recovered"]),
         }
 
         def count(*where: Any) -> int:
-            return int(connection.execute(select(func.count()).select_from(joined).where(in_scope, *where)).scalar_one())
+            return int(
+                connection.execute(select(func.count()).select_from(joined).where(in_scope, *where)).scalar_one()
+            )
 
-        opt_outs = count(journal_entries.c.kind == "event", journal_entries.c.name == "customer.opted_out",
-                         journal_entries.c.reason == "recorded")
-        deferred = count(journal_entries.c.kind == "decision", journal_entries.c.name == "deferred",
-                         journal_entries.c.reason == "quiet_hours", journeys.c.recovery_group == "treatment")
+        opt_outs = count(
+            journal_entries.c.kind == "event",
+            journal_entries.c.name == "customer.opted_out",
+            journal_entries.c.reason == "recorded",
+        )
+        deferred = count(
+            journal_entries.c.kind == "decision",
+            journal_entries.c.name == "deferred",
+            journal_entries.c.reason == "quiet_hours",
+            journeys.c.recovery_group == "treatment",
+        )
         activity_reported = connection.execute(select(customer_activity.c.event_id).limit(1)).first() is not None
         dormant: int | None = None
         if activity_reported:
             a = customer_activity.c
-            active_after = select(a.event_id).where(
-                a.customer_id == j.customer_id, a.occurred_at > j.ended_at, a.occurred_at <= _days_later(j.ended_at, dormancy_days),
-            ).exists()
-            dormant = int(connection.execute(select(func.count()).select_from(journeys).where(in_scope, eligible_j, ~active_after)).scalar_one())
+            active_after = (
+                select(a.event_id)
+                .where(
+                    a.customer_id == j.customer_id,
+                    a.occurred_at > j.ended_at,
+                    a.occurred_at <= _days_later(j.ended_at, dormancy_days),
+                )
+                .exists()
+            )
+            dormant = int(
+                connection.execute(
+                    select(func.count()).select_from(journeys).where(in_scope, eligible_j, ~active_after)
+                ).scalar_one()
+            )
 
     started = t["journeys"]
     weeks: Counter[str] = Counter()
@@ -349,7 +432,10 @@ def report_from_journal(
         year, week, _ = date.fromisoformat(str(r.day)[:10]).isocalendar()
         weeks[f"{year}-W{week:02d}"] += int(r.n)
         weeks_done[f"{year}-W{week:02d}"] += int(r.done)
-    by_week = [CohortWeek(week=w, started=n, completed=weeks_done[w], completion_rate=_rate(weeks_done[w], n)) for w, n in sorted(weeks.items())]
+    by_week = [
+        CohortWeek(week=w, started=n, completed=weeks_done[w], completion_rate=_rate(weeks_done[w], n))
+        for w, n in sorted(weeks.items())
+    ]
 
     funnel = []
     for stage in MAIN_PATH:
@@ -358,18 +444,27 @@ def report_from_journal(
 
     drop_stages = sorted((s for s in Stage if t[f"d_{s.value}"]), key=funnel_position)
     friction = sorted(
-        (Friction(stage=s, drop_offs=t[f"d_{s.value}"], share_of_journeys=_rate(t[f"d_{s.value}"], started)) for s in drop_stages),
+        (
+            Friction(stage=s, drop_offs=t[f"d_{s.value}"], share_of_journeys=_rate(t[f"d_{s.value}"], started))
+            for s in drop_stages
+        ),
         key=lambda f: (-f.drop_offs, funnel_position(f.stage)),
     )
     recovery = [
         StageRecovery(
-            stage=s, dropped=t[f"t_{s.value}"], recovered=t[f"tk_{s.value}"], recovery_rate=_rate(t[f"tk_{s.value}"], t[f"t_{s.value}"]),
+            stage=s,
+            dropped=t[f"t_{s.value}"],
+            recovered=t[f"tk_{s.value}"],
+            recovery_rate=_rate(t[f"tk_{s.value}"], t[f"t_{s.value}"]),
             by_intervention={k: int(getattr(split[k], s.value)) if k in split else 0 for k in (*INTERVENTIONS, "none")},
         )
         for s in drop_stages
     ]
     uplift = [uplift_from_counts("any stage", t["t_any"], t["tk_any"], t["h_any"], t["hk_any"])]
-    uplift += [uplift_from_counts(s.value, t[f"t_{s.value}"], t[f"tk_{s.value}"], t[f"h_{s.value}"], t[f"hk_{s.value}"]) for s in drop_stages]
+    uplift += [
+        uplift_from_counts(s.value, t[f"t_{s.value}"], t[f"tk_{s.value}"], t[f"h_{s.value}"], t[f"hk_{s.value}"])
+        for s in drop_stages
+    ]
 
     messages = t["messages"]
     guardrails = GuardrailFigures(
@@ -383,13 +478,25 @@ def report_from_journal(
         dormant_after_completion=dormant,
         completed_eligible_for_dormancy=t["eligible"],
         dormancy_note=(
-            f"completed customers with no activity in the {dormancy_days} days after completion" if activity_reported
+            f"completed customers with no activity in the {dormancy_days} days after completion"
+            if activity_reported
             else "the app reports no customer.active events: dormancy cannot be measured"
         ),
     )
     return RecoveryReport(
-        since=since, until=until, playbook_version=playbook_version, journeys=started, ended=t["ended"], completed=t["completed"],
-        completion_rate=_rate(t["completed"], started), holdout_journeys=t["holdout"], by_cohort_week=by_week,
-        funnel=funnel, friction=friction, recovery=recovery, time_to_completion=time_to_completion,
-        uplift=uplift, guardrails=guardrails,
+        since=since,
+        until=until,
+        playbook_version=playbook_version,
+        journeys=started,
+        ended=t["ended"],
+        completed=t["completed"],
+        completion_rate=_rate(t["completed"], started),
+        holdout_journeys=t["holdout"],
+        by_cohort_week=by_week,
+        funnel=funnel,
+        friction=friction,
+        recovery=recovery,
+        time_to_completion=time_to_completion,
+        uplift=uplift,
+        guardrails=guardrails,
     )

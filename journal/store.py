@@ -7,7 +7,7 @@ and the tasks listing (`journal/tasks.py`) build on the helpers here.
 """
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ def utc_naive(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is None:
         return moment
     try:
-        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+        return moment.astimezone(UTC).replace(tzinfo=None)
     except OverflowError:
         return datetime.min if moment.year == datetime.min.year else datetime.max
 
@@ -38,14 +38,19 @@ def _fit(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     fitted = dict(row)
     for name, value in row.items():
         column_type = table.c[name].type if name in table.c else None
-        if isinstance(value, str) and isinstance(column_type, String) and column_type.length and len(value) > column_type.length:
+        if (
+            isinstance(value, str)
+            and isinstance(column_type, String)
+            and column_type.length
+            and len(value) > column_type.length
+        ):
             fitted[name] = value[: column_type.length]
     return fitted
 
 
 def utc(moment: datetime | None) -> datetime | None:
     """A time read back from the journal (stored naive) as the UTC time it is."""
-    return moment.replace(tzinfo=timezone.utc) if moment and moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
 def open_journal(url: str) -> Engine:
@@ -100,10 +105,17 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
         furthest_stage=summary.furthest_stage.value,
     )
     with engine.begin() as connection:
-        journey_id = journey_id_of(batch) or connection.execute(
-            # An entry-less batch of an older journey: its latest row, or the workflow id as before.
-            select(journeys.c.journey_id).where(journeys.c.workflow_id == summary.workflow_id).order_by(desc(journeys.c.started_at)).limit(1)
-        ).scalar() or summary.workflow_id
+        journey_id = (
+            journey_id_of(batch)
+            or connection.execute(
+                # An entry-less batch of an older journey: its latest row, or the workflow id as before.
+                select(journeys.c.journey_id)
+                .where(journeys.c.workflow_id == summary.workflow_id)
+                .order_by(desc(journeys.c.started_at))
+                .limit(1)
+            ).scalar()
+            or summary.workflow_id
+        )
         row["journey_id"] = journey_id
         row = _fit(journeys, row)
         upsert = insert_into(engine, journeys).values(**row)
@@ -117,15 +129,28 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
         if not batch.entries:
             return 0
         rows = [
-            _fit(journal_entries, {
-                "entry_id": e.entry_id, "workflow_id": summary.workflow_id, "journey_id": journey_id, "customer_id": summary.customer_id,
-                "at": utc_naive(e.at), "kind": e.kind, "name": e.name, "stage": e.stage.value,
-                "reason": e.reason, "detail": e.detail, "playbook_version": summary.playbook_version,
-            })
+            _fit(
+                journal_entries,
+                {
+                    "entry_id": e.entry_id,
+                    "workflow_id": summary.workflow_id,
+                    "journey_id": journey_id,
+                    "customer_id": summary.customer_id,
+                    "at": utc_naive(e.at),
+                    "kind": e.kind,
+                    "name": e.name,
+                    "stage": e.stage.value,
+                    "reason": e.reason,
+                    "detail": e.detail,
+                    "playbook_version": summary.playbook_version,
+                },
+            )
             for e in batch.entries
         ]
         statement = (
-            insert_into(engine, journal_entries).values(rows).on_conflict_do_nothing(index_elements=["entry_id"])
+            insert_into(engine, journal_entries)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["entry_id"])
             .returning(journal_entries.c.entry_id)
         )
         return len(connection.execute(statement).all())
@@ -134,15 +159,26 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
 def _write_tasks(engine: Engine, connection: Any, batch: JournalBatch, journey_id: str) -> None:
     """Upserts the batch's task snapshots: the journey's latest word on each of its tasks wins."""
     rows = [
-        _fit(human_tasks, {
-            **t.model_dump(mode="python"), "journey_id": journey_id, "stage": t.stage.value, "journey_stage": batch.journey.stage.value,
-            "opened_at": utc_naive(t.opened_at), "due_at": utc_naive(t.due_at),
-        })
+        _fit(
+            human_tasks,
+            {
+                **t.model_dump(mode="python"),
+                "journey_id": journey_id,
+                "stage": t.stage.value,
+                "journey_stage": batch.journey.stage.value,
+                "opened_at": utc_naive(t.opened_at),
+                "due_at": utc_naive(t.due_at),
+            },
+        )
         for t in batch.tasks or ()
     ]
     upsert = insert_into(engine, human_tasks).values(rows)
     keys = ("journey_id", "task_id")
-    connection.execute(upsert.on_conflict_do_update(index_elements=list(keys), set_={k: upsert.excluded[k] for k in rows[0] if k not in keys}))
+    connection.execute(
+        upsert.on_conflict_do_update(
+            index_elements=list(keys), set_={k: upsert.excluded[k] for k in rows[0] if k not in keys}
+        )
+    )
 
 
 def record_activity(engine: Engine, event_id: str, customer_id: str, occurred_at: datetime) -> None:

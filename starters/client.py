@@ -14,13 +14,12 @@ confirmed is signalled again.
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import Engine
-
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -34,12 +33,19 @@ from journal.store import open_journal, record_activity
 from journal.tasks import TaskSummary, live_tasks
 from workflows.events import IncomingEvent, OnboardingEvent, fingerprint
 from workflows.funnel import EventType
-from workflows.human_tasks import ClaimTask, CompleteTask, HumanTask, ReleaseTask, TaskOutcome, TaskRefused, customer_of_task
+from workflows.human_tasks import (
+    ClaimTask,
+    CompleteTask,
+    HumanTask,
+    ReleaseTask,
+    TaskOutcome,
+    TaskRefused,
+    customer_of_task,
+)
 from workflows.journey import JourneyInput, OnboardingJourney, workflow_id_for
 from workflows.journey_view import JourneyView
 from workflows.playbook import Playbook, load_playbook
 from workflows.search_attributes import HUMAN_TASK_STATE, JOURNEY_STATUS, initial_search_attributes
-
 
 log = structlog.get_logger(__name__)
 QUERY_DEADLINE = timedelta(seconds=3)
@@ -75,8 +81,12 @@ class EventReceipt(BaseModel):
 
 def _receipt(event: OnboardingEvent, status: ReceiptStatus, note: str | None = None) -> EventReceipt:
     return EventReceipt(
-        event_id=event.event_id, customer_id=event.customer_id, workflow_id=workflow_id_for(event.customer_id),
-        status=status, accepted=status == "recorded", note=note or NOTES.get(status, ENDED_NOTE),
+        event_id=event.event_id,
+        customer_id=event.customer_id,
+        workflow_id=workflow_id_for(event.customer_id),
+        status=status,
+        accepted=status == "recorded",
+        note=note or NOTES.get(status, ENDED_NOTE),
     )
 
 
@@ -98,12 +108,17 @@ def admit_events(items: Sequence[Any], now: datetime) -> list[IncomingEvent]:
 
 
 async def _wall_clock() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class RecoveryClient:
     def __init__(
-        self, client: Client, playbook: Playbook, task_queue: str, journal: Engine | None = None, messaging_task_queue: str | None = None,
+        self,
+        client: Client,
+        playbook: Playbook,
+        task_queue: str,
+        journal: Engine | None = None,
+        messaging_task_queue: str | None = None,
         clock: Callable[[], Awaitable[datetime]] = _wall_clock,
     ) -> None:
         self.temporal = client
@@ -120,7 +135,11 @@ class RecoveryClient:
         settings = settings or Settings()
         journal = open_journal(settings.journal_database_url)
         return cls(
-            await connect(settings), load_playbook(settings.playbook), settings.task_queue, journal, settings.messaging_task_queue
+            await connect(settings),
+            load_playbook(settings.playbook),
+            settings.task_queue,
+            journal,
+            settings.messaging_task_queue,
         )
 
     async def admit(self, items: Sequence[Any]) -> list[IncomingEvent]:
@@ -164,11 +183,17 @@ class RecoveryClient:
                         receipts[index] = await self._record_activity(admitted[index])
                 journey = [i for i in ordered if admitted[i].type is not EventType.ACTIVE]
                 if journey:
-                    for index, receipt in zip(journey, await self._deliver([admitted[i] for i in journey], floor)):
+                    for index, receipt in zip(
+                        journey, await self._deliver([admitted[i] for i in journey], floor), strict=False
+                    ):
                         receipts[index] = receipt
 
         results = await asyncio.gather(*(one_customer(ix) for ix in to_send.values()), return_exceptions=True)
-        settled = {r.event_id: DELIVERED if r.status == "recorded" else IGNORED for r in receipts if r is not None and r.status in ("recorded", "ignored")}
+        settled = {
+            r.event_id: DELIVERED if r.status == "recorded" else IGNORED
+            for r in receipts
+            if r is not None and r.status in ("recorded", "ignored")
+        }
         if self.journal is not None and settled:
             await asyncio.to_thread(settle_events, self.journal, settled)
         for result in results:
@@ -180,7 +205,9 @@ class RecoveryClient:
         if self.journal is None:  # no ledger: duplicates are left to the journey
             return {}, {}
         rows = [(e.event_id, e.customer_id, fingerprint(e)) for e in events]
-        return await asyncio.to_thread(claim_events, self.journal, rows, {e.customer_id for e in events}, await self.clock())
+        return await asyncio.to_thread(
+            claim_events, self.journal, rows, {e.customer_id for e in events}, await self.clock()
+        )
 
     async def _record_activity(self, event: IncomingEvent) -> EventReceipt:
         """Activity after activation outlives the journey: it goes straight to the journal."""
@@ -224,7 +251,9 @@ class RecoveryClient:
                     await asyncio.to_thread(raise_floor, self.journal, customer_id, ended_at)
                 await self._signal_with_start([events[i] for i in later], WorkflowIDReusePolicy.ALLOW_DUPLICATE)
                 log.info("journey_restarted", customer_id=customer_id, workflow_id=workflow_id_for(customer_id))
-                receipts[later[0]] = _receipt(events[later[0]], "recorded", "recorded: a new journey, the last one had ended")
+                receipts[later[0]] = _receipt(
+                    events[later[0]], "recorded", "recorded: a new journey, the last one had ended"
+                )
                 receipts.update({i: _receipt(events[i], "recorded") for i in later[1:]})
         receipts.update({i: _receipt(events[i], "ignored") for i in live})  # three races lost: as before
         return [receipts[i] for i in range(len(events))]
@@ -233,7 +262,11 @@ class RecoveryClient:
         """One signal for the customer's whole share of a batch (`record_events`), starting the journey if needed."""
         await self.temporal.start_workflow(
             OnboardingJourney.run,
-            JourneyInput(customer_id=events[0].customer_id, playbook=self.playbook, messaging_task_queue=self.messaging_task_queue),
+            JourneyInput(
+                customer_id=events[0].customer_id,
+                playbook=self.playbook,
+                messaging_task_queue=self.messaging_task_queue,
+            ),
             id=workflow_id_for(events[0].customer_id),
             task_queue=self.task_queue,
             start_signal="record_events",
@@ -267,7 +300,9 @@ class RecoveryClient:
         return await self._update(task_id, OnboardingJourney.claim_task, ClaimTask(task_id=task_id, agent_id=agent_id))
 
     async def release_task(self, task_id: str, agent_id: str) -> HumanTask:
-        return await self._update(task_id, OnboardingJourney.release_task, ReleaseTask(task_id=task_id, agent_id=agent_id))
+        return await self._update(
+            task_id, OnboardingJourney.release_task, ReleaseTask(task_id=task_id, agent_id=agent_id)
+        )
 
     async def complete_task(self, task_id: str, agent_id: str, outcome: TaskOutcome, note: str = "") -> HumanTask:
         request = CompleteTask(task_id=task_id, agent_id=agent_id, outcome=outcome, note=note)
@@ -317,7 +352,13 @@ class RecoveryClient:
 
         views = await asyncio.gather(*(read(wid) for wid in workflow_ids))
         summaries = [
-            TaskSummary(task=view.open_task, customer_id=view.customer_id, workflow_id=view.workflow_id, stage=view.stage.value, timezone=view.timezone)
+            TaskSummary(
+                task=view.open_task,
+                customer_id=view.customer_id,
+                workflow_id=view.workflow_id,
+                stage=view.stage.value,
+                timezone=view.timezone,
+            )
             for view in views
             if view is not None and view.open_task is not None and view.open_task.state.value in states
         ]
@@ -325,7 +366,9 @@ class RecoveryClient:
 
     async def _view_or_none(self, workflow_id: str) -> JourneyView | None:
         try:
-            return await self.temporal.get_workflow_handle(workflow_id).query(OnboardingJourney.view, rpc_timeout=QUERY_DEADLINE)
+            return await self.temporal.get_workflow_handle(workflow_id).query(
+                OnboardingJourney.view, rpc_timeout=QUERY_DEADLINE
+            )
         except (RPCError, WorkflowQueryFailedError) as err:
             log.warning("journey_unreadable", workflow_id=workflow_id, error=type(err).__name__)
             return None

@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -11,27 +11,42 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
-from workflows.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
+from journal.report import report_from_journal
 from journal.schema import human_tasks, journal_entries, journeys
 from journal.store import MIGRATIONS, migrate, open_journal, read_rows, record_activity, write_batch
 from journal.tasks import read_tasks
-from journal.report import report_from_journal
+from workflows.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
 
-T0 = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def batch(entries: range, outcome: str | None = None) -> JournalBatch:
     return JournalBatch(
         journey=JourneySummary(
-            workflow_id="onboarding-c-1", customer_id="c-1", playbook_version="default@x", recovery_group="treatment",
-            started_at=T0, stage="phone_verified", status="nudging", furthest_stage="phone_verified",
-            drop_off_stages=["phone_verified"], messages_sent=len(entries), outcome=outcome,
+            workflow_id="onboarding-c-1",
+            customer_id="c-1",
+            playbook_version="default@x",
+            recovery_group="treatment",
+            started_at=T0,
+            stage="phone_verified",
+            status="nudging",
+            furthest_stage="phone_verified",
+            drop_off_stages=["phone_verified"],
+            messages_sent=len(entries),
+            outcome=outcome,
             ended_at=T0 + timedelta(hours=49) if outcome else None,
         ),
         entries=[
-            JournalEntry(entry_id=f"onboarding-c-1:run:d{i}", at=T0 + timedelta(hours=i), kind="decision", name="sent",
-                         stage="phone_verified", reason="push", detail=f"nudge {i}")
+            JournalEntry(
+                entry_id=f"onboarding-c-1:run:d{i}",
+                at=T0 + timedelta(hours=i),
+                kind="decision",
+                name="sent",
+                stage="phone_verified",
+                reason="push",
+                detail=f"nudge {i}",
+            )
             for i in entries
         ],
     )
@@ -43,7 +58,10 @@ def postgres_engine() -> Iterator[Engine]:
         with admin.connect() as connection:
             connection.execute(text("select 1"))
     except Exception as exc:  # no server on this machine
-        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({type(exc).__name__}); the SQLite journal is tested instead")
+        pytest.skip(
+            f"PostgreSQL is not reachable at 127.0.0.1:5432 ({type(exc).__name__}); "
+            "the SQLite journal is tested instead"
+        )
     name = f"recovery_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -89,7 +107,9 @@ def test_the_journey_summary_is_the_latest_one(journal: Engine) -> None:
 def test_migrations_run_on_an_empty_sqlite_file(tmp_path: Path) -> None:
     engine = open_journal(f"sqlite:///{tmp_path / 'fresh.db'}")
     migrate(engine)
-    assert {"journeys", "journal_entries", "customer_activity", "alembic_version"} <= set(inspect(engine).get_table_names())
+    assert {"journeys", "journal_entries", "customer_activity", "alembic_version"} <= set(
+        inspect(engine).get_table_names()
+    )
 
 
 def test_migrations_on_an_existing_journal_keep_its_rows(tmp_path: Path) -> None:
@@ -115,7 +135,16 @@ def two_runs(run: str, outcome: str | None = None) -> JournalBatch:
     journey_id = f"onboarding-c-1:{run}"
     return JournalBatch(
         journey=batch(range(0)).journey.model_copy(update={"journey_id": journey_id, "outcome": outcome}),
-        entries=[JournalEntry(entry_id=f"{journey_id}:e0", at=T0, kind="event", name="customer.opted_out", stage="phone_verified", reason="recorded")],
+        entries=[
+            JournalEntry(
+                entry_id=f"{journey_id}:e0",
+                at=T0,
+                kind="event",
+                name="customer.opted_out",
+                stage="phone_verified",
+                reason="recorded",
+            )
+        ],
     )
 
 
@@ -151,18 +180,28 @@ def test_the_migration_keys_existing_journeys_by_the_prefix_of_their_entries(unm
     migrate(unmigrated, "0002")
     with unmigrated.begin() as connection:
         for workflow_id in ("onboarding-c-1", "onboarding-c-2"):
-            connection.execute(text(
-                "INSERT INTO journeys (workflow_id, customer_id, playbook_version, recovery_group, started_at, stage, status, "
-                "furthest_stage, drop_off_stages, messages_sent, assisted) VALUES "
-                f"('{workflow_id}', 'c', 'default@x', 'treatment', '2026-11-23 05:00:00', 'started', 'active', 'started', '', 0, false)"
-            ))
-        connection.execute(text(
-            "INSERT INTO journal_entries (entry_id, workflow_id, customer_id, at, kind, name, stage, reason, detail, playbook_version) "
-            "VALUES ('onboarding-c-1:1a2b3c4d:e0', 'onboarding-c-1', 'c', '2026-11-23 05:00:00', 'event', 'onboarding.started', "
-            "'started', 'advanced', '', 'default@x')"
-        ))
+            connection.execute(
+                text(
+                    "INSERT INTO journeys (workflow_id, customer_id, playbook_version, recovery_group, started_at, "
+                    "stage, status, furthest_stage, drop_off_stages, messages_sent, assisted) VALUES "
+                    f"('{workflow_id}', 'c', 'default@x', 'treatment', '2026-11-23 05:00:00', "
+                    "'started', 'active', 'started', '', 0, false)"
+                )
+            )
+        connection.execute(
+            text(
+                "INSERT INTO journal_entries "
+                "(entry_id, workflow_id, customer_id, at, kind, name, stage, reason, detail, playbook_version) "
+                "VALUES ('onboarding-c-1:1a2b3c4d:e0', 'onboarding-c-1', 'c', '2026-11-23 05:00:00', "
+                "'event', 'onboarding.started', "
+                "'started', 'advanced', '', 'default@x')"
+            )
+        )
     migrate(unmigrated)
-    assert sorted(r["journey_id"] for r in read_rows(unmigrated, journeys)) == ["onboarding-c-1:1a2b3c4d", "onboarding-c-2"]
+    assert sorted(r["journey_id"] for r in read_rows(unmigrated, journeys)) == [
+        "onboarding-c-1:1a2b3c4d",
+        "onboarding-c-2",
+    ]
     [entry] = read_rows(unmigrated, journal_entries)
     assert entry["journey_id"] == "onboarding-c-1:1a2b3c4d"
     assert {"intake_events", "ended_journeys"} <= set(inspect(unmigrated).get_table_names())
@@ -174,9 +213,19 @@ def test_the_migration_keys_existing_journeys_by_the_prefix_of_their_entries(unm
 
 
 def test_times_without_a_utc_form_and_long_strings_are_written_not_retried_forever(journal: Engine) -> None:
-    edges = [datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))), datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14)))]
+    edges = [
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14))),
+    ]
     entries = [
-        JournalEntry(entry_id=f"onboarding-c-1:run:e{i}", at=at, kind="event", name="onboarding.started", stage="started", reason="r" * 500)
+        JournalEntry(
+            entry_id=f"onboarding-c-1:run:e{i}",
+            at=at,
+            kind="event",
+            name="onboarding.started",
+            stage="started",
+            reason="r" * 500,
+        )
         for i, at in enumerate(edges)
     ]
     assert write_batch(journal, JournalBatch(journey=batch(range(0)).journey, entries=entries)) == 2
@@ -197,9 +246,18 @@ def _alembic_config() -> Config:
 
 def with_task(run: str, state: str, claimed_by: str | None = None, outcome: str | None = None) -> JournalBatch:
     task = TaskSnapshot(
-        task_id="c-1:task-1", kind="video_call", reason="repeated_rejection", stage="document_rejected", detail="blur, glare",
-        state=state, claimed_by=claimed_by, opened_at=T0, due_at=T0 + timedelta(hours=4), customer_id="c-1",
-        workflow_id="onboarding-c-1", timezone="Asia/Tashkent",
+        task_id="c-1:task-1",
+        kind="video_call",
+        reason="repeated_rejection",
+        stage="document_rejected",
+        detail="blur, glare",
+        state=state,
+        claimed_by=claimed_by,
+        opened_at=T0,
+        due_at=T0 + timedelta(hours=4),
+        customer_id="c-1",
+        workflow_id="onboarding-c-1",
+        timezone="Asia/Tashkent",
     )
     return two_runs(run, outcome=outcome).model_copy(update={"tasks": [task]})
 
@@ -208,10 +266,17 @@ def test_tasks_are_upserted_by_journey_and_listed_while_live(journal: Engine) ->
     write_batch(journal, with_task("aaaaaaaa", "open"))
     [row] = read_tasks(journal, ("open", "claimed"), 10)
     assert (row["task_id"], row["state"], row["journey_stage"], row["timezone"], row["detail"]) == (
-        "c-1:task-1", "open", "phone_verified", "Asia/Tashkent", "blur, glare")
+        "c-1:task-1",
+        "open",
+        "phone_verified",
+        "Asia/Tashkent",
+        "blur, glare",
+    )
     assert row["due_at"] == (T0 + timedelta(hours=4)).replace(tzinfo=None)
     write_batch(journal, with_task("aaaaaaaa", "claimed", "agent-ana"))
-    assert [(r["state"], r["claimed_by"]) for r in read_tasks(journal, ("open", "claimed"), 10)] == [("claimed", "agent-ana")]
+    assert [(r["state"], r["claimed_by"]) for r in read_tasks(journal, ("open", "claimed"), 10)] == [
+        ("claimed", "agent-ana")
+    ]
     assert read_tasks(journal, ("open",), 10) == []
     write_batch(journal, with_task("aaaaaaaa", "completed", "agent-ana"))
     assert read_tasks(journal, ("open", "claimed"), 10) == []

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from journal.schema import customer_activity, journeys
 from journal.intake import claim_events
+from journal.schema import customer_activity, journeys
 from journal.store import read_rows
 from starters.api.events import MAX_BODY_BYTES
 from starters.client import EventsRejected
@@ -21,13 +21,21 @@ from tests.starters.test_api import AUTH, Api, api, event, now  # noqa: F401  (t
 from workflows.events import IncomingEvent, fingerprint
 from workflows.journey import workflow_id_for
 
-EDGES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1900-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "1999-12-31T23:59:59Z"]
+EDGES = [
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "1900-01-01T00:00:00Z",
+    "1970-01-01T00:00:00Z",
+    "1999-12-31T23:59:59Z",
+]
 
 
 async def nothing_recorded(api: Api, *customer_ids: str) -> None:
     for customer_id in customer_ids:
         assert (await api.journey(customer_id)).status_code == 404
-        assert not [r for r in read_rows(api.bench.client.journal, customer_activity) if r["customer_id"] == customer_id]  # type: ignore[arg-type]
+        journal = api.bench.client.journal
+        assert journal is not None
+        assert not [r for r in read_rows(journal, customer_activity) if r["customer_id"] == customer_id]
 
 
 # -- occurred_at ----------------------------------------------------------------------------------
@@ -35,10 +43,14 @@ async def nothing_recorded(api: Api, *customer_ids: str) -> None:
 
 @pytest.mark.parametrize("event_type", ["onboarding.phone_verified", "customer.active"])
 @pytest.mark.parametrize("occurred_at", [*EDGES, "in two days"])
-async def test_occurred_at_outside_2000_to_tomorrow_is_refused_for_every_type(api: Api, event_type: str, occurred_at: str) -> None:
+async def test_occurred_at_outside_2000_to_tomorrow_is_refused_for_every_type(
+    api: Api, event_type: str, occurred_at: str
+) -> None:
     good, bad = api.customer("good"), api.customer("edge")
     when = (now() + timedelta(days=2)).isoformat() if occurred_at == "in two days" else occurred_at
-    response = await api.post_events([event(good, "onboarding.phone_verified"), {**event(bad, event_type), "occurred_at": when}])
+    response = await api.post_events(
+        [event(good, "onboarding.phone_verified"), {**event(bad, event_type), "occurred_at": when}]
+    )
     assert response.status_code == 422, response.text
     assert [(e["index"], e["field"]) for e in response.json()["detail"]] == [(1, "occurred_at")]
     assert "2000-01-01" in response.json()["detail"][0]["message"]
@@ -47,10 +59,12 @@ async def test_occurred_at_outside_2000_to_tomorrow_is_refused_for_every_type(ap
 
 async def test_the_bounds_themselves_are_accepted(api: Api) -> None:
     customer_id = api.customer("bounds")
-    response = await api.post_events([
-        event(customer_id, "customer.active", at=datetime.fromisoformat("2000-01-01T00:00:00+00:00")),
-        event(customer_id, "customer.active", at=now() + timedelta(hours=23)),
-    ])
+    response = await api.post_events(
+        [
+            event(customer_id, "customer.active", at=datetime.fromisoformat("2000-01-01T00:00:00+00:00")),
+            event(customer_id, "customer.active", at=now() + timedelta(hours=23)),
+        ]
+    )
     assert response.status_code == 202, response.text
     assert [e["status"] for e in response.json()["events"]] == ["recorded", "recorded"]
 
@@ -61,7 +75,9 @@ async def test_the_python_client_applies_the_same_door(api: Api) -> None:
     bad = good.model_copy(update={"event_id": "edge", "occurred_at": datetime.fromisoformat(EDGES[0])})
     with pytest.raises(EventsRejected) as rejected:
         await api.bench.client.record_events([good, bad])
-    assert [(index, [e["loc"] for e in err.errors()]) for index, err in rejected.value.failures] == [(1, [("occurred_at",)])]
+    assert [(index, [e["loc"] for e in err.errors()]) for index, err in rejected.value.failures] == [
+        (1, [("occurred_at",)])
+    ]
     await nothing_recorded(api, customer_id)
 
 
@@ -79,7 +95,11 @@ BAD_ATTRIBUTES = {
     "nested 300 deep": ("onboarding.document_rejected", {"reason": nested(300)}, "attributes.reason"),
     "a list": ("onboarding.document_rejected", {"reason": ["blur"]}, "attributes.reason"),
     "too long": ("onboarding.document_rejected", {"reason": "x" * 101}, "attributes.reason"),
-    "unknown name": ("onboarding.document_rejected", {"reason": "blur", "photo_base64": "AAAA"}, "attributes.photo_base64"),
+    "unknown name": (
+        "onboarding.document_rejected",
+        {"reason": "blur", "photo_base64": "AAAA"},
+        "attributes.photo_base64",
+    ),
     "none for this type": ("onboarding.started", {"utm": "x"}, "attributes.utm"),
     "not a service name": ("onboarding.error", {"error": "maintenance", "service": "o c r"}, "attributes.service"),
 }
@@ -89,7 +109,9 @@ BAD_ATTRIBUTES = {
 async def test_attributes_outside_their_schema_reject_the_batch_whole(api: Api, case: str) -> None:
     event_type, attributes, field = BAD_ATTRIBUTES[case]
     good, bad = api.customer("good"), api.customer("attrs")
-    response = await api.post_events([event(good, "onboarding.phone_verified"), event(bad, event_type, attributes=attributes)])
+    response = await api.post_events(
+        [event(good, "onboarding.phone_verified"), event(bad, event_type, attributes=attributes)]
+    )
     assert response.status_code == 422, response.text
     assert [(e["index"], e["field"]) for e in response.json()["detail"]] == [(1, field)]
     await nothing_recorded(api, good, bad)
@@ -98,12 +120,24 @@ async def test_attributes_outside_their_schema_reject_the_batch_whole(api: Api, 
 async def test_known_attributes_are_kept_and_normalised(api: Api) -> None:
     customer_id = api.customer("normal")
     start = now() - timedelta(minutes=5)
-    response = await api.post_events([
-        event(customer_id, "onboarding.document_uploaded", start),
-        event(customer_id, "onboarding.document_rejected", start + timedelta(minutes=1), attributes={"reason": "torn_page"}),
-        event(customer_id, "onboarding.error", start + timedelta(minutes=2), attributes={"error": "maintenance", "service": "ocr"}),
-        event(customer_id, "customer.opted_out", start + timedelta(minutes=3), attributes={"channel": "sms"}),
-    ])
+    response = await api.post_events(
+        [
+            event(customer_id, "onboarding.document_uploaded", start),
+            event(
+                customer_id,
+                "onboarding.document_rejected",
+                start + timedelta(minutes=1),
+                attributes={"reason": "torn_page"},
+            ),
+            event(
+                customer_id,
+                "onboarding.error",
+                start + timedelta(minutes=2),
+                attributes={"error": "maintenance", "service": "ocr"},
+            ),
+            event(customer_id, "customer.opted_out", start + timedelta(minutes=3), attributes={"channel": "sms"}),
+        ]
+    )
     assert response.status_code == 202, response.text
     assert response.json()["accepted"] == 4
 
@@ -118,11 +152,18 @@ async def test_huge_numbers_and_deep_json_are_422_never_500(api: Api) -> None:
     huge = "9" * 5000
     cases = {
         "a 5,000-digit attribute": (
-            json.dumps([event(good, "onboarding.phone_verified"), {**event(bad, "onboarding.document_rejected"), "attributes": {"reason": "@"}}]).replace('"@"', huge),
+            json.dumps(
+                [
+                    event(good, "onboarding.phone_verified"),
+                    {**event(bad, "onboarding.document_rejected"), "attributes": {"reason": "@"}},
+                ]
+            ).replace('"@"', huge),
             (1, "attributes.reason"),
         ),
         "a 5,000-digit time": (
-            json.dumps([event(good, "onboarding.phone_verified"), {**event(bad, "onboarding.started"), "occurred_at": "@"}]).replace('"@"', huge),
+            json.dumps(
+                [event(good, "onboarding.phone_verified"), {**event(bad, "onboarding.started"), "occurred_at": "@"}]
+            ).replace('"@"', huge),
             (1, "occurred_at"),
         ),
         "100,000 levels deep": ('[{"attributes": ' + "[" * 100_000 + "]" * 100_000 + "}]", (None, None)),
@@ -135,7 +176,9 @@ async def test_huge_numbers_and_deep_json_are_422_never_500(api: Api) -> None:
     await nothing_recorded(api, good, bad)
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None]
+)
 async def test_a_body_that_is_not_json_is_415(api: Api, content_type: str | None) -> None:
     customer_id = api.customer("media")
     response = await post_raw(api, json.dumps(event(customer_id, "onboarding.started")).encode(), content_type)
@@ -146,7 +189,9 @@ async def test_a_body_that_is_not_json_is_415(api: Api, content_type: str | None
 
 async def test_json_with_a_charset_is_fine(api: Api) -> None:
     customer_id = api.customer("charset")
-    response = await post_raw(api, json.dumps(event(customer_id, "onboarding.started")).encode(), "application/json; charset=utf-8")
+    response = await post_raw(
+        api, json.dumps(event(customer_id, "onboarding.started")).encode(), "application/json; charset=utf-8"
+    )
     assert response.status_code == 202, response.text
 
 
@@ -165,7 +210,9 @@ class Chunks:
 
 async def test_an_oversized_body_is_refused_while_streaming(api: Api) -> None:
     body = Chunks(total=10 * MAX_BODY_BYTES)
-    response = await api.http.post("/v1/events", content=body, headers={**AUTH, "Content-Type": "application/json"})  # chunked: no length
+    response = await api.http.post(
+        "/v1/events", content=body, headers={**AUTH, "Content-Type": "application/json"}
+    )  # chunked: no length
     assert response.status_code == 413, response.text
     assert body.pulled <= MAX_BODY_BYTES + body.size, "stopped at the limit, not after reading it all"
 
@@ -185,20 +232,31 @@ async def test_duplicates_and_conflicts_are_answered_distinctly_and_only_new_eve
     first = event(customer_id, "onboarding.phone_verified", start)
     assert (await api.post_events(first)).json()["events"][0]["status"] == "recorded"
 
-    same_instant = {**first, "occurred_at": start.astimezone(datetime.fromisoformat("2026-01-01T00:00:00+05:00").tzinfo).isoformat()}
+    same_instant = {
+        **first,
+        "occurred_at": start.astimezone(datetime.fromisoformat("2026-01-01T00:00:00+05:00").tzinfo).isoformat(),
+    }
     other = {**first, "type": "onboarding.document_uploaded"}
     new = event(customer_id, "onboarding.document_uploaded", start + timedelta(minutes=1))
     response = await api.post_events([new, first, same_instant, other, new, {**new, "profile": None}])
     assert response.status_code == 202, response.text
     body = response.json()
-    assert [e["status"] for e in body["events"]] == ["recorded", "duplicate", "duplicate", "conflict", "duplicate", "conflict"]
+    assert [e["status"] for e in body["events"]] == [
+        "recorded",
+        "duplicate",
+        "duplicate",
+        "conflict",
+        "duplicate",
+        "conflict",
+    ]
     assert (body["accepted"], body["received"]) == (1, 6)
     [journey] = body["journeys"]
     assert journey["accepted"] == 1 and "conflict" in journey["note"] and "duplicate" in journey["note"]
 
     view = (await api.journey(customer_id)).json()
     assert [(e["event_id"], e["type"]) for e in view["events"]] == [
-        (first["event_id"], "onboarding.phone_verified"), (new["event_id"], "onboarding.document_uploaded"),
+        (first["event_id"], "onboarding.phone_verified"),
+        (new["event_id"], "onboarding.document_uploaded"),
     ]
 
 
@@ -246,7 +304,11 @@ async def test_a_customer_back_after_an_ended_journey_gets_a_new_one_and_older_e
     assert (second.status, second.id) == (WorkflowExecutionStatus.RUNNING, workflow_id_for(customer_id))
     assert second.run_id != first_run
     view = (await api.journey(customer_id)).json()
-    assert (view["status"], view["stage"], [e["type"] for e in view["events"]]) == ("active", "document_uploaded", ["onboarding.document_uploaded"])
+    assert (view["status"], view["stage"], [e["type"] for e in view["events"]]) == (
+        "active",
+        "document_uploaded",
+        ["onboarding.document_uploaded"],
+    )
 
     older = event(customer_id, "onboarding.document_approved", long_ago + timedelta(days=1))
     for _ in range(2):
@@ -261,13 +323,20 @@ async def test_a_customer_back_after_an_ended_journey_gets_a_new_one_and_older_e
 
     await eventually(both_journeys_in_the_journal)
     rows = read_rows(api.bench.client.journal, journeys)  # type: ignore[arg-type]
-    assert sorted(r["outcome"] or "running" for r in rows if r["customer_id"] == customer_id) == ["abandoned", "running"]
-    assert {r["journey_id"].split(":")[0] for r in rows if r["customer_id"] == customer_id} == {workflow_id_for(customer_id)}
+    assert sorted(r["outcome"] or "running" for r in rows if r["customer_id"] == customer_id) == [
+        "abandoned",
+        "running",
+    ]
+    assert {r["journey_id"].split(":")[0] for r in rows if r["customer_id"] == customer_id} == {
+        workflow_id_for(customer_id)
+    }
 
 
 async def test_a_completed_onboarding_is_never_reopened(api: Api) -> None:
     customer_id = api.customer("done")
-    assert (await api.post_events(event(customer_id, "onboarding.completed", now() - timedelta(minutes=1)))).status_code == 202
+    assert (
+        await api.post_events(event(customer_id, "onboarding.completed", now() - timedelta(minutes=1)))
+    ).status_code == 202
     run_id = await closed(api, customer_id)
     response = await api.post_events(event(customer_id, "onboarding.help_requested"))
     assert (response.json()["accepted"], response.json()["events"][0]["status"]) == (0, "ignored")

@@ -7,8 +7,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from tests.harness import Bench
-from tests.harness import eventually
+from tests.harness import Bench, eventually
 from tests.payload_keys import TEST_PAYLOAD_KEYS
 
 RECOVERY = str(Path(sys.executable).parent / "recovery")
@@ -17,11 +16,20 @@ RECOVERY = str(Path(sys.executable).parent / "recovery")
 async def recovery(bench: Bench, *args: str, **env: str) -> tuple[int, str, str]:
     target = bench.env.client.service_client.config.target_host
     process = await asyncio.create_subprocess_exec(
-        RECOVERY, *args,
-        env={"RECOVERY_TEMPORAL_ADDRESS": target, "RECOVERY_TASK_QUEUE": bench.settings.task_queue,
-             "RECOVERY_DATA_DIR": str(bench.settings.data_dir), "COLUMNS": "200", "PATH": "/usr/bin:/bin",
-             "RECOVERY_ENV_FILE": os.devnull, "RECOVERY_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        RECOVERY,
+        *args,
+        env={
+            "RECOVERY_TEMPORAL_ADDRESS": target,
+            "RECOVERY_TASK_QUEUE": bench.settings.task_queue,
+            "RECOVERY_DATA_DIR": str(bench.settings.data_dir),
+            "COLUMNS": "200",
+            "PATH": "/usr/bin:/bin",
+            "RECOVERY_ENV_FILE": os.devnull,
+            "RECOVERY_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS,
+            **env,
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
     return process.returncode or 0, out.decode(), err.decode()
@@ -30,8 +38,18 @@ async def recovery(bench: Bench, *args: str, **env: str) -> tuple[int, str, str]
 async def test_event_then_journey_shows_stage_and_timeline(live_bench: Bench) -> None:
     c = live_bench.customer_id
     live_bench.customers.add(c)
-    code, out, err = await recovery(live_bench, "event", "--customer", c, "--type", "onboarding.document_rejected",
-                                    "--attr", "reason=glare", "--timezone", "Asia/Tashkent")
+    code, out, err = await recovery(
+        live_bench,
+        "event",
+        "--customer",
+        c,
+        "--type",
+        "onboarding.document_rejected",
+        "--attr",
+        "reason=glare",
+        "--timezone",
+        "Asia/Tashkent",
+    )
     assert code == 0, err
     assert f"onboarding-{c}: recorded" in out
     code, out, err = await recovery(live_bench, "journey", c)
@@ -46,7 +64,12 @@ async def test_recording_an_event_migrates_nothing(live_bench: Bench, tmp_path: 
     sent to a journal without it is refused with what to run, and leaves the database as it was."""
     fresh = tmp_path / "fresh.db"
     code, _, err = await recovery(
-        live_bench, "event", "--customer", live_bench.customer_id, "--type", "onboarding.started",
+        live_bench,
+        "event",
+        "--customer",
+        live_bench.customer_id,
+        "--type",
+        "onboarding.started",
         RECOVERY_JOURNAL_URL=f"sqlite:///{fresh}",
     )
     assert code == 1 and "`recovery migrate`" in err and "Traceback" not in err
@@ -58,10 +81,24 @@ async def test_invalid_events_are_refused_with_the_field_and_nothing_is_sent(liv
     code, _, err = await recovery(live_bench, "event", "--customer", c, "--type", "onboarding.document_rejected")
     assert code == 1 and "attributes.reason" in err
     batch = tmp_path / "events.json"
-    batch.write_text(json.dumps([
-        {"event_id": "ok-1", "customer_id": c, "type": "onboarding.started", "occurred_at": "2026-11-22T10:00:00Z"},
-        {"event_id": "bad-2", "customer_id": c, "type": "onboarding.teleported", "occurred_at": "2026-11-22T10:01:00Z"},
-    ]))
+    batch.write_text(
+        json.dumps(
+            [
+                {
+                    "event_id": "ok-1",
+                    "customer_id": c,
+                    "type": "onboarding.started",
+                    "occurred_at": "2026-11-22T10:00:00Z",
+                },
+                {
+                    "event_id": "bad-2",
+                    "customer_id": c,
+                    "type": "onboarding.teleported",
+                    "occurred_at": "2026-11-22T10:01:00Z",
+                },
+            ]
+        )
+    )
     code, _, err = await recovery(live_bench, "event", "--file", str(batch))
     assert code == 1 and "event 1" in err and "type" in err
     code, _, err = await recovery(live_bench, "journey", c)
@@ -80,16 +117,22 @@ async def test_tasks_list_claim_complete(live_bench: Bench) -> None:
     await eventually(listed)
     code, out, err = await recovery(live_bench, "tasks", "claim", task_id, "--agent", "ana")
     assert (code, out.strip()) == (0, f"{task_id}: claimed"), err
-    code, _, err = await recovery(live_bench, "tasks", "complete", task_id, "--agent", "bob", "--outcome", "unreachable")
+    code, _, err = await recovery(
+        live_bench, "tasks", "complete", task_id, "--agent", "bob", "--outcome", "unreachable"
+    )
     assert code == 1 and "claimed by another agent" in err
-    code, out, err = await recovery(live_bench, "tasks", "complete", task_id, "--agent", "ana", "--outcome", "activated_in_store")
+    code, out, err = await recovery(
+        live_bench, "tasks", "complete", task_id, "--agent", "ana", "--outcome", "activated_in_store"
+    )
     assert code == 0 and "completed (activated_in_store)" in out, err
     view = await live_bench.view()
     assert (view.status, view.outcome.assisted if view.outcome else None) == ("completed", True)
 
 
 async def test_service_status_marks_a_service_down_for_the_worker(live_bench: Bench) -> None:
-    code, out, _ = await recovery(live_bench, "service-status", "ocr", "down", "--data-dir", str(live_bench.settings.data_dir))
+    code, _out, _ = await recovery(
+        live_bench, "service-status", "ocr", "down", "--data-dir", str(live_bench.settings.data_dir)
+    )
     assert code == 0
     status = json.loads((live_bench.settings.data_dir / "service_status.json").read_text())
     assert status == {"ocr": "down"}

@@ -64,14 +64,24 @@ async def test_tasks_are_listed_from_the_journal_and_an_agents_own_action_shows_
 
     await eventually(lambda: listed(TaskState.OPEN))
     [opened] = mine(await feed.live_tasks(inbox), bench)
-    assert (opened.task.task_id, opened.task.reason.value, opened.task.kind.value) == (task_id, "help_requested", "help_request")
-    assert (opened.stage, opened.timezone, opened.workflow_id) == ("phone_verified", bench.timezone, f"onboarding-{bench.customer_id}")
+    assert (opened.task.task_id, opened.task.reason.value, opened.task.kind.value) == (
+        task_id,
+        "help_requested",
+        "help_request",
+    )
+    assert (opened.stage, opened.timezone, opened.workflow_id) == (
+        "phone_verified",
+        bench.timezone,
+        f"onboarding-{bench.customer_id}",
+    )
     assert opened.task.due_at > opened.task.opened_at
 
     claimed = await bench.client.claim_task(task_id, "agent-ana")
     feed.record(claimed)
     [shown] = mine(await feed.live_tasks(inbox), bench)
-    assert (shown.task.state, shown.task.claimed_by) == (TaskState.CLAIMED, "agent-ana"), "the agent's own claim, before the journal has it"
+    assert (shown.task.state, shown.task.claimed_by) == (TaskState.CLAIMED, "agent-ana"), (
+        "the agent's own claim, before the journal has it"
+    )
     await eventually(lambda: listed(TaskState.CLAIMED))
     assert not mine(await inbox.list_tasks(("open",)), bench)
 
