@@ -24,11 +24,11 @@ with workflow.unsafe.imports_passed_through():
         check_release,
     )
     from workflows.journey_acting import JourneyActing
+    from workflows.journey_changes import apply_task_outcome, finish
     from workflows.journey_input import JourneyInput
     from workflows.journey_intake import EVENTS_PER_TASK, JourneyIntake
-    from workflows.journey_rules import BOUNDED_STATE_PATCH, CURRENT_RULES
-    from workflows.journey_changes import apply_task_outcome, finish
     from workflows.journey_records import record_deferred, record_escalation, record_suppressed
+    from workflows.journey_rules import BOUNDED_STATE_PATCH, CURRENT_RULES
     from workflows.journey_state import DecisionAction, JourneyOutcome, adopt_bounds
     from workflows.journey_view import JourneyView, view_of
     from workflows.next_step import (
@@ -73,8 +73,10 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
         if self._state is None:
             # Started without its first event (e.g. from the UI): nothing to run until one arrives.
             try:
-                await workflow.wait_condition(lambda: self._state is not None, timeout=self._playbook.guardrails.max_lifetime)
-            except asyncio.TimeoutError:
+                await workflow.wait_condition(
+                    lambda: self._state is not None, timeout=self._playbook.guardrails.max_lifetime
+                )
+            except TimeoutError:
                 return None
         state = self._journey()
         while state.outcome is None:
@@ -100,8 +102,12 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
                     if long_now or await self._wait_for_news(until) == "continue_as_new":
                         await workflow.wait_condition(workflow.all_handlers_finished)
                         workflow.continue_as_new(
-                            JourneyInput(customer_id=self._customer_id, playbook=self._playbook, state=state,
-                                         messaging_task_queue=self._messaging_queue)
+                            JourneyInput(
+                                customer_id=self._customer_id,
+                                playbook=self._playbook,
+                                state=state,
+                                messaging_task_queue=self._messaging_queue,
+                            )
                         )
                 case EndJourney(kind=kind, reason=reason):
                     finish(state, kind, now, reason)
@@ -136,7 +142,7 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
             return await self._wait_on_kept_timer(until, timeout)
         try:
             await workflow.wait_condition(lambda: self._changed or self._history_is_long(), timeout=timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return "due"
         return "continue_as_new" if not self._changed and self._history_is_long() else "changed"
 
@@ -234,4 +240,3 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
         # and the cutoff of an ended journey is its end, whatever the rules.
         rules = self._rules or CURRENT_RULES
         return view_of(state, workflow.info().workflow_id, cutoff_of(state, self._playbook, rules))
-

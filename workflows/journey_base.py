@@ -11,11 +11,11 @@ from datetime import datetime
 from temporalio import workflow
 from temporalio.common import RawValue
 
+from workflows.human_tasks import TaskRefused
 from workflows.journey_input import JourneyInput
 from workflows.journey_metrics import count_decision
 from workflows.journey_rules import PROGRESS_GUARDS_PATCH, TASK_OVERDUE_PATCH, UNREACHABLE_WINDOW_PATCH, JourneyRules
 from workflows.journey_state import JourneyState
-from workflows.human_tasks import TaskRefused
 from workflows.search_attributes import search_attribute_values, updates_for
 
 
@@ -43,7 +43,6 @@ class JourneyBase:
         self._clock_mark: tuple[datetime, int] | None = None
         # The rules this journey runs (see `_rules_of_this_journey`), kept for the view query.
         self._rules: JourneyRules | None = None
-
 
     # -- plumbing -------------------------------------------------------------------------------
 

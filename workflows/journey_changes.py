@@ -48,8 +48,13 @@ def apply_event(state: JourneyState, event: OnboardingEvent, playbook: Playbook,
             state.profile_at = at
     state.events.append(
         EventRecord(
-            event_id=event.event_id, type=event.type, occurred_at=event.occurred_at, received_at=now, effect=effect,
-            detail=detail, stage=state.stage,
+            event_id=event.event_id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            received_at=now,
+            effect=effect,
+            detail=detail,
+            stage=state.stage,
         )
     )
     keep_within_bounds(state)
@@ -80,7 +85,9 @@ def _merge_profile(old: CustomerProfile, new: CustomerProfile) -> CustomerProfil
     )
 
 
-def _apply(state: JourneyState, event: OnboardingEvent, at: datetime, playbook: Playbook, now: datetime) -> tuple[EventEffect, str]:
+def _apply(
+    state: JourneyState, event: OnboardingEvent, at: datetime, playbook: Playbook, now: datetime
+) -> tuple[EventEffect, str]:
     if is_funnel_event(event.type):
         target = STAGE_OF_EVENT[event.type]
         if state.stage_event_at is None and target is Stage.STARTED:  # the journey's first funnel step
@@ -94,10 +101,19 @@ def _apply(state: JourneyState, event: OnboardingEvent, at: datetime, playbook: 
         advance_to(state, target, at, now, reason=event.type.value)
         if event.type is EventType.DOCUMENT_REJECTED and state.rejections >= playbook.guardrails.human_after_rejections:
             if state.in_holdout:
-                state.record(now, DecisionAction.SUPPRESSED, "holdout", "would have opened a video_call task (repeated rejection)")
+                state.record(
+                    now,
+                    DecisionAction.SUPPRESSED,
+                    "holdout",
+                    "would have opened a video_call task (repeated rejection)",
+                )
                 return EventEffect.ADVANCED, ""
             open_task(
-                state, playbook, TaskKind.VIDEO_CALL, TaskReason.REPEATED_REJECTION, now,
+                state,
+                playbook,
+                TaskKind.VIDEO_CALL,
+                TaskReason.REPEATED_REJECTION,
+                now,
                 detail=f"{state.rejections} rejections: {', '.join(state.rejection_reasons)}",
             )
         return EventEffect.ADVANCED, ""
@@ -109,11 +125,14 @@ def _apply(state: JourneyState, event: OnboardingEvent, at: datetime, playbook: 
             state.service_retry_at = None
         return EventEffect.RECORDED, event.error_kind.value
     if event.type is EventType.HELP_REQUESTED:
-        open_task(state, playbook, TaskKind.HELP_REQUEST, TaskReason.HELP_REQUESTED, now, detail="customer asked for help")
+        open_task(
+            state, playbook, TaskKind.HELP_REQUEST, TaskReason.HELP_REQUESTED, now, detail="customer asked for help"
+        )
         return EventEffect.RECORDED, "help requested"
     if event.type in (EventType.OPTED_OUT, EventType.OPTED_IN):
         changed = []
-        for channel in (c for c in Channel if c in event.opt_scope.channels()):  # a fixed order: state must replay alike
+        # A fixed order: state must replay alike.
+        for channel in (c for c in Channel if c in event.opt_scope.channels()):
             if channel in state.opt_changed_at and at < state.opt_changed_at[channel]:
                 continue
             state.opt_changed_at[channel] = at
@@ -179,7 +198,9 @@ def open_task(
     return task
 
 
-def apply_task_outcome(state: JourneyState, task: HumanTask, outcome: TaskOutcome, now: datetime, rules: JourneyRules) -> None:
+def apply_task_outcome(
+    state: JourneyState, task: HumanTask, outcome: TaskOutcome, now: datetime, rules: JourneyRules
+) -> None:
     """What an agent's outcome means for the journey.
 
     `unreachable` sends the SMS store offer; with `offer_ends_nudging` the agent's attempt also
@@ -200,10 +221,9 @@ def apply_task_outcome(state: JourneyState, task: HumanTask, outcome: TaskOutcom
 def preceding_intervention(state: JourneyState) -> str:
     """The last thing we did for the customer before the end: what the recovery report credits."""
     last_message = state.messages[-1] if state.messages else None
-    last_task = max(
-        (t for t in state.tasks if t.state is TaskState.COMPLETED and t.completed_at), key=lambda t: t.completed_at, default=None
-    )
-    if last_task and (last_message is None or last_task.completed_at >= last_message.sent_at):
+    completions = [t.completed_at for t in state.tasks if t.state is TaskState.COMPLETED and t.completed_at]
+    last_completion = max(completions, default=None)
+    if last_completion and (last_message is None or last_completion >= last_message.sent_at):
         return "human_task"
     if last_message is None:
         return "none"

@@ -8,9 +8,9 @@ from temporalio import workflow
 
 from workflows.events import OnboardingEvent
 from workflows.journey_base import JourneyBase
+from workflows.journey_changes import apply_event
 from workflows.journey_metrics import count_journey_started
 from workflows.journey_rules import BOUNDED_STATE_PATCH, JOURNAL_AND_HOLDOUT_PATCH
-from workflows.journey_changes import apply_event
 from workflows.journey_state import new_journey
 from workflows.state_bounds import StateBounds
 
@@ -25,9 +25,11 @@ class JourneyIntake(JourneyBase):
         converter = workflow.payload_converter()
         while self._intake and self._may_fold_more():
             raw, is_batch = self._intake.popleft()
-            events = converter.from_payload(raw.payload, list[OnboardingEvent]) if is_batch else [
-                converter.from_payload(raw.payload, OnboardingEvent)
-            ]
+            events = (
+                converter.from_payload(raw.payload, list[OnboardingEvent])
+                if is_batch
+                else [converter.from_payload(raw.payload, OnboardingEvent)]
+            )
             for event in events:
                 self._fold_in(event, log=not is_batch)
             task, folded = self._folded_in_task
@@ -59,4 +61,3 @@ class JourneyIntake(JourneyBase):
             self._changed = True
             if log:
                 self._log("event_recorded", event_type=event.type.value, effect=effect.value)
-

@@ -7,9 +7,9 @@ every audit line and every counter a decision moves is set in one place.
 from datetime import datetime
 
 from workflows.funnel import Channel, Stage
+from workflows.human_tasks import TaskReason
 from workflows.journey_changes import open_task, recount_messages
 from workflows.journey_state import DecisionAction, JourneyState, MessageKind, SentMessage
-from workflows.human_tasks import TaskReason
 from workflows.next_step import Defer, EscalateToAgent, SendMessage, Suppress
 from workflows.playbook import Playbook
 
@@ -47,18 +47,34 @@ def record_store_lookup_failed(state: JourneyState, now: datetime) -> None:
 def record_held_back(state: JourneyState, step: SendMessage, text: str, now: datetime) -> None:
     """The holdout's message: recorded as it would have gone, never sent."""
     state.record(
-        now, DecisionAction.SUPPRESSED, "holdout", f"would have sent {step.kind.value} {step.attempt} by {step.channel.value}: {text}"
+        now,
+        DecisionAction.SUPPRESSED,
+        "holdout",
+        f"would have sent {step.kind.value} {step.attempt} by {step.channel.value}: {text}",
     )
 
 
 def record_sent(
-    state: JourneyState, step: SendMessage, message_id: str, stage: Stage, text: str, deep_link: str | None, at: datetime
+    state: JourneyState,
+    step: SendMessage,
+    message_id: str,
+    stage: Stage,
+    text: str,
+    deep_link: str | None,
+    at: datetime,
 ) -> SentMessage:
     """Recorded before delivery: a completion that arrives while the message is on its way must see
     it as the intervention that came last."""
     sent = SentMessage(
-        message_id=message_id, channel=step.channel, kind=step.kind, stage=stage, attempt=step.attempt,
-        sent_at=at, text=text, deep_link=deep_link, fallback=step.fallback,
+        message_id=message_id,
+        channel=step.channel,
+        kind=step.kind,
+        stage=stage,
+        attempt=step.attempt,
+        sent_at=at,
+        text=text,
+        deep_link=deep_link,
+        fallback=step.fallback,
     )
     state.messages.append(sent)
     reason = f"fallback_to_{step.channel.value}" if step.fallback else step.channel.value

@@ -120,7 +120,9 @@ class JourneyState(BaseModel):
     started_at: datetime
     stage: Stage = Stage.STARTED
     stage_since: datetime
-    stage_event_at: datetime | None = Field(default=None, description="when the last funnel event happened; None before one")
+    stage_event_at: datetime | None = Field(
+        default=None, description="when the last funnel event happened; None before one"
+    )
     last_progress_at: datetime
     profile: CustomerProfile = CustomerProfile()
     profile_at: datetime | None = None
@@ -149,7 +151,9 @@ class JourneyState(BaseModel):
     messages: list[SentMessage] = Field(default_factory=list)
     decisions: list[Decision] = Field(default_factory=list, description="bounded journeys: the most recent ones")
     decisions_dropped: int = 0
-    stages_of_dropped_events: list[Stage] = Field(default_factory=list, description="what furthest_stage still needs of them")
+    stages_of_dropped_events: list[Stage] = Field(
+        default_factory=list, description="what furthest_stage still needs of them"
+    )
     tasks: list[HumanTask] = Field(default_factory=list)
     tasks_opened: int = 0
     message_seq: int = 0
@@ -209,7 +213,9 @@ def new_journey(
 def adopt_bounds(state: JourneyState, bounds: StateBounds) -> None:
     """An unbounded journey (carried over from before the patch) starts keeping windows."""
     state.bounds = bounds
-    state.recent_event_digests = sorted(event_id_digest(event_id) for event_id in state.seen_event_ids)[-bounds.event_ids:]
+    state.recent_event_digests = sorted(event_id_digest(event_id) for event_id in state.seen_event_ids)[
+        -bounds.event_ids :
+    ]
     state._digest_index = None
     state.seen_event_ids = set()
     keep_within_bounds(state)
@@ -231,17 +237,26 @@ def keep_within_bounds(state: JourneyState) -> None:
     keep_last(state.rejection_reasons, bounds.rejection_reasons)
     for task in state.tasks:
         task.detail = clip(task.detail, bounds.detail_chars)
-    if len(state.events) + len(state.decisions) <= (bounds.events + bounds.decisions) * 5 // 4 and len(state.tasks) <= bounds.tasks:
+    if (
+        len(state.events) + len(state.decisions) <= (bounds.events + bounds.decisions) * 5 // 4
+        and len(state.tasks) <= bounds.tasks
+    ):
         return
     pending_events = state.events_recorded - state.journaled_events
     keep = min(max(bounds.events, pending_events), bounds.unjournaled)
     for event in state.events[: max(0, len(state.events) - keep)]:
-        if event.effect is EventEffect.ADVANCED and event.stage is not None and event.stage not in state.stages_of_dropped_events:
+        if (
+            event.effect is EventEffect.ADVANCED
+            and event.stage is not None
+            and event.stage not in state.stages_of_dropped_events
+        ):
             state.stages_of_dropped_events.append(event.stage)
     state.events_dropped += keep_last(state.events, keep)
     state.journaled_events = max(state.journaled_events, state.events_dropped)
     pending_decisions = state.decisions_recorded - state.journaled_decisions
-    state.decisions_dropped += keep_last(state.decisions, min(max(bounds.decisions, pending_decisions), bounds.unjournaled))
+    state.decisions_dropped += keep_last(
+        state.decisions, min(max(bounds.decisions, pending_decisions), bounds.unjournaled)
+    )
     state.journaled_decisions = max(state.journaled_decisions, state.decisions_dropped)
     ended = [t for t in state.tasks if not t.is_live]
     for task in ended[: max(0, len(ended) - bounds.tasks)]:

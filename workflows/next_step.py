@@ -72,7 +72,9 @@ class EscalateToAgent:
     hold_back: bool = False  # the holdout: recorded as the task it would have been
 
 
-Step = Wait | EndJourney | NotifyAgents | EscalateOverdueTask | AlertOps | Defer | Suppress | SendMessage | EscalateToAgent
+Step = (
+    Wait | EndJourney | NotifyAgents | EscalateOverdueTask | AlertOps | Defer | Suppress | SendMessage | EscalateToAgent
+)
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,12 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
     error = state.last_error
     check_service = error.service if error is not None and error.kind in OUTAGE_ERRORS else None
     return SendMessage(
-        due.kind, due.attempt, channel, fallback=channel is not primary, check_service=check_service, hold_back=state.in_holdout
+        due.kind,
+        due.attempt,
+        channel,
+        fallback=channel is not primary,
+        check_service=check_service,
+        hold_back=state.in_holdout,
     )
 
 

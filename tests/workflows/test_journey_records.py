@@ -1,6 +1,6 @@
 """What carrying out a decision writes down, without a server."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel
@@ -18,7 +18,7 @@ from workflows.playbook import TaskKind, load_playbook
 from workflows.state_bounds import StateBounds
 
 PLAYBOOK = load_playbook()
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 NUDGE_1 = SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, fallback=False, check_service=None)
 
 
@@ -40,7 +40,9 @@ def test_a_message_is_recorded_before_it_goes_and_counts_as_the_stages_attempt()
 def test_an_attempt_made_at_a_stage_the_customer_left_does_not_count() -> None:
     state = verified()
     stage, since = state.stage, state.stage_since
-    later = OnboardingEvent(event_id="e-2", customer_id="c-7", type="onboarding.document_uploaded", occurred_at=T0 + timedelta(hours=1))
+    later = OnboardingEvent(
+        event_id="e-2", customer_id="c-7", type="onboarding.document_uploaded", occurred_at=T0 + timedelta(hours=1)
+    )
     apply_event(state, later, PLAYBOOK, later.occurred_at)
     record_attempt(state, NUDGE_1, stage, since, T0 + timedelta(hours=1), T0 + timedelta(hours=1))
     assert state.attempts == 0

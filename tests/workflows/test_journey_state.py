@@ -290,13 +290,18 @@ def test_one_live_task_at_a_time_per_customer() -> None:
     assert video_call.detail == "2 rejections: blur, glare; customer asked for help"
 
 
+def playbook_progress(state: JourneyState) -> tuple[int, datetime | None, bool, bool]:
+    """Where the stage's playbook stands: attempts, the last nudge, drop-off detected, escalated."""
+    return state.attempts, state.last_nudge_at, state.drop_off_detected, state.escalated
+
+
 def test_progress_closes_tasks_of_an_earlier_stage_and_resets_the_playbook() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", 5))
     state.attempts, state.last_nudge_at, state.drop_off_detected, state.escalated = 2, at(5), True, True
     feed(state, ev("onboarding.document_uploaded", 30))
     [task] = state.tasks
     assert task.state is TaskState.CLOSED and task.note == "customer moved on to document_uploaded"
-    assert (state.attempts, state.last_nudge_at, state.drop_off_detected, state.escalated) == (0, None, False, False)
+    assert playbook_progress(state) == (0, None, False, False)
     assert (state.stage_since, state.last_progress_at) == (at(30), at(30))
     assert status_of(state) is JourneyStatus.ACTIVE
     # A new help request after the close opens a new task.
