@@ -2,7 +2,7 @@
 
 from workflows.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
 from workflows.funnel import MAIN_PATH, Stage, funnel_position
-from workflows.journey_state import EventEffect, JourneyState, status_of
+from workflows.journey_state import DecisionAction, EventEffect, JourneyState, status_of
 
 
 def furthest_stage(state: JourneyState) -> Stage:
@@ -94,16 +94,37 @@ def task_snapshots(state: JourneyState, workflow_id: str) -> list[TaskSnapshot]:
 EVENTS_PER_FLUSH = 20
 
 
-def journal_due(state: JourneyState) -> bool:
+# Decisions the journal takes at once: what changes who works the journey, and how it ends. Messages,
+# deferrals and suppressions wait for the next of these, the end, or a batch of them.
+MILESTONES = frozenset(
+    {
+        DecisionAction.ESCALATED,
+        DecisionAction.TASK_OPENED,
+        DecisionAction.TASK_CLAIMED,
+        DecisionAction.TASK_RELEASED,
+        DecisionAction.TASK_COMPLETED,
+        DecisionAction.TASK_CLOSED,
+        DecisionAction.TASK_OVERDUE,
+        DecisionAction.OPS_ALERTED,
+        DecisionAction.ENDED,
+    }
+)
+
+
+def journal_due(state: JourneyState, *, at_milestones: bool) -> bool:
     """Write when something worth reporting happened, not on every event: each write is a billed activity.
 
-    The first wake-up gives the journey its row; decisions and the outcome go out at once; plain
-    progress events wait for the next decision, the end, or a batch of them.
+    The first wake-up gives the journey its row and the outcome goes out at once; plain progress
+    events wait for a decision, the end, or a batch of them. With `at_milestones` (bounded journeys)
+    only a milestone decision goes out at once, so a nudge costs one activity (the send), not two.
     """
     first = state.journaled_events == 0 and state.journaled_decisions == 0
+    pending = state.decisions[max(0, state.journaled_decisions - state.decisions_dropped) :]
+    decisions_due = any(d.action in MILESTONES for d in pending) if at_milestones else bool(pending)
     return (
         first
-        or state.decisions_recorded > state.journaled_decisions
+        or decisions_due
+        or len(pending) >= EVENTS_PER_FLUSH
         or (state.outcome is not None and not state.outcome_journaled)
         or state.events_recorded - state.journaled_events >= EVENTS_PER_FLUSH
     )

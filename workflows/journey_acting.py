@@ -141,7 +141,7 @@ class JourneyActing(JourneyBase):
         if not workflow.patched(JOURNAL_AND_HOLDOUT_PATCH):
             return
         state = self._journey()
-        if workflow.patched(JOURNAL_BATCHING_PATCH) and not journal_due(state):
+        if workflow.patched(JOURNAL_BATCHING_PATCH) and not journal_due(state, at_milestones=state.bounds is not None):
             return
         info = workflow.info()
         position = journal_position(state)
