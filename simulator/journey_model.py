@@ -26,15 +26,27 @@ from workflows.human_tasks import (
     ClaimTask,
     CompleteTask,
     TaskOutcome,
-    TaskReason,
     TaskRefused,
     TaskState,
     check_claim,
     check_complete,
 )
-from workflows.journey_changes import apply_event, apply_task_outcome, finish, open_task
+from workflows.journey_changes import apply_event, finish
+from workflows.journey_records import (
+    record_agents_notified,
+    record_attempt,
+    record_claim,
+    record_completion,
+    record_deferred,
+    record_escalation,
+    record_held_back,
+    record_ops_alerted,
+    record_sent,
+    record_suppressed,
+    record_task_overdue,
+)
 from workflows.journey_rules import CURRENT_RULES
-from workflows.journey_state import DecisionAction, JourneyState, MessageKind, OutcomeKind, SentMessage, new_journey
+from workflows.journey_state import JourneyState, MessageKind, OutcomeKind, new_journey
 from workflows.next_step import (
     AlertOps,
     Defer,
@@ -136,19 +148,14 @@ class _VirtualJourney:
         try:
             if action.outcome is None:
                 task = check_claim(state.tasks, ClaimTask(task_id=action.task_id, agent_id=AGENT))
-                if task.state is TaskState.OPEN:
-                    task.state, task.claimed_by, task.claimed_at = TaskState.CLAIMED, AGENT, now
-                    state.record(now, DecisionAction.TASK_CLAIMED, "agent", f"{task.task_id} by {AGENT}")
+                record_claim(state, task, AGENT, now)
                 return
-            task = check_complete(
-                state.tasks, CompleteTask(task_id=action.task_id, agent_id=AGENT, outcome=action.outcome)
-            )
+            request = CompleteTask(task_id=action.task_id, agent_id=AGENT, outcome=action.outcome)
+            task = check_complete(state.tasks, request)
         except TaskRefused:
             self.pending = [a for a in self.pending if a.task_id != action.task_id]
             return
-        task.state, task.outcome, task.completed_by, task.completed_at = TaskState.COMPLETED, action.outcome, AGENT, now
-        state.record(now, DecisionAction.TASK_COMPLETED, action.outcome.value, f"{task.task_id} by {AGENT}")
-        apply_task_outcome(state, task, action.outcome, now, CURRENT_RULES)
+        record_completion(state, task, request, now, CURRENT_RULES)
         self.customer.agent_done(self._seconds(now), task.stage, action.outcome)
 
     def _journey_acts(self, now: datetime) -> datetime | None:
@@ -162,38 +169,20 @@ class _VirtualJourney:
                 case EndJourney(kind=kind, reason=reason):
                     finish(state, kind, now, reason)
                 case NotifyAgents(task_id=task_id):
-                    next(t for t in state.tasks if t.task_id == task_id).notified = True
+                    record_agents_notified(state, task_id)
                     self._agents_take(task_id, now)
                 case EscalateOverdueTask(task_id=task_id):
-                    next(t for t in state.tasks if t.task_id == task_id).overdue_escalated = True
-                    state.record(now, DecisionAction.TASK_OVERDUE, "unclaimed_past_due", task_id)
+                    record_task_overdue(state, task_id, now)
                 case AlertOps(reason=reason):
-                    state.ops_alerted = True
-                    state.record(now, DecisionAction.OPS_ALERTED, "review_stalled", reason)
-                case Defer(until=until, reason=reason, what=what):
-                    state.deferred_until = until
-                    state.record(now, DecisionAction.DEFERRED, reason, f"{what} until {until.isoformat()}")
-                case Suppress(what=what, reason=reason, key=key):
-                    state.suppressed_attempt = key
-                    state.record(now, DecisionAction.SUPPRESSED, reason, what)
+                    record_ops_alerted(state, reason, now)
+                case Defer() as step:
+                    record_deferred(state, step, now)
+                case Suppress() as step:
+                    record_suppressed(state, step, now)
                 case SendMessage() as step:
                     now = self._send(step, now)
-                case EscalateToAgent(task_kind=task_kind):
-                    state.escalated = True
-                    if state.in_holdout:
-                        state.record(
-                            now, DecisionAction.SUPPRESSED, "holdout", f"would have opened a {task_kind.value} task"
-                        )
-                    else:
-                        state.record(now, DecisionAction.ESCALATED, "human_task", f"{state.attempts} unanswered nudges")
-                        open_task(
-                            state,
-                            playbook,
-                            task_kind,
-                            TaskReason.PLAYBOOK_ESCALATION,
-                            now,
-                            detail="no answer to the nudges",
-                        )
+                case EscalateToAgent() as step:
+                    record_escalation(state, playbook, step, now)
         return None
 
     def _send(self, step: SendMessage, now: datetime) -> datetime:
@@ -203,33 +192,14 @@ class _VirtualJourney:
         state = self._journey()
         if step.kind is MessageKind.SMS_STORE_OFFER:
             now += LOOKUP
-        if state.in_holdout:
-            state.record(now, DecisionAction.SUPPRESSED, "holdout", f"would have sent {step.kind.value} {step.attempt}")
+        stage, stage_since = state.stage, state.stage_since
+        if step.hold_back:
+            record_held_back(state, step, "", now)
         else:
             state.message_seq += 1
-            state.messages.append(
-                SentMessage(
-                    message_id=f"{state.customer_id}:m{state.message_seq}",
-                    channel=step.channel,
-                    kind=step.kind,
-                    stage=state.stage,
-                    attempt=step.attempt,
-                    sent_at=now,
-                    text="",
-                    fallback=step.fallback,
-                )
-            )
-            reason = f"fallback_to_{step.channel.value}" if step.fallback else step.channel.value
-            state.record(now, DecisionAction.SENT, reason, f"{step.kind.value} {step.attempt}")
+            record_sent(state, step, f"{state.customer_id}:m{state.message_seq}", stage, "", None, now)
             self.customer.heard(self._seconds(now), state.stage, message_label(step.kind.value, step.attempt))
-        # the workflow's `_count_attempt`
-        state.deferred_until = state.service_retry_at = None
-        if step.kind is MessageKind.NUDGE:
-            state.attempts, state.last_nudge_at = step.attempt, now
-        else:
-            state.store_offer_requested, state.escalated = False, True
-            if not state.in_holdout:
-                state.record(now, DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
+        record_attempt(state, step, stage, stage_since, now, now)
         return now
 
     def _agents_take(self, task_id: str, now: datetime) -> None:

@@ -18,18 +18,24 @@ with workflow.unsafe.imports_passed_through():
         CompleteTask,
         HumanTask,
         ReleaseTask,
-        TaskState,
         check_claim,
         check_complete,
         check_release,
     )
     from workflows.journey_acting import JourneyActing
-    from workflows.journey_changes import apply_task_outcome, finish
+    from workflows.journey_changes import finish
     from workflows.journey_input import JourneyInput
     from workflows.journey_intake import EVENTS_PER_TASK, JourneyIntake
-    from workflows.journey_records import record_deferred, record_escalation, record_suppressed
+    from workflows.journey_records import (
+        record_claim,
+        record_completion,
+        record_deferred,
+        record_escalation,
+        record_release,
+        record_suppressed,
+    )
     from workflows.journey_rules import BOUNDED_STATE_PATCH, CURRENT_RULES
-    from workflows.journey_state import DecisionAction, JourneyOutcome, adopt_bounds
+    from workflows.journey_state import JourneyOutcome, adopt_bounds
     from workflows.journey_view import JourneyView, view_of
     from workflows.next_step import (
         AlertOps,
@@ -192,9 +198,7 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
     def claim_task(self, request: ClaimTask) -> HumanTask:
         state = self._journey()
         task = check_claim(state.tasks, request)
-        if task.state is TaskState.OPEN:
-            task.state, task.claimed_by, task.claimed_at = TaskState.CLAIMED, request.agent_id, self._now()
-            state.record(self._now(), DecisionAction.TASK_CLAIMED, "agent", f"{task.task_id} by {request.agent_id}")
+        if record_claim(state, task, request.agent_id, self._now()):
             self._changed = True
         return task
 
@@ -206,8 +210,7 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
     def release_task(self, request: ReleaseTask) -> HumanTask:
         state = self._journey()
         task = check_release(state.tasks, request)
-        task.state, task.claimed_by, task.claimed_at = TaskState.OPEN, None, None
-        state.record(self._now(), DecisionAction.TASK_RELEASED, "agent", f"{task.task_id} by {request.agent_id}")
+        record_release(state, task, request.agent_id, self._now())
         self._changed = True
         return task
 
@@ -219,11 +222,7 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
     def complete_task(self, request: CompleteTask) -> HumanTask:
         state = self._journey()
         task = check_complete(state.tasks, request)
-        now = self._now()
-        task.state, task.outcome, task.note = TaskState.COMPLETED, request.outcome, request.note
-        task.completed_by, task.completed_at = request.agent_id, now
-        state.record(now, DecisionAction.TASK_COMPLETED, request.outcome.value, f"{task.task_id} by {request.agent_id}")
-        apply_task_outcome(state, task, request.outcome, now, self._rules_of_this_journey())
+        record_completion(state, task, request, self._now(), self._rules_of_this_journey())
         self._changed = True
         return task
 

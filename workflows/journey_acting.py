@@ -20,13 +20,16 @@ from workflows.human_tasks import HumanTask
 from workflows.journal_entries import journal_due, journal_position, mark_journaled, unjournaled_batch
 from workflows.journey_base import JourneyBase
 from workflows.journey_records import (
+    record_agents_notified,
     record_attempt,
     record_delivery_cancelled,
     record_delivery_failed,
     record_held_back,
+    record_ops_alerted,
     record_sent,
     record_service_unhealthy,
     record_store_lookup_failed,
+    record_task_overdue,
 )
 from workflows.journey_rules import JOURNAL_AND_HOLDOUT_PATCH, JOURNAL_BATCHING_PATCH
 from workflows.journey_state import DecisionAction, JourneyState, MessageKind
@@ -42,7 +45,9 @@ DELIVERY_RETRY = RetryPolicy(
 )
 # The journal must not lose a decision, nor hold a journey up: retry a while, then try again next wake-up.
 JOURNAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=2))
-LOOKUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5)
+LOOKUP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5
+)
 
 
 class JourneyActing(JourneyBase):
@@ -124,7 +129,9 @@ class JourneyActing(JourneyBase):
             return True
         state = self._journey()
         await workflow.wait_condition(
-            lambda: delivery.done() or state.outcome is not None or (state.stage, state.stage_since) != (stage, stage_since)
+            lambda: (
+                delivery.done() or state.outcome is not None or (state.stage, state.stage_since) != (stage, stage_since)
+            )
         )
         if delivery.done():
             await delivery  # raises the delivery's failure, if it failed
@@ -150,8 +157,11 @@ class JourneyActing(JourneyBase):
             return
         try:
             await workflow.execute_activity(
-                activity_stubs.record_journal, batch, start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(minutes=10), retry_policy=JOURNAL_RETRY,
+                activity_stubs.record_journal,
+                batch,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=10),
+                retry_policy=JOURNAL_RETRY,
             )
         except ActivityError:
             self._log("journal_unavailable")  # kept in state: the next wake-up writes it
@@ -183,20 +193,18 @@ class JourneyActing(JourneyBase):
         state = self._journey()
         task = next(t for t in state.tasks if t.task_id == task_id)
         await self._notify_staff("task_opened", f"{task.kind.value}: {task.reason.value}", task)
-        task.notified = True
+        record_agents_notified(state, task_id)
 
     async def _escalate_overdue(self, task_id: str) -> None:
         state = self._journey()
         task = next(t for t in state.tasks if t.task_id == task_id)
         await self._notify_staff("task_overdue", f"{task.kind.value} unclaimed past its due time", task)
-        task.overdue_escalated = True
-        state.record(self._now(), DecisionAction.TASK_OVERDUE, "unclaimed_past_due", task.task_id)
+        record_task_overdue(state, task_id, self._now())
 
     async def _alert_ops(self, reason: str) -> None:
         state = self._journey()
         await self._notify_staff("review_stalled", reason, None)
-        state.ops_alerted = True
-        state.record(self._now(), DecisionAction.OPS_ALERTED, "review_stalled", reason)
+        record_ops_alerted(state, reason, self._now())
 
     async def _notify_staff(self, kind: str, summary: str, task: HumanTask | None) -> None:
         """Best effort: a notification that cannot be delivered is recorded; the journey goes on."""
@@ -205,14 +213,22 @@ class JourneyActing(JourneyBase):
         try:
             await self._deliver_staff_notification(kind, summary, task, state, info)
         except ActivityError:
-            state.record(self._now(), DecisionAction.FAILED, "notification_failed", f"{kind} {task.task_id if task else ''}".strip())
+            state.record(
+                self._now(),
+                DecisionAction.FAILED,
+                "notification_failed",
+                f"{kind} {task.task_id if task else ''}".strip(),
+            )
             self._log("staff_notification_failed", kind=kind)
 
-    async def _deliver_staff_notification(self, kind: str, summary: str, task: HumanTask | None, state: JourneyState, info: workflow.Info) -> None:
+    async def _deliver_staff_notification(
+        self, kind: str, summary: str, task: HumanTask | None, state: JourneyState, info: workflow.Info
+    ) -> None:
+        subject = task.task_id if task else state.decisions_recorded
         await workflow.execute_activity(
             activity_stubs.notify_staff,
             StaffNotification(
-                notification_id=f"{info.workflow_id}:{info.first_execution_run_id[:8]}:{kind}:{task.task_id if task else state.decisions_recorded}",
+                notification_id=f"{info.workflow_id}:{info.first_execution_run_id[:8]}:{kind}:{subject}",
                 kind=kind,
                 customer_id=state.customer_id,
                 workflow_id=info.workflow_id,
@@ -227,4 +243,3 @@ class JourneyActing(JourneyBase):
             retry_policy=DELIVERY_RETRY,
             task_queue=self._messaging_queue,
         )
-

@@ -7,8 +7,9 @@ every audit line and every counter a decision moves is set in one place.
 from datetime import datetime
 
 from workflows.funnel import Channel, Stage
-from workflows.human_tasks import TaskReason
-from workflows.journey_changes import open_task, recount_messages
+from workflows.human_tasks import CompleteTask, HumanTask, TaskReason, TaskState
+from workflows.journey_changes import apply_task_outcome, open_task, recount_messages
+from workflows.journey_rules import JourneyRules
 from workflows.journey_state import DecisionAction, JourneyState, MessageKind, SentMessage
 from workflows.next_step import Defer, EscalateToAgent, SendMessage, Suppress
 from workflows.playbook import Playbook
@@ -110,3 +111,45 @@ def record_attempt(
     state.store_offer_requested, state.escalated = False, True
     if not step.hold_back:
         state.record(now, DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
+
+
+def record_agents_notified(state: JourneyState, task_id: str) -> None:
+    _task(state, task_id).notified = True
+
+
+def record_task_overdue(state: JourneyState, task_id: str, now: datetime) -> None:
+    _task(state, task_id).overdue_escalated = True
+    state.record(now, DecisionAction.TASK_OVERDUE, "unclaimed_past_due", task_id)
+
+
+def record_ops_alerted(state: JourneyState, reason: str, now: datetime) -> None:
+    state.ops_alerted = True
+    state.record(now, DecisionAction.OPS_ALERTED, "review_stalled", reason)
+
+
+def record_claim(state: JourneyState, task: HumanTask, agent_id: str, now: datetime) -> bool:
+    """An agent takes an open task; claiming one's own claimed task again changes nothing (False)."""
+    if task.state is not TaskState.OPEN:
+        return False
+    task.state, task.claimed_by, task.claimed_at = TaskState.CLAIMED, agent_id, now
+    state.record(now, DecisionAction.TASK_CLAIMED, "agent", f"{task.task_id} by {agent_id}")
+    return True
+
+
+def record_release(state: JourneyState, task: HumanTask, agent_id: str, now: datetime) -> None:
+    task.state, task.claimed_by, task.claimed_at = TaskState.OPEN, None, None
+    state.record(now, DecisionAction.TASK_RELEASED, "agent", f"{task.task_id} by {agent_id}")
+
+
+def record_completion(
+    state: JourneyState, task: HumanTask, request: CompleteTask, now: datetime, rules: JourneyRules
+) -> None:
+    """The agent's outcome, and what it means for the journey."""
+    task.state, task.outcome, task.note = TaskState.COMPLETED, request.outcome, request.note
+    task.completed_by, task.completed_at = request.agent_id, now
+    state.record(now, DecisionAction.TASK_COMPLETED, request.outcome.value, f"{task.task_id} by {request.agent_id}")
+    apply_task_outcome(state, task, request.outcome, now, rules)
+
+
+def _task(state: JourneyState, task_id: str) -> HumanTask:
+    return next(t for t in state.tasks if t.task_id == task_id)
