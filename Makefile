@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PLAYBOOK ?= playbooks/default.toml
 
-.PHONY: up test bench
+.PHONY: up test lint bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ up: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
+
+# ruff (lint and format) and mypy alone; `make test` runs them too (tests/test_static_checks.py).
+lint: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest tests/test_static_checks.py
 
 # On demand, never in CI: every figure of issue 14 as a ratio against raw Temporal on the same dev
 # server (bench/). QUICK=1: smaller sizes, under 5 minutes on 2 cores.
