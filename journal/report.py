@@ -19,223 +19,43 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
-from sqlalchemy import Engine, Float, String, and_, case, func, literal, or_, select
+from sqlalchemy import Engine, String, and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
 
+from journal.figures import (
+    INTERVENTIONS,
+    CohortWeek,
+    Duration,
+    Friction,
+    FunnelStep,
+    GuardrailFigures,
+    RecoveryReport,
+    StageRecovery,
+    Uplift,
+    rate,
+    uplift_from_counts,
+    uplift_of,
+)
 from journal.schema import customer_activity, journal_entries, journeys
+from journal.sql_functions import day_of, days_later, hours_between
 from journal.store import utc
 from workflows.funnel import MAIN_PATH, Stage, funnel_position
 
-INTERVENTIONS = ("nudge_1", "nudge_2", "nudge_3", "sms_store_offer", "human_task")
-MIN_GROUP_SIZE = 30
-Z_95 = 1.959964
-
-
-class CohortWeek(BaseModel):
-    week: str
-    started: int
-    completed: int
-    completion_rate: float | None
-
-
-class FunnelStep(BaseModel):
-    stage: Stage
-    reached: int
-    share_of_started: float | None
-
-
-class Friction(BaseModel):
-    stage: Stage
-    drop_offs: int
-    share_of_journeys: float | None
-
-
-class StageRecovery(BaseModel):
-    stage: Stage
-    dropped: int
-    recovered: int
-    recovery_rate: float | None
-    by_intervention: dict[str, int]
-
-
-class Duration(BaseModel):
-    customers: int
-    median_hours: float | None
-    p90_hours: float | None
-
-
-class Uplift(BaseModel):
-    stage: str
-    treated: int
-    treated_recovered: int
-    treated_rate: float | None
-    holdout: int
-    holdout_returned: int
-    holdout_rate: float | None
-    uplift: float | None
-    ci_low: float | None
-    ci_high: float | None
-    verdict: str
-
-
-class GuardrailFigures(BaseModel):
-    messages_sent: int
-    opt_outs: int
-    opt_outs_per_1000_messages: float | None
-    recovered_customers: int
-    messages_per_recovered_customer: float | None
-    deferred_by_quiet_hours: int
-    dormancy_days: int
-    dormant_after_completion: int | None
-    completed_eligible_for_dormancy: int
-    dormancy_note: str
-
-
-class RecoveryReport(BaseModel):
-    since: datetime | None
-    until: datetime | None
-    playbook_version: str | None
-    journeys: int
-    ended: int
-    completed: int
-    completion_rate: float | None
-    holdout_journeys: int
-    by_cohort_week: list[CohortWeek]
-    funnel: list[FunnelStep]
-    friction: list[Friction]
-    recovery: list[StageRecovery]
-    time_to_completion: dict[str, Duration]
-    uplift: list[Uplift]
-    guardrails: GuardrailFigures
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
-def uplift_of(stage: str, treated: list[dict[str, Any]], holdout: list[dict[str, Any]]) -> Uplift:
-    """The uplift of journeys held in memory (the simulator's own draws); the report passes counts."""
-    t_k = sum(1 for j in treated if j["outcome"] == "completed")
-    h_k = sum(1 for j in holdout if j["outcome"] == "completed")
-    return uplift_from_counts(stage, len(treated), t_k, len(holdout), h_k)
-
-
-def uplift_from_counts(stage: str, t_n: int, t_k: int, h_n: int, h_k: int) -> Uplift:
-    """Recovery among treated drop-offs minus return among holdout drop-offs, with a 95% interval.
-
-    The interval is Agresti-Caffo's (one success and one failure added to each group): unlike the
-    plain Wald interval it does not shrink to nothing when a small holdout has no returns at all.
-    """
-    t_rate, h_rate = _rate(t_k, t_n), _rate(h_k, h_n)
-    if t_rate is None or h_rate is None:
-        return Uplift(
-            stage=stage,
-            treated=t_n,
-            treated_recovered=t_k,
-            treated_rate=t_rate,
-            holdout=h_n,
-            holdout_returned=h_k,
-            holdout_rate=h_rate,
-            uplift=None,
-            ci_low=None,
-            ci_high=None,
-            verdict="no drop-offs in one of the groups yet",
-        )
-    diff = t_rate - h_rate
-    t_adj, h_adj = (t_k + 1) / (t_n + 2), (h_k + 1) / (h_n + 2)
-    se = math.sqrt(t_adj * (1 - t_adj) / (t_n + 2) + h_adj * (1 - h_adj) / (h_n + 2))
-    centre = t_adj - h_adj
-    low, high = centre - Z_95 * se, centre + Z_95 * se
-    if min(t_n, h_n) < MIN_GROUP_SIZE:
-        verdict = f"too small to tell: fewer than {MIN_GROUP_SIZE} drop-offs in a group"
-    elif low > 0:
-        verdict = f"recovery works here: +{diff * 100:.1f} points over customers left alone"
-    elif high < 0:
-        verdict = f"worse than leaving customers alone: {diff * 100:.1f} points"
-    else:
-        verdict = "no clear difference at this sample size"
-    return Uplift(
-        stage=stage,
-        treated=t_n,
-        treated_recovered=t_k,
-        treated_rate=t_rate,
-        holdout=h_n,
-        holdout_returned=h_k,
-        holdout_rate=h_rate,
-        uplift=diff,
-        ci_low=low,
-        ci_high=high,
-        verdict=verdict,
-    )
-
-
-# -- the few expressions SQLite and PostgreSQL spell differently -----------------------------------
-
-
-class _hours_between(FunctionElement[float]):
-    """Hours from the first time to the second: what durations are ranked by."""
-
-    type = Float()
-    name = "hours_between"
-    inherit_cache = True
-
-
-@compiles(_hours_between)
-def _hours_between_default(element: _hours_between, compiler: Any, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 3600.0)"
-
-
-@compiles(_hours_between, "sqlite")
-def _hours_between_sqlite(element: _hours_between, compiler: Any, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"((julianday({end}) - julianday({start})) * 24.0)"
-
-
-class _days_later(FunctionElement[datetime]):
-    """A stored time moved by whole days, compared exactly with other stored times."""
-
-    name = "days_later"
-    inherit_cache = True
-
-
-@compiles(_days_later)
-def _days_later_default(element: _days_later, compiler: Any, **kw: Any) -> str:
-    moment, days = (compiler.process(c, **kw) for c in element.clauses)
-    return f"({moment} + {days} * INTERVAL '1 day')"
-
-
-@compiles(_days_later, "sqlite")
-def _days_later_sqlite(element: _days_later, compiler: Any, **kw: Any) -> str:
-    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff': the date moves, the time of day stays to the microsecond
-    # (julianday arithmetic would round it to milliseconds).
-    moment, days = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(date(substr({moment}, 1, 10), printf('%+d days', {days})) || substr({moment}, 11))"
-
-
-class _day_of(FunctionElement[str]):
-    """The UTC day a stored time falls on (cohort weeks are made of days)."""
-
-    type = String()
-    name = "day_of"
-    inherit_cache = True
-
-
-@compiles(_day_of)
-def _day_of_default(element: _day_of, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
-
-
-@compiles(_day_of, "sqlite")
-def _day_of_sqlite(element: _day_of, compiler: Any, **kw: Any) -> str:
-    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
-
-
-# -- the report ------------------------------------------------------------------------------------
+# The report's figures live in journal/figures.py; who reads the report takes them from here too.
+__all__ = [
+    "INTERVENTIONS",
+    "CohortWeek",
+    "Duration",
+    "Friction",
+    "FunnelStep",
+    "GuardrailFigures",
+    "RecoveryReport",
+    "StageRecovery",
+    "Uplift",
+    "report_from_journal",
+    "uplift_of",
+]
 
 
 def _sum(condition: ColumnElement[bool], value: Any = 1) -> ColumnElement[Any]:
@@ -266,7 +86,7 @@ def _median_and_p90(connection: Connection, where: ColumnElement[bool], n: int) 
         select(
             journeys.c.started_at,
             journeys.c.ended_at,
-            func.row_number().over(order_by=_hours_between(journeys.c.started_at, journeys.c.ended_at)).label("rank"),
+            func.row_number().over(order_by=hours_between(journeys.c.started_at, journeys.c.ended_at)).label("rank"),
         )
         .where(where)
         .subquery("ranked")
@@ -359,7 +179,7 @@ def report_from_journal(
         .subquery("recovered_groups")
     )
     r_at = _drop_at(recovered_groups.c.drops)
-    day = _day_of(j.started_at)
+    day = day_of(j.started_at)
     joined = journal_entries.join(journeys, journal_entries.c.journey_id == journeys.c.journey_id)
 
     with engine.connect() as connection:
@@ -415,7 +235,7 @@ def report_from_journal(
                 .where(
                     a.customer_id == j.customer_id,
                     a.occurred_at > j.ended_at,
-                    a.occurred_at <= _days_later(j.ended_at, dormancy_days),
+                    a.occurred_at <= days_later(j.ended_at, dormancy_days),
                 )
                 .exists()
             )
@@ -433,19 +253,19 @@ def report_from_journal(
         weeks[f"{year}-W{week:02d}"] += int(r.n)
         weeks_done[f"{year}-W{week:02d}"] += int(r.done)
     by_week = [
-        CohortWeek(week=w, started=n, completed=weeks_done[w], completion_rate=_rate(weeks_done[w], n))
+        CohortWeek(week=w, started=n, completed=weeks_done[w], completion_rate=rate(weeks_done[w], n))
         for w, n in sorted(weeks.items())
     ]
 
     funnel = []
     for stage in MAIN_PATH:
         reached = sum(n for s, n in reached_by.items() if funnel_position(s) >= funnel_position(stage))
-        funnel.append(FunnelStep(stage=stage, reached=reached, share_of_started=_rate(reached, started)))
+        funnel.append(FunnelStep(stage=stage, reached=reached, share_of_started=rate(reached, started)))
 
     drop_stages = sorted((s for s in Stage if t[f"d_{s.value}"]), key=funnel_position)
     friction = sorted(
         (
-            Friction(stage=s, drop_offs=t[f"d_{s.value}"], share_of_journeys=_rate(t[f"d_{s.value}"], started))
+            Friction(stage=s, drop_offs=t[f"d_{s.value}"], share_of_journeys=rate(t[f"d_{s.value}"], started))
             for s in drop_stages
         ),
         key=lambda f: (-f.drop_offs, funnel_position(f.stage)),
@@ -455,7 +275,7 @@ def report_from_journal(
             stage=s,
             dropped=t[f"t_{s.value}"],
             recovered=t[f"tk_{s.value}"],
-            recovery_rate=_rate(t[f"tk_{s.value}"], t[f"t_{s.value}"]),
+            recovery_rate=rate(t[f"tk_{s.value}"], t[f"t_{s.value}"]),
             by_intervention={k: int(getattr(split[k], s.value)) if k in split else 0 for k in (*INTERVENTIONS, "none")},
         )
         for s in drop_stages
@@ -472,7 +292,7 @@ def report_from_journal(
         opt_outs=opt_outs,
         opt_outs_per_1000_messages=1000 * opt_outs / messages if messages else None,
         recovered_customers=t["recovered"],
-        messages_per_recovered_customer=_rate(t["treated_messages"], t["recovered"]),
+        messages_per_recovered_customer=rate(t["treated_messages"], t["recovered"]),
         deferred_by_quiet_hours=deferred,
         dormancy_days=dormancy_days,
         dormant_after_completion=dormant,
@@ -490,7 +310,7 @@ def report_from_journal(
         journeys=started,
         ended=t["ended"],
         completed=t["completed"],
-        completion_rate=_rate(t["completed"], started),
+        completion_rate=rate(t["completed"], started),
         holdout_journeys=t["holdout"],
         by_cohort_week=by_week,
         funnel=funnel,
