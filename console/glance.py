@@ -9,7 +9,7 @@ from console.audit import AgentAction
 from console.inbox import kind_label, reason_label
 from workflows.funnel import MAIN_PATH, Stage
 from workflows.human_tasks import HumanTask
-from workflows.journey_state import DecisionAction
+from workflows.journey_state import TASK_ACTIONS, DecisionAction
 from workflows.journey_view import JourneyView
 from workflows.playbook import Playbook
 
@@ -23,17 +23,6 @@ STEP_LABELS = {
 }
 # A failed check leaves the customer before the step it failed: the step shown as failed.
 FAILED_STEP = {Stage.DOCUMENT_REJECTED: Stage.DOCUMENT_APPROVED, Stage.BIOMETRIC_FAILED: Stage.BIOMETRIC_PASSED}
-
-_TASK_ACTIONS = frozenset(
-    {
-        DecisionAction.TASK_OPENED,
-        DecisionAction.TASK_CLAIMED,
-        DecisionAction.TASK_RELEASED,
-        DecisionAction.TASK_COMPLETED,
-        DecisionAction.TASK_CLOSED,
-        DecisionAction.TASK_OVERDUE,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -116,7 +105,7 @@ def task_audit(view: JourneyView, task_id: str, actions: list[AgentAction]) -> l
     ]
     for decision in view.decisions:
         words = decision.detail.split()
-        if decision.action in _TASK_ACTIONS and words and words[0] == task_id:
+        if decision.action in TASK_ACTIONS and words and words[0] == task_id:
             who = words[-1] if len(words) >= 3 and words[-2] == "by" else "journey"
             what = decision.action.value.replace("_", " ")
             if decision.reason != "agent":  # claims and releases say nothing more than who did them

@@ -2,7 +2,7 @@
 
 from workflows.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
 from workflows.funnel import MAIN_PATH, Stage, funnel_position
-from workflows.journey_state import DecisionAction, EventEffect, JourneyState, status_of
+from workflows.journey_state import TASK_ACTIONS, DecisionAction, EventEffect, JourneyState, status_of
 
 
 def furthest_stage(state: JourneyState) -> Stage:
@@ -96,19 +96,7 @@ EVENTS_PER_FLUSH = 20
 
 # Decisions the journal takes at once: what changes who works the journey, and how it ends. Messages,
 # deferrals and suppressions wait for the next of these, the end, or a batch of them.
-MILESTONES = frozenset(
-    {
-        DecisionAction.ESCALATED,
-        DecisionAction.TASK_OPENED,
-        DecisionAction.TASK_CLAIMED,
-        DecisionAction.TASK_RELEASED,
-        DecisionAction.TASK_COMPLETED,
-        DecisionAction.TASK_CLOSED,
-        DecisionAction.TASK_OVERDUE,
-        DecisionAction.OPS_ALERTED,
-        DecisionAction.ENDED,
-    }
-)
+MILESTONES = TASK_ACTIONS | {DecisionAction.ESCALATED, DecisionAction.OPS_ALERTED, DecisionAction.ENDED}
 
 
 def journal_due(state: JourneyState, *, at_milestones: bool) -> bool:

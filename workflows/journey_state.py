@@ -44,6 +44,19 @@ class DecisionAction(StrEnum):
     ENDED = "ended"
 
 
+# What agents and their tasks do, as decisions: the inbox's story of a task, and journal milestones.
+TASK_ACTIONS = frozenset(
+    {
+        DecisionAction.TASK_OPENED,
+        DecisionAction.TASK_CLAIMED,
+        DecisionAction.TASK_RELEASED,
+        DecisionAction.TASK_COMPLETED,
+        DecisionAction.TASK_CLOSED,
+        DecisionAction.TASK_OVERDUE,
+    }
+)
+
+
 class Decision(BaseModel):
     """One automated decision or agent action, kept for audit."""
 
