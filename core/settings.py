@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     staff_webhook_url: str | None = Field(None, description="support/ops notifications; unset: local file")
     webhook_token: str | None = Field(None, description="bearer token sent to the webhooks")
     service_status_url: str | None = Field(None, description="GET {url}/{service} -> {healthy: bool}")
+    contact_lookup_url: str | None = Field(
+        None,
+        description="the operator's customer API: GET {url}/{customer_id} -> {phone, push_token}, "
+        "GET {url}?phone= -> {customer_id}; unset: the journal's contact directory",
+    )
     journal_url: str | None = Field(None, description="SQLAlchemy URL of the journal; unset: SQLite in the data folder")
     api_token: str | None = Field(
         None, description="bearer token the HTTP API requires; unset: `recovery up` makes one"
@@ -111,7 +116,9 @@ class Settings(BaseSettings):
             raise ValueError("expected host:port, e.g. localhost:7233 or my-ns.a1b2c.tmprl.cloud:7233")
         return value
 
-    @field_validator("push_webhook_url", "sms_webhook_url", "staff_webhook_url", "service_status_url")
+    @field_validator(
+        "push_webhook_url", "sms_webhook_url", "staff_webhook_url", "service_status_url", "contact_lookup_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:

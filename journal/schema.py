@@ -147,3 +147,15 @@ sign_in_throttle = Table(
     Column("locked", Boolean, nullable=False, default=False),
     Column("forget_at", DateTime, nullable=False, index=True),
 )
+
+# The contact directory (`journal/contacts.py`): how to reach a customer, kept outside Temporal so no
+# phone number or push token enters a journey's history. Written through `PUT /v1/customers/{id}/contact`,
+# read by the delivery activities at send time; the API never reads a value back.
+customer_contacts = Table(
+    "customer_contacts",
+    metadata,
+    Column("customer_id", String(128), primary_key=True),
+    Column("phone", String(16), index=True),  # E.164: '+' and up to 15 digits
+    Column("push_token", Text),
+    Column("updated_at", DateTime, nullable=False),
+)

@@ -1,0 +1,71 @@
+"""`/v1/customers/{customer_id}/contact`: the contact directory, write-only through the API.
+
+`PUT` stores a customer's phone number (E.164) and push token in the journal's contact directory,
+outside Temporal; `GET` answers only which channels can reach the customer, never a value. The
+delivery activities read the values at send time (activities/contacts.py).
+"""
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from journal.contacts import E164, contact_of, save_contact
+from starters.api.auth import ERRORS, Recovery
+from starters.api.journeys import CustomerIdInPath
+
+log = structlog.get_logger(__name__)
+router = APIRouter(prefix="/v1")  # prefixed here: the route keeps its full path (metrics label routes by it)
+
+Phone = Annotated[
+    str, Field(pattern=E164.pattern, description="E.164: '+', the country code and the number, e.g. +998901234567")
+]
+PushToken = Annotated[str, Field(min_length=1, max_length=4096, description="the app's push registration token")]
+
+
+class ContactUpdate(BaseModel):
+    """The values given are stored; a value sent as null is removed; a value left out stays as it was."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Phone | None = None
+    push_token: PushToken | None = None
+
+
+class ContactChannels(BaseModel):
+    channels: list[str] = Field(description="the channels that can reach the customer: push, sms")
+
+
+def _journal(recovery: Recovery) -> Any:
+    if recovery.journal is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no journal configured: the directory lives there")
+    return recovery.journal
+
+
+@router.put(
+    "/customers/{customer_id}/contact",
+    response_model=ContactChannels,
+    responses={**ERRORS, 422: {"description": "not a valid contact (phone in E.164, push token 1-4096 characters)"}},
+    summary="Store how to reach a customer (write-only: the values are never read back)",
+)
+async def put_contact(customer_id: CustomerIdInPath, body: ContactUpdate, recovery: Recovery) -> ContactChannels:
+    given = body.model_dump(exclude_unset=True)
+    saved = await asyncio.to_thread(save_contact, _journal(recovery), customer_id, datetime.now(UTC), given)
+    log.info("contact_saved", customer_id=customer_id, channels=saved.channels)
+    return ContactChannels(channels=saved.channels)
+
+
+@router.get(
+    "/customers/{customer_id}/contact",
+    response_model=ContactChannels,
+    responses={**ERRORS, 404: {"description": "the directory has no contact for this customer"}},
+    summary="Which channels can reach a customer (never the values)",
+)
+async def get_contact(customer_id: CustomerIdInPath, recovery: Recovery) -> ContactChannels:
+    contact = await asyncio.to_thread(contact_of, _journal(recovery), customer_id)
+    if contact is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no contact for customer {customer_id}")
+    return ContactChannels(channels=contact.channels)
