@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         None,
         description="comma-separated extra origins allowed to call /codec (the Web UI's origin is always allowed)",
     )
+    # -- vendors' webhooks: authenticated by the vendor's signature, not the API's bearer token ---------
+    sumsub_webhook_secret: str | None = Field(
+        None,
+        repr=False,
+        description="the secret of the Sumsub webhook (X-Payload-Digest); unset: POST /v1/webhooks/sumsub answers 403",
+    )
     # -- production: Temporal Cloud or a TLS cluster, scale-out roles, provider rate limit, metrics --------
     temporal_tls_cert: Path | None = Field(
         None, description="client certificate (PEM) for mTLS to Temporal; needs temporal_tls_key"

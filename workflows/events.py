@@ -139,11 +139,14 @@ OCCURRED_AT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 OCCURRED_AT_AHEAD = timedelta(days=1)  # clocks of phones and app servers drift; a day covers every time zone
 ATTRIBUTE_MAX_LENGTH = 100
 SERVICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+# How final a rejection is (the eKYC vendor's word): `retry` the customer may upload again, `final` only
+# a person can resolve it (a human task, never a "try again" nudge).
+REJECT_TYPES = ("retry", "final")
 
 # The attributes each event type takes (anything else is refused); `*_detail` is what normalisation
 # keeps of an unknown category, and may come back in a resent event.
 ATTRIBUTES_OF: dict[EventType, tuple[str, ...]] = {
-    EventType.DOCUMENT_REJECTED: ("reason", "reason_detail"),
+    EventType.DOCUMENT_REJECTED: ("reason", "reason_detail", "reject_type"),
     EventType.ERROR: ("error", "error_detail", "service"),
     EventType.OPTED_OUT: ("channel",),
     EventType.OPTED_IN: ("channel",),
@@ -157,7 +160,8 @@ OCCURRED_AT_DESCRIPTION = (
 ATTRIBUTES_DESCRIPTION = (
     f"flat string values of at most {ATTRIBUTE_MAX_LENGTH} characters, by type: onboarding.document_rejected: "
     "reason (blur, glare, expired, unsupported_document, data_mismatch; anything else becomes other, kept as "
-    "reason_detail); onboarding.error: error (maintenance, high_latency, service_unavailable, auth_failed; else "
+    "reason_detail), reject_type (retry, final: a final one is for a person, not a nudge); "
+    "onboarding.error: error (maintenance, high_latency, service_unavailable, auth_failed; else "
     "other and error_detail), service (a name, letters, digits, '_', '.', '-'); customer.opted_out and "
     "customer.opted_in: channel (push, sms, all); every other type takes none"
 )
@@ -204,6 +208,9 @@ class IncomingEvent(OnboardingEvent):
             if isinstance(name, str) and _ATTRIBUTE_NAME.fullmatch(name):
                 raise ValueError(f"attributes.{name} is not a known attribute: {takes}")
             raise ValueError(f"attribute names are identifiers (letters, digits, '_'): {takes}")  # never echo it
+        reject_type = value.get("reject_type")
+        if reject_type is not None and reject_type not in REJECT_TYPES:
+            raise ValueError(f"attributes.reject_type must be one of: {', '.join(REJECT_TYPES)}")
         service = value.get("service")
         if isinstance(service, str) and not re.fullmatch(SERVICE_PATTERN, service):
             raise ValueError("attributes.service must be a service name: letters, digits, '_', '.', '-', at most 64")

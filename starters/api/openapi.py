@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 
 from starters.api.errors import JSON
 from starters.api.events import MAX_BATCH, MAX_BODY_BYTES, EventsBody
-from workflows.events import ATTRIBUTE_MAX_LENGTH, ATTRIBUTES_OF, SERVICE_PATTERN
+from workflows.events import ATTRIBUTE_MAX_LENGTH, ATTRIBUTES_OF, REJECT_TYPES, SERVICE_PATTERN
 from workflows.funnel import EventType, OptOutScope
 
 _NOT_BLANK = r"\S"
@@ -27,6 +27,8 @@ def _attributes_of(event_type: EventType) -> dict[str, Any]:
         # any non-blank value: a known category as is, another one becomes `other`, kept as `<name>_detail`
         properties = {name: {**_TEXT, "pattern": _NOT_BLANK}, f"{name}_detail": _OPTIONAL_TEXT}
         required = [name]
+        if event_type is EventType.DOCUMENT_REJECTED:
+            properties["reject_type"] = {"anyOf": [{"enum": list(REJECT_TYPES)}, {"type": "null"}]}
         if event_type is EventType.ERROR:
             properties["service"] = {"anyOf": [{**_TEXT, "pattern": SERVICE_PATTERN}, {"type": "null"}]}
     elif event_type in (EventType.OPTED_OUT, EventType.OPTED_IN):

@@ -95,7 +95,7 @@ async def test_each_event_type_documents_the_attributes_the_door_takes(http: htt
         set(by_type["onboarding.document_rejected"]["properties"]),
         by_type["onboarding.document_rejected"]["required"],
     ) == (
-        {"reason", "reason_detail"},
+        {"reason", "reason_detail", "reject_type"},
         ["reason"],
     )
     assert by_type["customer.opted_out"]["properties"]["channel"]["enum"] == ["push", "sms", "all"]
