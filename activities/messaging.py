@@ -5,9 +5,13 @@ Thin on purpose: the journey has decided everything; these only deliver, once pe
 
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from activities.delivery import Delivery
 from workflows.contracts import DeliveryReceipt, OutboundMessage, StaffNotification
+from workflows.events import OnboardingEvent
+from workflows.funnel import EventType
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +47,12 @@ class MessagingActivities:
     async def _send(self, provider: Delivery, message: OutboundMessage) -> DeliveryReceipt:
         payload = message.model_dump(mode="json")
         payload["sent_at"] = activity.info().current_attempt_scheduled_time.isoformat()
-        duplicate = await provider.deliver(message.message_id, payload)
+        try:
+            duplicate = await provider.deliver(message.message_id, payload)
+        except ApplicationError as err:
+            if err.type == "SmsOptedOut":
+                await _tell_journey_opted_out(message, provider.name)
+            raise
         log.info(
             "message_delivered",
             channel=message.channel.value,
@@ -55,3 +64,22 @@ class MessagingActivities:
             duplicate=duplicate,
         )
         return DeliveryReceipt(message_id=message.message_id, provider=provider.name, duplicate=duplicate)
+
+
+async def _tell_journey_opted_out(message: OutboundMessage, provider: str) -> None:
+    """The vendor says the customer unsubscribed from SMS (Twilio 21610): the journey hears it as the
+    customer's own `customer.opted_out` (channel sms), at once, so it stops texting and records why.
+    Its id derives from the message's, so telling it twice is one event."""
+    event = OnboardingEvent(
+        event_id=f"{message.message_id}:sms-opted-out",
+        customer_id=message.customer_id,
+        type=EventType.OPTED_OUT,
+        occurred_at=activity.info().current_attempt_scheduled_time,
+        attributes={"channel": "sms"},
+    )
+    try:
+        await activity.client().get_workflow_handle(message.workflow_id).signal("record_event", event)
+    except RPCError as err:  # the journey ended meanwhile: nothing to tell
+        log.warning("opt_out_not_signalled", customer_id=message.customer_id, provider=provider, error=err.message)
+    else:
+        log.info("sms_opt_out_signalled", customer_id=message.customer_id, provider=provider)

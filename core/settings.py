@@ -44,6 +44,22 @@ class Settings(BaseSettings):
         description="the operator's customer API: GET {url}/{customer_id} -> {phone, push_token}, "
         "GET {url}?phone= -> {customer_id}; unset: the journal's contact directory",
     )
+    # -- SMS provider: the outbox (embedded default), the generic webhook, or Twilio ------------------
+    sms_provider: Literal["outbox", "webhook", "twilio"] | None = Field(
+        None, description="outbox, webhook or twilio; unset: webhook when sms_webhook_url is set, else the outbox"
+    )
+    twilio_account_sid: str | None = Field(None, description="Twilio account SID (AC...), the basic-auth user")
+    twilio_auth_token: str | None = Field(
+        None, repr=False, description="Twilio auth token: basic-auth password and the key of X-Twilio-Signature"
+    )
+    twilio_messaging_service_sid: str | None = Field(
+        None, description="Twilio Messaging Service SID (MG...), or a sender number in E.164 sent as From"
+    )
+    twilio_base_url: str = Field("https://api.twilio.com", description="Twilio's API (a stand-in's URL in tests)")
+    public_url: str | None = Field(
+        None,
+        description="the API's public base URL the vendors call back (Twilio's StatusCallback and its signature check)",
+    )
     journal_url: str | None = Field(None, description="SQLAlchemy URL of the journal; unset: SQLite in the data folder")
     api_token: str | None = Field(
         None, description="bearer token the HTTP API requires; unset: `recovery up` makes one"
@@ -114,6 +130,25 @@ class Settings(BaseSettings):
         "127.0.0.1", description="worker: the address metrics listen on; 0.0.0.0 to let other hosts scrape them"
     )
 
+    @model_validator(mode="after")
+    def _sms_provider_configured(self) -> Self:
+        if self.sms_provider == "webhook" and not self.sms_webhook_url:
+            raise ValueError("RECOVERY_SMS_PROVIDER=webhook needs RECOVERY_SMS_WEBHOOK_URL")
+        if self.sms_provider == "twilio":
+            missing = [
+                env_name(name)
+                for name in ("twilio_account_sid", "twilio_auth_token", "twilio_messaging_service_sid", "public_url")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"RECOVERY_SMS_PROVIDER=twilio needs {', '.join(missing)}")
+        return self
+
+    @property
+    def sms_provider_name(self) -> str:
+        """The SMS provider in use: the one set, or webhook when its URL is set, or the outbox."""
+        return self.sms_provider or ("webhook" if self.sms_webhook_url else "outbox")
+
     @field_validator("temporal_address")
     @classmethod
     def _host_and_port(cls, value: str) -> str:
@@ -123,7 +158,13 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "push_webhook_url", "sms_webhook_url", "staff_webhook_url", "service_status_url", "contact_lookup_url"
+        "push_webhook_url",
+        "sms_webhook_url",
+        "staff_webhook_url",
+        "service_status_url",
+        "contact_lookup_url",
+        "twilio_base_url",
+        "public_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

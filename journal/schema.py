@@ -159,3 +159,32 @@ customer_contacts = Table(
     Column("push_token", Text),
     Column("updated_at", DateTime, nullable=False),
 )
+
+# SMS the vendor took (`journal/sms.py`): our message id and the vendor's (Twilio's MessageSid), so a
+# retried activity never sends twice and a status callback finds its message. Ids and statuses only.
+sms_messages = Table(
+    "sms_messages",
+    metadata,
+    Column("message_id", String(260), primary_key=True),
+    Column("message_sid", String(64), nullable=False, unique=True),
+    Column("customer_id", String(128), nullable=False, index=True),
+    Column("provider", String(20), nullable=False),
+    Column("status", String(20), nullable=False),  # queued, sent, delivered, undelivered, failed
+    Column("error_code", String(10)),
+    Column("sent_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Consent: every opt-out and opt-in a customer made outside the app (an SMS STOP, a vendor's
+# unsubscribed answer): which channel, when, how, and the words received. The latest row per channel holds.
+consent_records = Table(
+    "consent_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(128), nullable=False, index=True),
+    Column("channel", String(10), nullable=False),
+    Column("opted_out", Boolean, nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("how", String(40), nullable=False),  # "inbound_sms", "twilio_21610"
+    Column("words", String(160), nullable=False, default=""),
+)

@@ -26,12 +26,14 @@ from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.contacts import contact_directory
 from activities.delivery import Delivery
 from activities.journal_activities import JournalActivities
 from activities.messaging import MessagingActivities
 from activities.outbox import OutboxProvider
 from activities.service_health import ServiceHealthActivities
 from activities.stores import StoreActivities, StoreDirectory
+from activities.twilio_sms import TwilioSms
 from activities.webhook import WebhookProvider
 from core.logging import configure_logging
 from core.payload_codec import PayloadKeyError
@@ -48,11 +50,29 @@ def _provider(url: str | None, fallback: Delivery, settings: Settings) -> Delive
     return WebhookProvider(url, token=settings.webhook_token) if url else fallback
 
 
+def _sms(settings: Settings, outbox: Delivery) -> Delivery:
+    """The SMS provider `RECOVERY_SMS_PROVIDER` names (unset: the webhook when its URL is set, else the outbox)."""
+    provider = settings.sms_provider_name
+    if provider == "twilio":
+        journal = open_journal(settings.journal_database_url)
+        assert settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_messaging_service_sid
+        return TwilioSms(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            sender=settings.twilio_messaging_service_sid,
+            contacts=contact_directory(journal, settings.contact_lookup_url, settings.webhook_token),
+            journal=journal,
+            public_url=settings.public_url,
+            base_url=settings.twilio_base_url,
+        )
+    return _provider(settings.sms_webhook_url if provider == "webhook" else None, outbox, settings)
+
+
 def _messaging(settings: Settings) -> MessagingActivities:
     outbox = OutboxProvider(settings.outbox_path)
     return MessagingActivities(
         push=_provider(settings.push_webhook_url, outbox, settings),
-        sms=_provider(settings.sms_webhook_url, outbox, settings),
+        sms=_sms(settings, outbox),
         staff=_provider(settings.staff_webhook_url, OutboxProvider(settings.staff_notifications_path), settings),
     )
 
