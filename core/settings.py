@@ -104,6 +104,17 @@ class Settings(BaseSettings):
         repr=False,
         description="the secret of the Sumsub webhook (X-Payload-Digest); unset: POST /v1/webhooks/sumsub answers 403",
     )
+    # -- push provider: the outbox (embedded default), the generic webhook, or Firebase Cloud Messaging --
+    push_provider: Literal["outbox", "webhook", "fcm"] | None = Field(
+        None, description="outbox, webhook or fcm; unset: webhook when push_webhook_url is set, else the outbox"
+    )
+    fcm_service_account_file: Path | None = Field(
+        None, description="the Firebase project's service-account key (JSON) that FCM pushes are sent as"
+    )
+    fcm_base_url: str = Field("https://fcm.googleapis.com", description="FCM's API (a stand-in's URL in tests)")
+    fcm_token_url: str = Field(
+        "https://oauth2.googleapis.com/token", description="Google's OAuth2 token URL: the JWT bearer grant, its aud"
+    )
     # -- production: Temporal Cloud or a TLS cluster, scale-out roles, provider rate limit, metrics --------
     temporal_tls_cert: Path | None = Field(
         None, description="client certificate (PEM) for mTLS to Temporal; needs temporal_tls_key"
@@ -241,6 +252,31 @@ class Settings(BaseSettings):
                 "the limit holds on that queue only"
             )
         return self
+
+    @model_validator(mode="after")
+    def _push_provider_configured(self) -> Self:
+        for name in ("fcm_base_url", "fcm_token_url"):
+            parts = urlsplit(getattr(self, name))
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{env_name(name)}: expected an http:// or https:// URL with a host")
+        if self.push_provider == "webhook" and not self.push_webhook_url:
+            raise ValueError("RECOVERY_PUSH_PROVIDER=webhook needs RECOVERY_PUSH_WEBHOOK_URL")
+        if self.push_provider == "fcm":
+            if self.fcm_service_account_file is None:
+                raise ValueError("RECOVERY_PUSH_PROVIDER=fcm needs RECOVERY_FCM_SERVICE_ACCOUNT_FILE")
+            try:
+                self.fcm_service_account_file.read_bytes()
+            except OSError as err:
+                raise ValueError(
+                    f"RECOVERY_FCM_SERVICE_ACCOUNT_FILE: cannot read {self.fcm_service_account_file}: "
+                    f"{err.strerror or err}"
+                ) from None
+        return self
+
+    @property
+    def push_provider_name(self) -> str:
+        """The push provider in use: the one set, or webhook when its URL is set, or the outbox."""
+        return self.push_provider or ("webhook" if self.push_webhook_url else "outbox")
 
     @property
     def outbox_path(self) -> Path:

@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 
 from activities.contacts import contact_directory
 from activities.delivery import Delivery
+from activities.fcm_push import FcmPush, ServiceAccountError
 from activities.journal_activities import JournalActivities
 from activities.messaging import MessagingActivities
 from activities.outbox import OutboxProvider
@@ -68,10 +69,27 @@ def _sms(settings: Settings, outbox: Delivery) -> Delivery:
     return _provider(settings.sms_webhook_url if provider == "webhook" else None, outbox, settings)
 
 
+def _push(settings: Settings, outbox: Delivery) -> Delivery:
+    """The push provider `RECOVERY_PUSH_PROVIDER` names (unset: the webhook when its URL is set, else the outbox)."""
+    provider = settings.push_provider_name
+    if provider == "fcm":
+        assert settings.fcm_service_account_file is not None  # the setting's own check
+        contacts = contact_directory(
+            open_journal(settings.journal_database_url), settings.contact_lookup_url, settings.webhook_token
+        )
+        return FcmPush.from_file(
+            settings.fcm_service_account_file,
+            contacts,
+            base_url=settings.fcm_base_url,
+            token_url=settings.fcm_token_url,
+        )
+    return _provider(settings.push_webhook_url if provider == "webhook" else None, outbox, settings)
+
+
 def _messaging(settings: Settings) -> MessagingActivities:
     outbox = OutboxProvider(settings.outbox_path)
     return MessagingActivities(
-        push=_provider(settings.push_webhook_url, outbox, settings),
+        push=_push(settings, outbox),
         sms=_sms(settings, outbox),
         staff=_provider(settings.staff_webhook_url, OutboxProvider(settings.staff_notifications_path), settings),
     )
@@ -193,6 +211,8 @@ def main() -> None:
         sys.exit(f"error: {err}")
     except PayloadKeyError as err:
         sys.exit(f"error: bad payload keys: {err}")
+    except ServiceAccountError as err:
+        sys.exit(f"error: bad RECOVERY_FCM_SERVICE_ACCOUNT_FILE: {err}")
     exit_after_clean_shutdown(settings)
 
 
