@@ -20,7 +20,7 @@ from console.mount import mount_console
 from console.throttle import SignInThrottle
 from core.deps import TEMPORAL_TIMEOUT_S
 from core.settings import Settings
-from starters.api import customers, events, journeys, report, sumsub, tasks
+from starters.api import customers, events, journeys, report, sumsub, tasks, twilio_webhooks
 from starters.api.auth import require_token
 from starters.api.codec import allowed_origins, codec_router
 from starters.api.errors import http_error, request_validation_error, temporal_rpc_error
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, recovery: RecoveryClient | None
     for noun in (events, journeys, tasks, report, customers):
         app.include_router(noun.router, dependencies=[Depends(require_token)])
     app.include_router(sumsub.router)  # POST /v1/webhooks/sumsub: Sumsub's signature, not the bearer token
+    app.include_router(twilio_webhooks.router)  # /v1/webhooks/twilio/*: Twilio's signature, not the bearer token
     app.state.codec_origins = allowed_origins(settings)
     app.include_router(codec_router(require_token))  # /codec/decode, /codec/encode for the Web UI and the CLI
     app.add_api_route(
