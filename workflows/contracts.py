@@ -132,3 +132,11 @@ class JournalBatch(_Contract):
     # The journey's tasks as they are now (live and recently ended). None in batches built before
     # tasks were journaled: then the journal's task rows are left as they are.
     tasks: list[TaskSnapshot] | None = None
+
+
+# What a delivery may answer besides "sent": a non-retryable ApplicationError of one of these types
+# (its message names the channel's vendor reason, never a contact) changes what the journey may do.
+CHANNEL_UNREACHABLE = "ChannelUnreachable"
+"""The customer cannot be reached on this channel (an unregistered push token, a number that is not mobile)."""
+CHANNEL_OPTED_OUT = "ChannelOptedOut"
+"""The vendor says the customer unsubscribed from this channel (e.g. Twilio's 21610): an opt-out."""

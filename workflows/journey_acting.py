@@ -9,11 +9,18 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 from workflows import activity_stubs
-from workflows.contracts import OutboundMessage, ServiceHealthQuery, StaffNotification, StoreQuery
+from workflows.contracts import (
+    CHANNEL_OPTED_OUT,
+    CHANNEL_UNREACHABLE,
+    OutboundMessage,
+    ServiceHealthQuery,
+    StaffNotification,
+    StoreQuery,
+)
 from workflows.copy import nudge_text, store_offer_text
 from workflows.funnel import Channel, Stage
 from workflows.human_tasks import HumanTask
@@ -22,6 +29,7 @@ from workflows.journey_base import JourneyBase
 from workflows.journey_records import (
     record_agents_notified,
     record_attempt,
+    record_channel_lost,
     record_delivery_cancelled,
     record_delivery_failed,
     record_held_back,
@@ -100,6 +108,11 @@ class JourneyActing(JourneyBase):
         try:
             delivered = await self._deliver(message, stage, stage_since)
         except ActivityError as err:
+            lost = err.cause.type if isinstance(err.cause, ApplicationError) else None
+            if lost in (CHANNEL_UNREACHABLE, CHANNEL_OPTED_OUT):
+                record_channel_lost(state, sent, step.channel, lost == CHANNEL_OPTED_OUT, self._now())
+                self._log("channel_lost", channel=step.channel.value, reason=lost)
+                return  # not an attempt: the next step tries the other channel
             cause = err.cause.message if err.cause is not None and hasattr(err.cause, "message") else str(err)
             record_delivery_failed(state, sent, step.channel, cause, self._now())
             self._log("message_failed", channel=step.channel.value)

@@ -88,6 +88,21 @@ def record_delivery_failed(state: JourneyState, sent: SentMessage, channel: Chan
     state.record(now, DecisionAction.FAILED, "delivery_failed", f"{channel.value}: {cause}")
 
 
+def record_channel_lost(
+    state: JourneyState, sent: SentMessage, channel: Channel, opted_out: bool, now: datetime
+) -> None:
+    """The vendor says the channel cannot carry this customer's messages: the message was not sent, is
+    not an attempt, and the next step picks the other channel where the customer allows it."""
+    state.messages.remove(sent)
+    if opted_out:
+        state.opted_out.add(channel)
+        state.opt_changed_at[channel] = now
+    else:
+        state.unreachable.add(channel)
+    reason = f"{channel.value}_{'opted_out' if opted_out else 'unreachable'}"
+    state.record(now, DecisionAction.FAILED, reason, f"{sent.kind.value} {sent.attempt}: the vendor said so")
+
+
 def record_delivery_cancelled(state: JourneyState, sent: SentMessage, step: SendMessage, now: datetime) -> str:
     """A delivery called off because the customer moved on or the journey ended: not a message sent."""
     state.messages.remove(sent)

@@ -150,6 +150,9 @@ class JourneyState(BaseModel):
     last_error: ErrorRecord | None = None
     opted_out: set[Channel] = Field(default_factory=set)
     opt_changed_at: dict[Channel, datetime] = Field(default_factory=dict)
+    unreachable: set[Channel] = Field(
+        default_factory=set, description="channels a vendor said cannot reach the customer"
+    )
     deferred_until: datetime | None = None
     service_retry_at: datetime | None = None
     suppressed_attempt: str | None = None
@@ -188,7 +191,7 @@ class JourneyState(BaseModel):
 
     @property
     def allowed_channels(self) -> list[Channel]:
-        return [c for c in (Channel.PUSH, Channel.SMS) if c not in self.opted_out]
+        return [c for c in (Channel.PUSH, Channel.SMS) if c not in self.opted_out and c not in self.unreachable]
 
     @property
     def nudges_sent(self) -> int:

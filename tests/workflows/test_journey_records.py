@@ -7,13 +7,15 @@ from workflows.funnel import Channel
 from workflows.journey_changes import apply_event, finish
 from workflows.journey_records import (
     record_attempt,
+    record_channel_lost,
     record_delivery_cancelled,
     record_escalation,
     record_held_back,
     record_sent,
 )
+from workflows.journey_rules import CURRENT_RULES
 from workflows.journey_state import DecisionAction, JourneyState, MessageKind, OutcomeKind, new_journey
-from workflows.next_step import EscalateToAgent, SendMessage
+from workflows.next_step import EscalateToAgent, SendMessage, next_step
 from workflows.playbook import TaskKind, load_playbook
 from workflows.state_bounds import StateBounds
 
@@ -63,3 +65,21 @@ def test_the_holdout_records_what_it_would_have_done_and_nothing_more() -> None:
     record_escalation(state, PLAYBOOK, EscalateToAgent(TaskKind.VIDEO_CALL, hold_back=True), T0 + timedelta(hours=9))
     assert not state.messages and not state.tasks and state.escalated
     assert [(d.action, d.reason) for d in state.decisions[-2:]] == [(DecisionAction.SUPPRESSED, "holdout")] * 2
+
+
+def test_a_channel_the_vendor_cannot_reach_is_not_an_attempt_and_the_next_step_takes_the_other() -> None:
+    state = verified()
+    due = T0 + timedelta(hours=1)
+    sent = record_sent(state, NUDGE_1, "m1", state.stage, "One more step", None, due)
+    record_channel_lost(state, sent, Channel.PUSH, opted_out=False, now=due)
+    assert not state.messages and state.attempts == 0 and state.allowed_channels == [Channel.SMS]
+    assert (state.decisions[-1].action, state.decisions[-1].reason) == (DecisionAction.FAILED, "push_unreachable")
+    step = next_step(state, PLAYBOOK.model_copy(update={"holdout_share": 0.0}), due, CURRENT_RULES)
+    assert step == SendMessage(MessageKind.NUDGE, 1, Channel.SMS, fallback=True, check_service=None)
+
+
+def test_a_vendor_saying_the_customer_unsubscribed_is_an_opt_out() -> None:
+    state = verified()
+    sent = record_sent(state, NUDGE_1, "m1", state.stage, "One more step", None, T0)
+    record_channel_lost(state, sent, Channel.SMS, opted_out=True, now=T0)
+    assert Channel.SMS in state.opted_out and state.opt_changed_at[Channel.SMS] == T0
