@@ -10,7 +10,7 @@ The push token is looked up in the contact directory here, at send time: the mes
 customer, and no error or log line names the token.
 
 FCM's errors, its way: `UNREGISTERED` (the app was uninstalled, the token expired), `INVALID_ARGUMENT`
-on the token and `SENDER_ID_MISMATCH` make push unreachable for the customer (`PushUnreachable`, final:
+on the token and `SENDER_ID_MISMATCH` make push unreachable for the customer (`ChannelUnreachable`, final:
 the journey should try SMS); a customer without a push token is unreachable the same way; 429 and 5xx
 are retried after the `Retry-After` FCM asks for; a 401 drops the cached access token and is retried;
 any other 4xx is final (`DeliveryRejected`).
@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from temporalio.exceptions import ApplicationError
 
 from activities.contacts import ContactDirectory
+from workflows.contracts import CHANNEL_UNREACHABLE
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +45,7 @@ SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME_S = 3600  # Google's maximum
 REFRESH_MARGIN_S = 60  # an access token is renewed this long before it expires
-UNREACHABLE = "PushUnreachable"
+UNREACHABLE = CHANNEL_UNREACHABLE
 UNREACHABLE_CODES = frozenset({"UNREGISTERED", "SENDER_ID_MISMATCH"})
 _RETRYABLE_4XX = {408, 429}
 # The OutboundMessage fields the app receives in `data`, besides the text in the notification.

@@ -9,7 +9,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities.delivery import Delivery
-from workflows.contracts import DeliveryReceipt, OutboundMessage, StaffNotification
+from workflows.contracts import CHANNEL_OPTED_OUT, DeliveryReceipt, OutboundMessage, StaffNotification
 from workflows.events import OnboardingEvent
 from workflows.funnel import EventType
 
@@ -50,7 +50,7 @@ class MessagingActivities:
         try:
             duplicate = await provider.deliver(message.message_id, payload)
         except ApplicationError as err:
-            if err.type == "SmsOptedOut":
+            if err.type == CHANNEL_OPTED_OUT:
                 await _tell_journey_opted_out(message, provider.name)
             raise
         log.info(

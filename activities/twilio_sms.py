@@ -5,8 +5,8 @@ or `From`, `Body`, `StatusCallback`), basic auth with the account SID and auth t
 client for every message. The number is looked up in the contact directory here, at send time: the
 message names only the customer, and no error or log line names the number.
 
-Twilio's errors, its way: 21610 (the recipient replied STOP) is an opt-out of SMS (`SmsOptedOut`),
-21211/21614 (invalid, or not a mobile number) make SMS unreachable for the customer (`SmsUnreachable`),
+Twilio's errors, its way: 21610 (the recipient replied STOP) is an opt-out of SMS (`ChannelOptedOut`),
+21211/21614 (invalid, or not a mobile number) make SMS unreachable for the customer (`ChannelUnreachable`),
 both final; 429 and 5xx are retried after the `Retry-After` Twilio asks for; any other 4xx is final.
 
 Twilio takes no idempotency key on this API: the journal remembers each message id it took (with its
@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contacts import ContactDirectory
 from journal.sms import opted_out_of, record_consent, record_sms_taken, sms_taken
+from workflows.contracts import CHANNEL_OPTED_OUT, CHANNEL_UNREACHABLE
 
 log = structlog.get_logger(__name__)
 
@@ -75,10 +76,10 @@ class TwilioSms:
         if await asyncio.to_thread(sms_taken, self._journal, idempotency_key):
             return True
         if await asyncio.to_thread(opted_out_of, self._journal, customer_id, "sms"):
-            raise ApplicationError("the customer opted out of SMS", type="SmsOptedOut", non_retryable=True)
+            raise ApplicationError("the customer opted out of SMS", type=CHANNEL_OPTED_OUT, non_retryable=True)
         contact = await self._contacts.contact(customer_id)
         if contact is None or not contact.phone:
-            raise ApplicationError("no phone number for the customer", type="SmsUnreachable", non_retryable=True)
+            raise ApplicationError("no phone number for the customer", type=CHANNEL_UNREACHABLE, non_retryable=True)
         form = {"To": contact.phone, **self._sender, "Body": str(payload["text"])}
         if self._status_callback:
             form["StatusCallback"] = self._status_callback
@@ -111,10 +112,12 @@ class TwilioSms:
                 record_consent, self._journal, customer_id, "sms", True, _now(), f"twilio_{code}", ""
             )
             raise ApplicationError(
-                f"{what}: the customer unsubscribed from SMS", type="SmsOptedOut", non_retryable=True
+                f"{what}: the customer unsubscribed from SMS", type=CHANNEL_OPTED_OUT, non_retryable=True
             )
         if code in UNREACHABLE_CODES:
-            raise ApplicationError(f"{what}: SMS cannot reach the customer", type="SmsUnreachable", non_retryable=True)
+            raise ApplicationError(
+                f"{what}: SMS cannot reach the customer", type=CHANNEL_UNREACHABLE, non_retryable=True
+            )
         if response.status_code >= 500 or response.status_code in _RETRYABLE_4XX:
             delay = retry_after(response.headers.get("Retry-After"))
             raise ApplicationError(what, type="DeliveryFailed", next_retry_delay=delay)

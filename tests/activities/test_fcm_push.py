@@ -234,7 +234,7 @@ async def test_unregistered_makes_push_unreachable_not_retryable(google: Google,
     google.scripted.append(unregistered())
     with pytest.raises(ApplicationError) as raised:
         await provider.deliver("m-1", {"customer_id": "c-7", "text": "hi"})
-    assert (raised.value.type, raised.value.non_retryable) == ("PushUnreachable", True)
+    assert (raised.value.type, raised.value.non_retryable) == ("ChannelUnreachable", True)
     assert "stale-token" not in str(raised.value) and "stale-token" not in repr(raised.value.details)
     google.scripted.append(
         (
@@ -256,7 +256,7 @@ async def test_unregistered_makes_push_unreachable_not_retryable(google: Google,
     )
     with pytest.raises(ApplicationError) as raised:
         await provider.deliver("m-2", {"customer_id": "c-7", "text": "hi"})
-    assert (raised.value.type, raised.value.non_retryable) == ("PushUnreachable", True)
+    assert (raised.value.type, raised.value.non_retryable) == ("ChannelUnreachable", True)
     await provider.aclose()
 
 
@@ -267,7 +267,7 @@ async def test_a_customer_without_a_push_token_is_unreachable_and_fcm_is_not_cal
     with pytest.raises(ApplicationError) as raised:
         await provider.deliver("m-1", {"customer_id": "c-none", "text": "hi"})
     await provider.aclose()
-    assert (raised.value.type, raised.value.non_retryable) == ("PushUnreachable", True)
+    assert (raised.value.type, raised.value.non_retryable) == ("ChannelUnreachable", True)
     assert google.sends == [] and google.token_requests == []
 
 
@@ -277,7 +277,7 @@ async def test_a_customer_without_a_push_token_is_unreachable_and_fcm_is_not_cal
         (429, "QUOTA_EXCEEDED", True, "DeliveryFailed", False),
         (503, "UNAVAILABLE", False, "DeliveryFailed", False),
         (400, "INVALID_ARGUMENT", False, "DeliveryRejected", True),  # about our message, not the token
-        (403, "SENDER_ID_MISMATCH", False, "PushUnreachable", True),
+        (403, "SENDER_ID_MISMATCH", False, "ChannelUnreachable", True),
     ],
 )
 async def test_fcm_errors_the_fcm_way(

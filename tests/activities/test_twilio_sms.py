@@ -90,14 +90,14 @@ async def test_21610_is_an_opt_out_of_sms(twilio: FakeTwilio, journal: Engine) -
     twilio.scripted = [TwilioReply(400, 21610)]
     with pytest.raises(ApplicationError) as caught:
         await provider(twilio, journal).deliver("m1", message())
-    assert caught.value.type == "SmsOptedOut" and caught.value.non_retryable
+    assert caught.value.type == "ChannelOptedOut" and caught.value.non_retryable
     assert PHONE not in caught.value.message
     [consent] = consents_of(journal, "c-1")
     assert (consent.channel, consent.opted_out, consent.how) == ("sms", True, "twilio_21610")
     # Later messages are refused here too, without asking Twilio.
     with pytest.raises(ApplicationError) as again:
         await provider(twilio, journal).deliver("m2", message(message_id="m2"))
-    assert again.value.type == "SmsOptedOut" and len(twilio.requests) == 1
+    assert again.value.type == "ChannelOptedOut" and len(twilio.requests) == 1
 
 
 @pytest.mark.parametrize("code", [21211, 21614])
@@ -108,7 +108,7 @@ async def test_an_invalid_or_landline_number_makes_sms_unreachable(
     twilio.scripted = [TwilioReply(400, code)]
     with pytest.raises(ApplicationError) as caught:
         await provider(twilio, journal).deliver("m1", message())
-    assert caught.value.type == "SmsUnreachable" and caught.value.non_retryable
+    assert caught.value.type == "ChannelUnreachable" and caught.value.non_retryable
     assert str(code) in caught.value.message and PHONE not in caught.value.message
     assert not opted_out_of(journal, "c-1", "sms")
 
@@ -116,7 +116,7 @@ async def test_an_invalid_or_landline_number_makes_sms_unreachable(
 async def test_a_customer_without_a_number_is_unreachable_by_sms(twilio: FakeTwilio, journal: Engine) -> None:
     with pytest.raises(ApplicationError) as caught:
         await provider(twilio, journal).deliver("m1", message())
-    assert caught.value.type == "SmsUnreachable" and caught.value.non_retryable
+    assert caught.value.type == "ChannelUnreachable" and caught.value.non_retryable
     assert twilio.requests == []
 
 
