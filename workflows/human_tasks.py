@@ -28,6 +28,7 @@ class TaskReason(StrEnum):
     HELP_REQUESTED = "help_requested"
     REPEATED_REJECTION = "repeated_rejection"
     PLAYBOOK_ESCALATION = "playbook_escalation"
+    FINAL_REJECTION = "final_rejection"  # the eKYC vendor will not take another try
 
 
 class TaskOutcome(StrEnum):

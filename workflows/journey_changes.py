@@ -99,6 +99,9 @@ def _apply(
             state.rejections += 1
             state.rejection_reasons.append(event.rejection_reason.value)
         advance_to(state, target, at, now, reason=event.type.value)
+        if event.type is EventType.DOCUMENT_REJECTED and event.attributes.get("reject_type") == "final":
+            _escalate_final_rejection(state, playbook, now)
+            return EventEffect.ADVANCED, "final rejection"
         if event.type is EventType.DOCUMENT_REJECTED and state.rejections >= playbook.guardrails.human_after_rejections:
             if state.in_holdout:
                 state.record(
@@ -145,6 +148,25 @@ def _apply(
             return EventEffect.STALE, "a newer consent change is known"
         return EventEffect.RECORDED, f"{event.type.value.split('.')[-1]}: {', '.join(changed)}"
     return EventEffect.RECORDED, ""
+
+
+def _escalate_final_rejection(state: JourneyState, playbook: Playbook, now: datetime) -> None:
+    """A rejection the vendor will not review again is no drop-off to nudge ("try again" cannot work):
+    the stage goes straight to its escalation, a person (the shipped playbooks) or the store offer."""
+    state.escalated = True  # the stage's nudges are over before they began
+    escalation = playbook.for_stage(state.stage).escalation
+    if escalation is not None and escalation.kind == "sms_store_offer":
+        state.store_offer_requested = True
+        return
+    kind = escalation.task_kind if escalation is not None else TaskKind.VIDEO_CALL
+    if state.in_holdout:
+        state.record(
+            now, DecisionAction.SUPPRESSED, "holdout", f"would have opened a {kind.value} task (final rejection)"
+        )
+        return
+    open_task(
+        state, playbook, kind, TaskReason.FINAL_REJECTION, now, detail="the document check will not take another try"
+    )
 
 
 def advance_to(state: JourneyState, stage: Stage, at: datetime, now: datetime, reason: str) -> None:
