@@ -140,3 +140,12 @@ CHANNEL_UNREACHABLE = "ChannelUnreachable"
 """The customer cannot be reached on this channel (an unregistered push token, a number that is not mobile)."""
 CHANNEL_OPTED_OUT = "ChannelOptedOut"
 """The vendor says the customer unsubscribed from this channel (e.g. Twilio's 21610): an opt-out."""
+
+
+class DeliveryStatus(_Contract):
+    """What a vendor said became of a message after it took it (e.g. Twilio's status callback)."""
+
+    message_id: str
+    status: str  # the vendor's word: queued, sent, delivered, undelivered, failed, ...
+    error_code: str | None = None
+    at: datetime

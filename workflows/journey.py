@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import DeliveryStatus
     from workflows.human_tasks import (
         ClaimTask,
         CompleteTask,
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         record_claim,
         record_completion,
         record_deferred,
+        record_delivery_status,
         record_escalation,
         record_release,
         record_suppressed,
@@ -191,6 +193,13 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
         """One customer's batch in one signal: one billed action and one history event, not one per event."""
         self._intake.append((events, True))
         self._take_in()
+
+    @workflow.signal(name="record_delivery_status")
+    def receive_delivery_status(self, report: DeliveryStatus) -> None:
+        """A vendor's receipt (delivered, undelivered...) for one of the journey's messages."""
+        if self._state is not None and record_delivery_status(self._state, report, self._now()):
+            self._changed = True
+            self._log("message_undelivered", message_id=report.message_id, status=report.status)
 
     # -- agents ---------------------------------------------------------------------------------
 

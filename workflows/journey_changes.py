@@ -242,7 +242,7 @@ def apply_task_outcome(
 
 def preceding_intervention(state: JourneyState) -> str:
     """The last thing we did for the customer before the end: what the recovery report credits."""
-    last_message = state.messages[-1] if state.messages else None
+    last_message = state.messages_out[-1] if state.messages_out else None
     completions = [t.completed_at for t in state.tasks if t.state is TaskState.COMPLETED and t.completed_at]
     last_completion = max(completions, default=None)
     if last_completion and (last_message is None or last_completion >= last_message.sent_at):
@@ -258,7 +258,7 @@ def recount_messages(state: JourneyState) -> None:
     """The outcome's message facts after a message it counted was called off."""
     if state.outcome is not None:
         state.outcome = state.outcome.model_copy(
-            update={"messages_sent": len(state.messages), "preceded_by": preceding_intervention(state)}
+            update={"messages_sent": len(state.messages_out), "preceded_by": preceding_intervention(state)}
         )
 
 
@@ -272,7 +272,7 @@ def finish(state: JourneyState, kind: OutcomeKind, now: datetime, reason: str) -
         assisted=any(t.state is TaskState.COMPLETED for t in state.tasks),
         preceded_by=preceded_by,
         drop_off_stages=list(state.drop_off_stages),
-        messages_sent=len(state.messages),
+        messages_sent=len(state.messages_out),
     )
     for task in state.tasks:
         if task.is_live:

@@ -6,6 +6,7 @@ every audit line and every counter a decision moves is set in one place.
 
 from datetime import datetime
 
+from workflows.contracts import DeliveryStatus
 from workflows.funnel import Channel, Stage
 from workflows.human_tasks import CompleteTask, HumanTask, TaskReason, TaskState
 from workflows.journey_changes import apply_task_outcome, open_task, recount_messages
@@ -168,3 +169,30 @@ def record_completion(
 
 def _task(state: JourneyState, task_id: str) -> HumanTask:
     return next(t for t in state.tasks if t.task_id == task_id)
+
+
+UNDELIVERED = frozenset({"undelivered", "failed"})  # as JourneyState.messages_out reads them
+FINAL_DELIVERY = UNDELIVERED | {"delivered", "read", "canceled"}
+
+
+def record_delivery_status(state: JourneyState, report: DeliveryStatus, now: datetime) -> bool:
+    """A vendor's receipt for one of the journey's messages; True when the journey should act on it.
+
+    A receipt never goes back (they arrive out of order). An undelivered nudge of the stage the customer
+    is still at is no attempt: the channel cannot reach the customer, and the next step tries the other.
+    """
+    sent = next((m for m in state.messages if m.message_id == report.message_id), None)
+    if sent is None or sent.delivery_status in FINAL_DELIVERY:
+        return False
+    sent.delivery_status, sent.delivery_error = report.status, report.error_code
+    if report.status not in UNDELIVERED:
+        return False
+    state.unreachable.add(sent.channel)
+    detail = f"{sent.kind.value} {sent.attempt}" + (f": vendor error {report.error_code}" if report.error_code else "")
+    state.record(now, DecisionAction.FAILED, f"{sent.channel.value}_undelivered", detail)
+    latest = sent.kind is MessageKind.NUDGE and sent.stage is state.stage and sent.attempt == state.attempts
+    if latest and state.outcome is None:
+        state.attempts -= 1
+        earlier = [m for m in state.messages_out if m.stage is state.stage and m.kind is MessageKind.NUDGE]
+        state.last_nudge_at = earlier[-1].sent_at if earlier else None
+    return True

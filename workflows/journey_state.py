@@ -99,6 +99,10 @@ class SentMessage(BaseModel):
     text: str
     deep_link: str | None = None
     fallback: bool = False
+    delivery_status: str | None = Field(
+        default=None, description="the vendor's last word on it (delivered, undelivered...)"
+    )
+    delivery_error: str | None = None
 
 
 class ErrorRecord(BaseModel):
@@ -195,7 +199,12 @@ class JourneyState(BaseModel):
 
     @property
     def nudges_sent(self) -> int:
-        return sum(1 for m in self.messages if m.kind is MessageKind.NUDGE)
+        return sum(1 for m in self.messages_out if m.kind is MessageKind.NUDGE)
+
+    @property
+    def messages_out(self) -> list[SentMessage]:
+        """The messages that went out: a vendor's "undelivered" takes one back (it stays in the view)."""
+        return [m for m in self.messages if m.delivery_status not in ("undelivered", "failed")]
 
     @property
     def events_recorded(self) -> int:

@@ -159,7 +159,7 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
 
     earliest = due.at if state.service_retry_at is None else max(due.at, state.service_retry_at)
     tz = state.profile.timezone or playbook.default_timezone
-    send = earliest_send_time(earliest, [m.sent_at for m in state.messages], guardrails, tz)
+    send = earliest_send_time(earliest, [m.sent_at for m in state.messages_out], guardrails, tz)
     if send.at > now:
         if state.deferred_until != send.at:
             return Defer(send.at, send.deferred_by or "service_unhealthy", due.what)

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 import structlog
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy.exc import SQLAlchemyError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.contacts import ContactDirectory, contact_directory
 from journal.sms import FINAL_STATUSES, STATUS_RANK, record_consent, record_sms_status
@@ -36,6 +36,7 @@ from starters.api.auth import recovery_client
 from starters.api.body import body_within
 from starters.api.errors import Problem
 from starters.client import EventsRejected, RecoveryClient
+from workflows.contracts import DeliveryStatus
 from workflows.funnel import EventType
 
 log = structlog.get_logger(__name__)
@@ -136,7 +137,21 @@ async def twilio_status(request: Request) -> Response:
             status=message.status,
             error_code=message.error_code,
         )
+        report = DeliveryStatus(
+            message_id=message.message_id, status=message.status, error_code=message.error_code, at=now
+        )
+        await _tell_the_journey(recovery, report)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _tell_the_journey(recovery: RecoveryClient, report: DeliveryStatus) -> None:
+    """The journey acts on an undelivered message (the next channel); an ended one has nothing to do."""
+    workflow_id = report.message_id.split(":", 1)[0]
+    try:
+        await recovery.temporal.get_workflow_handle(workflow_id).signal("record_delivery_status", report)
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            log.warning("delivery_status_not_signalled", workflow_id=workflow_id, error=err.status.name)
 
 
 def _keyword(body: str) -> str:

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+from workflows.contracts import DeliveryStatus
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel
 from workflows.journey_changes import apply_event, finish
@@ -9,6 +10,7 @@ from workflows.journey_records import (
     record_attempt,
     record_channel_lost,
     record_delivery_cancelled,
+    record_delivery_status,
     record_escalation,
     record_held_back,
     record_sent,
@@ -83,3 +85,18 @@ def test_a_vendor_saying_the_customer_unsubscribed_is_an_opt_out() -> None:
     sent = record_sent(state, NUDGE_1, "m1", state.stage, "One more step", None, T0)
     record_channel_lost(state, sent, Channel.SMS, opted_out=True, now=T0)
     assert Channel.SMS in state.opted_out and state.opt_changed_at[Channel.SMS] == T0
+
+
+def test_an_undelivered_nudge_stays_in_the_view_but_is_no_attempt_and_the_other_channel_follows() -> None:
+    state = verified()
+    due = T0 + timedelta(hours=1)
+    sent = record_sent(state, NUDGE_1, "m1", state.stage, "One more step", None, due)
+    record_attempt(state, NUDGE_1, state.stage, state.stage_since, due, due)
+    later = due + timedelta(minutes=2)
+    assert record_delivery_status(state, DeliveryStatus(message_id="m1", status="undelivered", at=later), later)
+    assert state.messages == [sent] and sent.delivery_status == "undelivered"
+    assert (state.attempts, state.nudges_sent, state.allowed_channels) == (0, 0, [Channel.SMS])
+    step = next_step(state, PLAYBOOK.model_copy(update={"holdout_share": 0.0}), later, CURRENT_RULES)
+    assert step == SendMessage(MessageKind.NUDGE, 1, Channel.SMS, fallback=True, check_service=None)
+    assert not record_delivery_status(state, DeliveryStatus(message_id="m1", status="delivered", at=later), later)
+    assert sent.delivery_status == "undelivered", "a receipt never goes back"
