@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from journal.contacts import E164, contact_of, save_contact
 from starters.api.auth import ERRORS, Recovery
+from starters.api.errors import RequestRejected
 from starters.api.journeys import CustomerIdInPath
 
 log = structlog.get_logger(__name__)
@@ -48,7 +49,13 @@ def _journal(recovery: Recovery) -> Any:
 @router.put(
     "/customers/{customer_id}/contact",
     response_model=ContactChannels,
-    responses={**ERRORS, 422: {"description": "not a valid contact (phone in E.164, push token 1-4096 characters)"}},
+    responses={
+        **ERRORS,
+        422: {
+            "description": "not a valid contact (phone in E.164, push token 1-4096 characters)",
+            "model": RequestRejected,
+        },
+    },
     summary="Store how to reach a customer (write-only: the values are never read back)",
 )
 async def put_contact(customer_id: CustomerIdInPath, body: ContactUpdate, recovery: Recovery) -> ContactChannels:

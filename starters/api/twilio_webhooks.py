@@ -59,6 +59,14 @@ _FORBIDDEN: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _form_body(*fields: str) -> dict[str, Any]:
+    """The request body as Twilio sends it, for the API document (the route reads and verifies it itself)."""
+    properties = {name: {"type": "string"} for name in fields}
+    return {
+        "requestBody": {"required": True, "content": {FORM: {"schema": {"type": "object", "properties": properties}}}}
+    }
+
+
 def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
     """Twilio's signature: base64 HMAC-SHA1 of the URL and the parameters sorted by name, name+value."""
     data = url + "".join(name + value for name, value in sorted(params, key=lambda item: item[0]))
@@ -112,6 +120,7 @@ def _directory(request: Request, recovery: RecoveryClient) -> ContactDirectory:
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**_FORBIDDEN, 503: {"description": "the journal is unavailable: Twilio retries", "model": Problem}},
     summary="Twilio's delivery status callback (signed by Twilio, not the bearer token)",
+    openapi_extra=_form_body("MessageSid", "MessageStatus", "ErrorCode", "AccountSid"),
 )
 async def twilio_status(request: Request) -> Response:
     form = await signed_form(request)
@@ -168,6 +177,7 @@ def _keyword(body: str) -> str:
         503: {"description": "Temporal or the journal is unavailable: Twilio retries", "model": Problem},
     },
     summary="An SMS from a customer (signed by Twilio): STOP / START / HELP",
+    openapi_extra=_form_body("MessageSid", "From", "To", "Body", "AccountSid"),
 )
 async def twilio_inbound(request: Request) -> Response:
     form = await signed_form(request)
