@@ -9,17 +9,11 @@ answer tells nothing) and counts as a failure, so a script that keeps going reac
 once; attempts during the lockout do not extend it. A lockout ends on time and the key starts over.
 
 Keys are a sha256 of scope and value: what was typed as a username is never stored.
-
-A right API bearer token costs no database read when its address has no failures on record: each
-process keeps the keys it counted a failure for, and a copy of every process's token keys read at most
-once a second (`FailureHints`); only an address found there has its wait read from the journal. So a
-failure counted by another process holds a right token back within a second at most.
 """
 
 import hashlib
 import ipaddress
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,8 +27,6 @@ from core.settings import Settings
 from journal.schema import sign_in_throttle
 
 MAX_DELAY_S = 60
-HINTS_FRESH_S = 1.0  # how old the copy of other processes' failure keys may be before it is read again
-MAX_HINTS = 10_000  # keys counted here and not yet forgotten; past it every key's wait is read
 ADDRESS_FACTOR = (
     3  # a client address may be shared (an office behind NAT): it gets this many times an account's allowance
 )
@@ -106,30 +98,6 @@ def _memory_engine() -> Engine:
 
 
 @dataclass
-class FailureHints:
-    """Keys that may have a failure count, known without a database read: those this process counted
-    (until their count is forgotten at the latest) and a copy of every process's, read at `read_at`."""
-
-    counted: dict[str, datetime] = field(default_factory=dict)
-    copied: dict[str, datetime] = field(default_factory=dict)
-    read_at: float | None = None  # time.monotonic() of the last read; None: never read
-
-    def stale(self) -> bool:
-        return self.read_at is None or time.monotonic() - self.read_at >= HINTS_FRESH_S
-
-    def may_have_failures(self, key: "Key", now: datetime) -> bool:
-        if len(self.counted) >= MAX_HINTS or len(self.copied) >= MAX_HINTS:
-            return True  # a flood of guessers: no shortcut, as before there was one
-        until = max(self.counted.get(key.hash, now), self.copied.get(key.hash, now))
-        return until > now
-
-    def count(self, key: "Key", until: datetime, now: datetime) -> None:
-        if len(self.counted) >= MAX_HINTS:
-            self.counted = {k: t for k, t in self.counted.items() if t > now}
-        self.counted[key.hash] = until
-
-
-@dataclass
 class SignInThrottle:
     """The policy, from settings; `clock` is injectable so tests move time instead of sleeping."""
 
@@ -137,7 +105,6 @@ class SignInThrottle:
     lockout: timedelta
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _fallback: Engine | None = None
-    hints: FailureHints = field(default_factory=FailureHints)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SignInThrottle":
@@ -170,28 +137,9 @@ class SignInThrottle:
         row = max(rows, key=lambda r: (r.locked, r.not_before))
         return Wait(max(1, math.ceil((row.not_before - now).total_seconds())), bool(row.locked), Scope(row.scope))
 
-    def may_wait(self, key: Key) -> bool:
-        """Whether `key` may have a failure count (so its wait must be read); False costs no database
-        read. Reads the copy of every process's keys of its scope first when it is over a second old."""
-        return self.hints.may_have_failures(key, _naive(self.clock()))
-
-    def read_hints(self, engine: Engine, scope: Scope) -> None:
-        """Copies the keys of `scope` with a failure count not yet forgotten, from every process."""
-        self.hints.read_at = time.monotonic()  # before the read: concurrent callers do not read it again
-        now = _naive(self.clock())
-        with engine.connect() as connection:
-            rows = connection.execute(
-                select(sign_in_throttle.c.key_hash, sign_in_throttle.c.forget_at)
-                .where(sign_in_throttle.c.scope == scope.value, sign_in_throttle.c.forget_at > now)
-                .limit(MAX_HINTS)
-            ).all()
-        self.hints.copied = {row.key_hash: row.forget_at for row in rows}
-
     def fail(self, engine: Engine, keys: Sequence[Key]) -> Wait | None:
         """Counts a failure for each key not locked; returns the wait the next attempt is under."""
         now = _naive(self.clock())
-        for key in keys:  # before the write: a concurrent right token from the address is checked from now on
-            self.hints.count(key, now + self.lockout + timedelta(seconds=MAX_DELAY_S), now)
         insert = (postgresql if engine.dialect.name == "postgresql" else sqlite).insert
         with engine.begin() as connection:
             # A write first, so the transaction holds the write lock before it reads (SQLite) and the

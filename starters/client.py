@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.deps import JourneyNotFound
 from core.settings import Settings
 from core.temporal_client import connect
-from journal.intake import DELIVERED, IGNORED, Claim, IntakeLedger, raise_floor
+from journal.intake import DELIVERED, IGNORED, Claim, claim_events, raise_floor, settle_events
 from journal.store import open_journal, record_activity
 from journal.tasks import TaskSummary, live_tasks
 from workflows.events import IncomingEvent, OnboardingEvent, fingerprint
@@ -125,7 +125,6 @@ class RecoveryClient:
         self.playbook = playbook
         self.task_queue = task_queue
         self.journal = journal
-        self._ledger: IntakeLedger | None = None
         self.messaging_task_queue = messaging_task_queue
         self.clock = clock  # the door's "now" (a time-skipping test server passes its own)
 
@@ -195,29 +194,20 @@ class RecoveryClient:
             for r in receipts
             if r is not None and r.status in ("recorded", "ignored")
         }
-        ledger = self._intake_ledger()
-        if ledger is not None and settled:
-            await ledger.settle(settled)
+        if self.journal is not None and settled:
+            await asyncio.to_thread(settle_events, self.journal, settled)
         for result in results:
             if isinstance(result, BaseException):
                 raise result  # what was delivered is settled; the rest stays pending and is sent again on a retry
         return [r for r in receipts if r is not None]
 
     async def _claim(self, events: list[IncomingEvent]) -> tuple[dict[str, Claim], dict[str, datetime]]:
-        ledger = self._intake_ledger()
-        if ledger is None:  # no ledger: duplicates are left to the journey
+        if self.journal is None:  # no ledger: duplicates are left to the journey
             return {}, {}
         rows = [(e.event_id, e.customer_id, fingerprint(e)) for e in events]
-        return await ledger.claim(rows, {e.customer_id for e in events}, await self.clock())
-
-    def _intake_ledger(self) -> IntakeLedger | None:
-        """The journal's intake ledger, shared by this client's concurrent intakes (one transaction for
-        what they ask meanwhile: `IntakeLedger`)."""
-        if self.journal is None:
-            return None
-        if self._ledger is None or self._ledger.engine is not self.journal:
-            self._ledger = IntakeLedger(self.journal)
-        return self._ledger
+        return await asyncio.to_thread(
+            claim_events, self.journal, rows, {e.customer_id for e in events}, await self.clock()
+        )
 
     async def _record_activity(self, event: IncomingEvent) -> EventReceipt:
         """Activity after activation outlives the journey: it goes straight to the journal."""
@@ -272,7 +262,7 @@ class RecoveryClient:
         """One signal for the customer's whole share of a batch (`record_events`), starting the journey if needed."""
         await self.temporal.start_workflow(
             OnboardingJourney.run,
-            JourneyInput.model_construct(  # no validation again: the door checked the event, the playbook its load
+            JourneyInput(
                 customer_id=events[0].customer_id,
                 playbook=self.playbook,
                 messaging_task_queue=self.messaging_task_queue,

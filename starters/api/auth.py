@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from console.throttle import Key, Scope, SignInThrottle, client_address
@@ -41,9 +40,6 @@ async def require_token(
     engine = throttle.engine(recovery.journal if recovery is not None else None)
     address = client_address(request.client.host if request.client else None)
     keys = [Key(Scope.TOKEN, address)]
-    right = secrets.compare_digest(credentials.credentials.encode(), expected.encode())
-    if right and not await _may_wait(throttle, engine, keys[0]):
-        return  # no failure on record for this address: nothing to read (console/throttle.py FailureHints)
     try:
         wait = await asyncio.to_thread(throttle.waiting, engine, keys)
         if wait is not None and not wait.locked:
@@ -58,7 +54,7 @@ async def require_token(
             f"too many wrong bearer tokens from this address: retry in {wait.seconds} s",
             {"Retry-After": str(wait.seconds)},
         )
-    if not right:
+    if not secrets.compare_digest(credentials.credentials.encode(), expected.encode()):
         try:
             await asyncio.to_thread(throttle.fail, engine, keys)
         except SQLAlchemyError as err:
@@ -67,28 +63,12 @@ async def require_token(
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid bearer token", challenge)
 
 
-async def _may_wait(throttle: SignInThrottle, engine: Engine, key: Key) -> bool:
-    """Whether the address may be under a wait: known here, or in the copy of every process's failures
-    (read again when over a second old). The journal out of reach: the token check alone holds."""
-    if throttle.hints.stale():
-        try:
-            await asyncio.to_thread(throttle.read_hints, engine, key.scope)
-        except SQLAlchemyError as err:
-            log.warning("api_token_throttle_unavailable", error=type(err).__name__)
-    return throttle.may_wait(key)
-
-
 def recovery_client(request: Request) -> RecoveryClient:
     client: RecoveryClient = journeys_of(request)
     return client
 
 
-async def _recovery_dependency(request: Request) -> RecoveryClient:
-    """`recovery_client` as a dependency: async, so FastAPI runs it on the loop, not on a worker thread."""
-    return recovery_client(request)
-
-
-Recovery = Annotated[RecoveryClient, Depends(_recovery_dependency)]
+Recovery = Annotated[RecoveryClient, Depends(recovery_client)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or wrong bearer token"},
