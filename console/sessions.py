@@ -17,6 +17,7 @@ from console.accounts import Agent, get_agent
 from core.private_files import PRIVATE
 from core.settings import Settings
 from journal.schema import agent_sessions
+from journal.store import utc_naive
 
 COOKIE_NAME = "console_session"
 SESSION_LIFETIME = timedelta(hours=12)  # one shift; then the agent signs in again
@@ -58,22 +59,18 @@ def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
 def start_session(engine: Engine, secret: str, agent: Agent) -> tuple[str, str]:
     """A new session for a signed-in agent: (session id, cookie value)."""
     session_id = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        connection.execute(delete(agent_sessions).where(agent_sessions.c.expires_at < _naive(now)))
+        connection.execute(delete(agent_sessions).where(agent_sessions.c.expires_at < utc_naive(now)))
         connection.execute(
             insert(agent_sessions).values(
                 session_hash=_hash(session_id),
                 username=agent.username,
-                created_at=_naive(now),
-                expires_at=_naive(now + SESSION_LIFETIME),
+                created_at=utc_naive(now),
+                expires_at=utc_naive(now + SESSION_LIFETIME),
             )
         )
     return session_id, _serializer(secret).dumps(session_id)
@@ -96,7 +93,7 @@ def agent_of_session(engine: Engine, session_id: str) -> Agent | None:
         row = connection.execute(
             select(agent_sessions.c.username).where(
                 agent_sessions.c.session_hash == _hash(session_id),
-                agent_sessions.c.expires_at > _naive(datetime.now(UTC)),
+                agent_sessions.c.expires_at > utc_naive(datetime.now(UTC)),
             )
         ).first()
     return get_agent(engine, row.username) if row else None

@@ -25,6 +25,7 @@ from sqlalchemy.pool import StaticPool
 
 from core.settings import Settings
 from journal.schema import sign_in_throttle
+from journal.store import utc_naive
 
 MAX_DELAY_S = 60
 ADDRESS_FACTOR = (
@@ -87,10 +88,6 @@ def client_address(host: str | None) -> str:
     return str(address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else str(address)
 
 
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
 def _memory_engine() -> Engine:
     engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
     sign_in_throttle.create(engine)
@@ -123,7 +120,7 @@ class SignInThrottle:
 
     def waiting(self, engine: Engine, keys: Sequence[Key]) -> Wait | None:
         """The longest wait any of `keys` is under now; None: the attempt may be checked."""
-        now = _naive(self.clock())
+        now = utc_naive(self.clock())
         with engine.connect() as connection:
             rows = connection.execute(
                 select(sign_in_throttle.c.scope, sign_in_throttle.c.not_before, sign_in_throttle.c.locked).where(
@@ -139,7 +136,7 @@ class SignInThrottle:
 
     def fail(self, engine: Engine, keys: Sequence[Key]) -> Wait | None:
         """Counts a failure for each key not locked; returns the wait the next attempt is under."""
-        now = _naive(self.clock())
+        now = utc_naive(self.clock())
         insert = (postgresql if engine.dialect.name == "postgresql" else sqlite).insert
         with engine.begin() as connection:
             # A write first, so the transaction holds the write lock before it reads (SQLite) and the

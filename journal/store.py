@@ -9,7 +9,7 @@ and the tasks listing (`journal/tasks.py`) build on the helpers here.
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from alembic import command
 from alembic.config import Config
@@ -23,6 +23,10 @@ from workflows.contracts import JournalBatch
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+@overload
+def utc_naive(moment: datetime) -> datetime: ...
+@overload
+def utc_naive(moment: None) -> None: ...
 def utc_naive(moment: datetime | None) -> datetime | None:
     """Naive UTC, as stored; a time with no UTC form (year 1 at +14:00) is clamped rather than failing every retry."""
     if moment is None or moment.tzinfo is None:
