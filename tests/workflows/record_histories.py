@@ -1,10 +1,13 @@
-"""Records histories of real journeys for the replay test: `python -m tests.workflows.record_histories`.
+"""Records histories of real journeys for the replay test: `python -m tests.workflows.record_histories [name ...]`.
 
 Run it when a journey's shape changes on purpose (a new path, a patched change) and commit the files;
 never re-record to make a failing replay pass: that failure means running journeys would break.
+Name the scenarios to record (a new one, or a `before_<change>_` copy made on the old code); with no
+names it records them all.
 """
 
 import asyncio
+import sys
 import tempfile
 from pathlib import Path
 
@@ -129,7 +132,10 @@ SCENARIOS = [
 ]
 
 
-async def record() -> None:
+async def record(names: list[str]) -> None:
+    unknown = set(names) - {scenario.__name__ for scenario in SCENARIOS}
+    if unknown:
+        raise SystemExit(f"no such scenario: {', '.join(sorted(unknown))}")
     HISTORIES.mkdir(exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
@@ -139,6 +145,8 @@ async def record() -> None:
 
         await register_search_attributes(env)
         for scenario in SCENARIOS:
+            if names and scenario.__name__ not in names:
+                continue
             with tempfile.TemporaryDirectory() as data_dir:
                 settings = bench_settings(Path(data_dir))
                 async with build_worker(env.client, settings):
@@ -159,4 +167,4 @@ async def record() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(sys.argv[1:]))
