@@ -123,7 +123,26 @@ async def flood_folded_in_shares(bench: Bench) -> None:
         await handle.result()
 
 
+async def cancelled_in_temporal_ui(bench: Bench) -> None:
+    """A journey nudging at stage A, cancelled from the Temporal Web UI (a workflow cancel request).
+
+    Before operator-close the journey ended as Temporal's `Canceled` with the journal saying `active`;
+    since, it ends `closed` ("cancelled in Temporal") and writes that to the journal first.
+    """
+    from temporalio.client import WorkflowFailureError
+
+    await bench.send("onboarding.phone_verified")
+    await bench.skip(hours=3)
+    handle = bench.env.client.get_workflow_handle(workflow_id_for(bench.customer_id))
+    await handle.cancel()
+    try:
+        await handle.result()
+    except WorkflowFailureError:
+        pass  # the old code: the journey ended cancelled
+
+
 SCENARIOS = [
+    cancelled_in_temporal_ui,
     flood_folded_in_shares,
     help_unclaimed_then_claimed_late,
     stage_a_escalated_then_abandoned,
