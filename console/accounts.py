@@ -15,6 +15,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from journal.schema import agent_sessions, agents
+from journal.store import utc, utc_naive
 from workflows.human_tasks import AGENT_ID_PATTERN
 
 MIN_PASSWORD_LENGTH = 12
@@ -67,7 +68,7 @@ def check_password(password: str) -> str:
 
 def _agent(row: object) -> Agent:
     mapping = row._mapping  # type: ignore[attr-defined]
-    return Agent(mapping["username"], Role(mapping["role"]), mapping["created_at"].replace(tzinfo=UTC))
+    return Agent(mapping["username"], Role(mapping["role"]), utc(mapping["created_at"]))
 
 
 def add_agent(engine: Engine, username: str, password: str, role: Role) -> Agent:
@@ -81,7 +82,7 @@ def add_agent(engine: Engine, username: str, password: str, role: Role) -> Agent
                     username=username,
                     password_hash=password_hash,
                     role=role.value,
-                    created_at=created_at.replace(tzinfo=None),
+                    created_at=utc_naive(created_at),
                 )
             )
     except IntegrityError:

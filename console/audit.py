@@ -11,6 +11,7 @@ import structlog
 from sqlalchemy import Engine, insert, select
 
 from journal.schema import agent_actions
+from journal.store import utc, utc_naive
 
 log = structlog.get_logger("console")
 
@@ -39,7 +40,7 @@ def record_action(
     with engine.begin() as connection:
         connection.execute(
             insert(agent_actions).values(
-                at=at.replace(tzinfo=None),
+                at=utc_naive(at),
                 agent=agent,
                 action=action,
                 task_id=task_id,
@@ -66,6 +67,4 @@ def actions_for_task(engine: Engine, task_id: str) -> list[AgentAction]:
             .where(agent_actions.c.task_id == task_id)
             .order_by(agent_actions.c.at, agent_actions.c.id)
         )
-        return [
-            AgentAction(r.at.replace(tzinfo=UTC), r.agent, r.action, r.task_id, r.customer_id, r.detail) for r in rows
-        ]
+        return [AgentAction(utc(r.at), r.agent, r.action, r.task_id, r.customer_id, r.detail) for r in rows]

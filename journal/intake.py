@@ -63,7 +63,7 @@ def claim_events(
                 select(ended_journeys).where(ended_journeys.c.customer_id.in_(sorted(set(customer_ids))))
             )
         }
-    return claims, floors  # type: ignore[return-value]
+    return claims, floors
 
 
 def settle_events(engine: Engine, states: dict[str, str]) -> None:

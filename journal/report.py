@@ -39,7 +39,7 @@ from journal.figures import (
 )
 from journal.schema import customer_activity, journal_entries, journeys
 from journal.sql_functions import day_of, days_later, hours_between
-from journal.store import utc
+from journal.store import utc, utc_naive
 from workflows.funnel import MAIN_PATH, Stage, funnel_position
 
 # The report's figures live in journal/figures.py; who reads the report takes them from here too.
@@ -70,7 +70,7 @@ def _drop_at(drop_off_stages: ColumnElement[str]) -> dict[Stage, ColumnElement[b
 
 
 def _naive(moment: datetime) -> datetime:
-    return utc(moment).replace(tzinfo=None)  # type: ignore[union-attr]
+    return utc_naive(moment)
 
 
 def _median_and_p90(connection: Connection, where: ColumnElement[bool], n: int) -> Duration:
@@ -92,7 +92,7 @@ def _median_and_p90(connection: Connection, where: ColumnElement[bool], n: int) 
         .subquery("ranked")
     )
     hours: dict[int, float] = {
-        r.rank - 1: (utc(r.ended_at) - utc(r.started_at)).total_seconds() / 3600  # type: ignore[operator]
+        r.rank - 1: (utc(r.ended_at) - utc(r.started_at)).total_seconds() / 3600
         for r in connection.execute(select(ranked).where(ranked.c.rank.in_([i + 1 for i in wanted])))
     }
     median = hours[m_low] if n % 2 else (hours[m_low] + hours[m_high]) / 2
@@ -125,7 +125,14 @@ def report_from_journal(
 
     # First the journeys in scope grouped by what the figures tell apart (a few dozen groups in a real
     # journal), then conditional sums over the groups: each drop-off list is matched once per group.
-    outcome = case((completed_j, "completed"), (and_(j.outcome.is_not(None), j.outcome != ""), "ended"), else_="open")
+    # Closed by an operator: ended, neither completed nor abandoned; still counted where it started (its
+    # drop-off stays a drop-off that was not recovered: who is closed may depend on the messages).
+    outcome = case(
+        (completed_j, "completed"),
+        (j.outcome == "closed", "closed"),
+        (and_(j.outcome.is_not(None), j.outcome != ""), "ended"),
+        else_="open",
+    )
     grouped = (
         select(
             j.recovery_group.label("grp"),
@@ -151,6 +158,7 @@ def report_from_journal(
         total().label("journeys"),
         total(completed).label("completed"),
         total(g.outcome != "open").label("ended"),
+        total(g.outcome == "closed").label("closed"),
         total(holdout).label("holdout"),
         total(value=g.messages).label("messages"),
         total(treated, value=g.messages).label("treated_messages"),
@@ -309,6 +317,7 @@ def report_from_journal(
         playbook_version=playbook_version,
         journeys=started,
         ended=t["ended"],
+        closed=t["closed"],
         completed=t["completed"],
         completion_rate=rate(t["completed"], started),
         holdout_journeys=t["holdout"],

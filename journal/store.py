@@ -13,7 +13,7 @@ from typing import Any, overload
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, String, Table, create_engine, desc, event, select
+from sqlalchemy import Engine, String, Table, case, create_engine, desc, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.private_files import create_owner_only
@@ -52,8 +52,12 @@ def _fit(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     return fitted
 
 
+@overload
+def utc(moment: datetime) -> datetime: ...
+@overload
+def utc(moment: None) -> None: ...
 def utc(moment: datetime | None) -> datetime | None:
-    """A time read back from the journal (stored naive) as the UTC time it is."""
+    """A time read back from the journal (stored naive), or given without a zone, as the UTC time it is."""
     return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
@@ -107,6 +111,7 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
         drop_off_stages=",".join(s.value for s in summary.drop_off_stages),
         stage=summary.stage.value,
         furthest_stage=summary.furthest_stage.value,
+        updated_at=_latest_of(batch),
     )
     with engine.begin() as connection:
         journey_id = (
@@ -123,11 +128,11 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
         row["journey_id"] = journey_id
         row = _fit(journeys, row)
         upsert = insert_into(engine, journeys).values(**row)
-        connection.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["journey_id"], set_={k: upsert.excluded[k] for k in row if k != "journey_id"}
-            )
-        )
+        latest = upsert.excluded.updated_at
+        updates = {k: upsert.excluded[k] for k in row if k != "journey_id"}
+        # A batch of late events (old occurred_at) never moves `updated_at` back.
+        updates["updated_at"] = case((journeys.c.updated_at > latest, journeys.c.updated_at), else_=latest)
+        connection.execute(upsert.on_conflict_do_update(index_elements=["journey_id"], set_=updates))
         if batch.tasks:
             _write_tasks(engine, connection, batch, journey_id)
         if not batch.entries:
@@ -158,6 +163,13 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
             .returning(journal_entries.c.entry_id)
         )
         return len(connection.execute(statement).all())
+
+
+def _latest_of(batch: JournalBatch) -> datetime | None:
+    """When the journal last heard of the journey: its newest entry, its end, or its start."""
+    summary = batch.journey
+    moments = [e.at for e in batch.entries] + [summary.started_at] + ([summary.ended_at] if summary.ended_at else [])
+    return max(utc_naive(m) for m in moments)
 
 
 def _write_tasks(engine: Engine, connection: Any, batch: JournalBatch, journey_id: str) -> None:

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from journal.store import utc
 from simulator.agents import AgentDone
 from simulator.api import ApiUnavailable, already_ran
 from simulator.cohort import CustomerPlan
@@ -199,10 +200,8 @@ def _lags(view: dict[str, Any]) -> list[float]:
 def _until_deadline(view: dict[str, Any], poll: float) -> float:
     """Seconds until the journey ends by itself if nothing happens, within [poll, MAX_LOOK_S]."""
     try:
-        deadline = datetime.fromisoformat(str(view.get("recovery_deadline")))
+        deadline = utc(datetime.fromisoformat(str(view.get("recovery_deadline"))))
     except ValueError:
         return poll
-    if deadline.tzinfo is None:
-        deadline = deadline.replace(tzinfo=UTC)
     left = (deadline - datetime.now(UTC)).total_seconds() + 0.5
     return min(max(left, poll), max(MAX_LOOK_S, poll))

@@ -13,6 +13,7 @@ from pydantic import BeforeValidator
 from core.deps import journal_of
 from journal.chart import chart_png
 from journal.report import RecoveryReport, report_from_journal
+from journal.store import utc
 from starters.api.auth import ERRORS
 
 router = APIRouter(prefix="/v1")  # prefixed here: the route keeps its full path (metrics label routes by it)
@@ -27,12 +28,12 @@ def _report_bound(moment: datetime | None) -> datetime | None:
     subtracts days from `until`, and year 1 or 9999 (valid date-times) overflowed into a 500."""
     if moment is None:
         return None
-    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    aware = utc(moment)
     try:
-        utc = aware.astimezone(UTC)
+        in_utc = aware.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC form
         return REPORT_EARLIEST if aware.year < 5000 else REPORT_LATEST
-    return min(max(utc, REPORT_EARLIEST), REPORT_LATEST)
+    return min(max(in_utc, REPORT_EARLIEST), REPORT_LATEST)
 
 
 async def _report(

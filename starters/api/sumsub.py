@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
 
+from journal.store import utc
 from starters.api.auth import recovery_client
 from starters.api.body import body_within
 from starters.api.errors import BatchRejected, FieldError, Problem, event_errors, unprocessable
@@ -90,7 +91,7 @@ def created_at(value: Any) -> datetime | None:
             return datetime.fromtimestamp(int(value) / 1000, UTC)
         if isinstance(value, str):
             moment = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            return utc(moment)
     except (ValueError, OverflowError, OSError):
         return None
     return None

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from journal.store import utc
 from starters.cli.common import TemporalAddress, console, fail, journal_errors, run, settings_from
 from starters.client import EventsRejected, RecoveryClient, admit_events
 
@@ -47,9 +48,7 @@ def event(
     else:
         if not customer or not type_:
             fail("give --customer and --type, or --file")
-        when = occurred_at or datetime.now(UTC)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
+        when = utc(occurred_at or datetime.now(UTC))
         profile: dict[str, Any] = {k: v for k, v in {"timezone": timezone_, "locale": locale}.items() if v}
         if lat is not None and lon is not None:
             profile["location"] = {"lat": lat, "lon": lon}

@@ -27,7 +27,7 @@ from journal.report import (
     uplift_of,
 )
 from journal.schema import customer_activity, journal_entries, journeys
-from journal.store import migrate, open_journal, utc
+from journal.store import migrate, open_journal, utc, utc_naive
 from tests.journal.synthetic_journal import T0, write_synthetic_journal
 from tests.journal.test_store import postgres_engine
 from workflows.funnel import MAIN_PATH, Stage, funnel_position
@@ -52,7 +52,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def _duration(rows: list[dict[str, Any]]) -> Duration:
-    hours = [(utc(j["ended_at"]) - utc(j["started_at"])).total_seconds() / 3600 for j in rows]  # type: ignore[operator]
+    hours = [(utc(j["ended_at"]) - utc(j["started_at"])).total_seconds() / 3600 for j in rows]
     return Duration(
         customers=len(hours),
         median_hours=statistics.median(hours) if hours else None,
@@ -69,7 +69,7 @@ def python_report(
     dormancy_days: int = 30,
 ) -> RecoveryReport:
     def naive(moment: datetime) -> datetime:
-        return utc(moment).replace(tzinfo=None)  # type: ignore[union-attr]
+        return utc_naive(moment)
 
     scope = [journeys.c.started_at < naive(until)]
     if since is not None:
@@ -96,7 +96,7 @@ def python_report(
         )
         activity: dict[str, list[datetime]] = defaultdict(list)
         for r in connection.execute(select(customer_activity)):
-            activity[r.customer_id].append(utc(r.occurred_at))  # type: ignore[arg-type]
+            activity[r.customer_id].append(utc(r.occurred_at))
         activity_reported = bool(activity)
 
     for j in rows:
@@ -107,7 +107,7 @@ def python_report(
     holdout = [j for j in rows if j["recovery_group"] == "holdout"]
     weeks: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for j in rows:
-        year, week, _ = utc(j["started_at"]).isocalendar()  # type: ignore[union-attr]
+        year, week, _ = utc(j["started_at"]).isocalendar()
         weeks[f"{year}-W{week:02d}"].append(j)
     by_week = [
         CohortWeek(
@@ -150,7 +150,7 @@ def python_report(
             )
         )
     messages = sum(j["messages_sent"] for j in rows)
-    eligible = [j for j in completed if utc(j["ended_at"]) + timedelta(days=dormancy_days) <= until]  # type: ignore[operator]
+    eligible = [j for j in completed if utc(j["ended_at"]) + timedelta(days=dormancy_days) <= until]
     dormant: int | None = None
     if activity_reported:
         dormant = len(
@@ -158,7 +158,7 @@ def python_report(
                 j
                 for j in eligible
                 if not any(
-                    utc(j["ended_at"]) < t <= utc(j["ended_at"]) + timedelta(days=dormancy_days)  # type: ignore[operator]
+                    utc(j["ended_at"]) < t <= utc(j["ended_at"]) + timedelta(days=dormancy_days)
                     for t in activity[j["customer_id"]]
                 )
             ]
