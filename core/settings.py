@@ -2,7 +2,7 @@
 
 import os
 from pathlib import Path
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -12,15 +12,22 @@ from workflows.playbook import DEFAULT_PLAYBOOK
 
 # `recovery up` writes the addresses, token and playbook of the stack it runs here, so a second
 # terminal in the project talks to that stack with no variables to set. The environment wins.
+# RECOVERY_ENV_FILE names another file (os.devnull: none), read each time settings are made.
 STACK_ENV_FILE = Path("var") / "recovery.env"
 DEFAULT_STORE_DIRECTORY = Path(__file__).resolve().parent.parent / "stores" / "default.toml"
+
+
+def stack_env_file() -> str:
+    """The env file settings read: looked up when they are made, never when this module is imported,
+    so a process (a test run) that sets RECOVERY_ENV_FILE after importing it is still obeyed."""
+    return os.environ.get("RECOVERY_ENV_FILE", str(STACK_ENV_FILE))
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RECOVERY_",
         extra="ignore",
-        env_file=os.environ.get("RECOVERY_ENV_FILE", str(STACK_ENV_FILE)),
+        env_file=None,  # see __init__: stack_env_file() at each Settings()
         env_ignore_empty=True,  # RECOVERY_X= (as docker compose passes an unset optional one) means unset
     )
 
@@ -140,6 +147,12 @@ class Settings(BaseSettings):
     metrics_host: str = Field(
         "127.0.0.1", description="worker: the address metrics listen on; 0.0.0.0 to let other hosts scrape them"
     )
+
+    if not TYPE_CHECKING:  # at run time only: type checkers keep the fields' own signature
+
+        def __init__(self, **values: Any) -> None:
+            values.setdefault("_env_file", stack_env_file())  # Settings(_env_file=None) still reads no file
+            super().__init__(**values)
 
     @model_validator(mode="after")
     def _sms_provider_configured(self) -> Self:

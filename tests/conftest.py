@@ -7,13 +7,17 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
+from core.settings import Settings
 from tests.harness import Bench, bench_settings, running_bench
 from tests.payload_keys import TEST_PAYLOAD_KEYS, converter_for_tests
 from tests.temporal_binaries import DEV_SERVER, TEST_SERVER
 from workflows.playbook import Playbook, load_playbook
 from workflows.search_attributes import ALL_KEYS
 
-# Tests set every setting they need; a stack running in this checkout must not leak into them.
+# Tests set every setting they need; a stack running in this checkout (its var/recovery.env, read
+# when settings are made) or a RECOVERY_* setting exported in the shell must not leak into them.
+for _name in [n for n in os.environ if n.startswith("RECOVERY_") and n[9:].lower() in Settings.model_fields]:
+    del os.environ[_name]
 os.environ["RECOVERY_ENV_FILE"] = os.devnull
 # Payloads are encrypted everywhere, tests too: Settings() and every process a test starts inherit this key.
 os.environ["RECOVERY_PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS

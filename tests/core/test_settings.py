@@ -144,3 +144,20 @@ def test_recovery_worker_refuses_a_role_without_its_queue(tmp_path: Path) -> Non
         "error: bad RECOVERY_* setting: RECOVERY_WORKER_ROLE=messaging needs RECOVERY_MESSAGING_TASK_QUEUE "
         "(the queue deliveries run on)"
     )
+
+
+def test_the_env_file_is_looked_up_when_settings_are_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stack running in the checkout writes var/recovery.env: tests (which name os.devnull after importing
+    core.settings) must not read it, and a file named later is obeyed."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "recovery.env").write_text("RECOVERY_TEMPORAL_ADDRESS=127.0.0.1:7233\nRECOVERY_DATA_DIR=/x\n")
+    assert os.environ["RECOVERY_ENV_FILE"] == os.devnull  # tests/conftest.py, set after core.settings was imported
+    assert Settings().data_dir == Path("var") and Settings().temporal_address == "localhost:7233"
+    named = tmp_path / "named.env"
+    named.write_text("RECOVERY_NAMESPACE=from-the-file\n")
+    monkeypatch.setenv("RECOVERY_ENV_FILE", str(named))
+    assert Settings().namespace == "from-the-file"
+    monkeypatch.delenv("RECOVERY_ENV_FILE")
+    assert Settings().temporal_address == "127.0.0.1:7233"  # the stack's file, for the CLI in a second terminal
+    assert Settings(_env_file=None).temporal_address == "localhost:7233"
