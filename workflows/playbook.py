@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from workflows.copy_locales import missing_locales
 from workflows.durations import Duration
 from workflows.funnel import ErrorKind, RejectionReason, Stage
 
@@ -40,6 +41,9 @@ class Escalation(_Strict):
 class StagePlaybook(_Strict):
     label: str = Field(description="short name ops use, e.g. 'A'")
     step: str = Field(description="what the customer has to do next, in plain words")
+    step_copy: dict[str, str] = Field(
+        default_factory=dict, description="`step` in the playbook's other locales, for the {step} in their copy"
+    )
     waiting_on: Literal["customer", "us"] = "customer"
     drop_off_after: Duration
     nudges: Annotated[int, Field(ge=0, le=3)] = 0
@@ -100,6 +104,9 @@ class TaskPolicy(_Strict):
 class Playbook(_Strict):
     name: str
     default_locale: str = "en"
+    locales: list[str] = Field(
+        default_factory=list, description="languages all copy is written in; the check refuses copy missing one"
+    )
     default_timezone: str = "UTC"
     guardrails: Guardrails
     stages: dict[Stage, StagePlaybook]
@@ -154,6 +161,7 @@ class Playbook(_Strict):
                 f"default_timezone {self.default_timezone!r} is not an IANA time zone (e.g. 'Asia/Tashkent')"
             ) from None
         self._check_placeholders()
+        self._check_locales()
         if not self.version:
             digest = hashlib.sha256(self.model_dump_json(exclude={"version"}).encode()).hexdigest()[:10]
             object.__setattr__(self, "version", f"{self.name}@{digest}")
@@ -183,6 +191,15 @@ class Playbook(_Strict):
                 raise ValueError(
                     f"{where} uses {{{', '.join(sorted(unknown))}}}; allowed here: {{{'}, {'.join(sorted(allowed))}}}"
                 )
+
+    def _check_locales(self) -> None:
+        """Each declared language in every stage, reason, error, offer and script (copy_locales.py)."""
+        if self.locales and self.default_locale not in self.locales:
+            raise ValueError(f"locales {self.locales} must include the default_locale {self.default_locale!r}")
+        problems = missing_locales(self, self.locales, self.default_locale)
+        if problems:
+            shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+            raise ValueError(f"copy missing a declared locale ({', '.join(self.locales)}): {shown}")
 
     def for_stage(self, stage: Stage) -> StagePlaybook:
         return self.stages[stage]

@@ -1,6 +1,5 @@
 """Which words the customer gets: by stage, by rejection reason, our own errors first, in their language."""
 
-import copy as deepcopy_module
 import itertools
 import tomllib
 from datetime import UTC, datetime, timedelta
@@ -45,12 +44,19 @@ def at(stage_event: str, **attributes: Any) -> tuple[str, dict[str, Any]]:
     return (stage_event, attributes)
 
 
+def english_only(node: Any) -> Any:
+    """The default playbook as it was before it shipped other languages: the fallback rules on their own."""
+    if isinstance(node, dict):
+        return {k: english_only(v) for k, v in node.items() if k not in ("ru", "uz", "locales", "step_copy")}
+    return node
+
+
 def with_copy(**edits: dict[str, Any]) -> Playbook:
-    """The default playbook with extra copy.
+    """The default playbook, English only, with extra copy.
 
     Each keyword is a path with '__' between keys (stages__phone_verified__copy).
     """
-    raw = deepcopy_module.deepcopy(RAW)
+    raw = english_only(RAW)
     for path, entries in edits.items():
         node = raw
         for key in path.split("__"):

@@ -201,7 +201,7 @@ BROKEN = {
         ["error_copy.en has unknown error kinds: disk_full"],
     ),
     "no store offer copy in default locale": (
-        replace_once('[store_offer_copy]\nen = "', '[store_offer_copy]\nuz = "'),
+        replace_once('[store_offer_copy]\nen = "', '[store_offer_copy]\nfr = "'),
         ["store_offer_copy.en is missing"],
     ),
     "human task kind missing": (drop_section("[human_tasks.help_request]"), ["human_tasks.help_request is missing"]),
@@ -230,7 +230,7 @@ def test_missing_playbook_file_says_so(tmp_path: Path) -> None:
 def test_stage_copy_without_a_default_in_the_default_locale_is_rejected(tmp_path: Path) -> None:
     text = replace_once(
         'copy.en.default = "One more step: a photo of your passport. Tips inside."',
-        'copy.uz.default = "Yana bir qadam: pasport rasmi."',
+        'copy.fr.default = "Encore une étape : une photo de votre passeport."',
     )(DEFAULT_TEXT)
     with pytest.raises(PlaybookError, match="phone_verified"):
         load_playbook(write(tmp_path, text))
