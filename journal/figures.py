@@ -80,6 +80,7 @@ class RecoveryReport(BaseModel):
     playbook_version: str | None
     journeys: int
     ended: int
+    closed: int = 0  # ended by an operator (or a cancel in the Temporal UI): among `ended`, not completed
     completed: int
     completion_rate: float | None
     holdout_journeys: int

@@ -3,7 +3,7 @@
 Customer ids only: no names, phone numbers or locations. Times are stored as naive UTC.
 """
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -29,6 +29,10 @@ journeys = Table(
     Column("preceded_by", String(40)),
     Column("assisted", Boolean, nullable=False, default=False),
     Column("ended_at", DateTime),
+    # When the journal last heard of the journey, and its nudges (null on rows written before 0009).
+    Column("updated_at", DateTime),
+    Column("nudges_sent", Integer),
+    Index("ix_journeys_status_started_at", "status", "started_at"),
 )
 
 journal_entries = Table(

@@ -31,6 +31,7 @@ from core.temporal_client import connect
 from journal.intake import DELIVERED, IGNORED, Claim, claim_events, raise_floor, settle_events
 from journal.store import open_journal, record_activity
 from journal.tasks import TaskSummary, live_tasks
+from starters.operator_controls import OperatorControls
 from workflows.events import IncomingEvent, OnboardingEvent, fingerprint
 from workflows.funnel import EventType
 from workflows.human_tasks import (
@@ -111,7 +112,7 @@ async def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-class RecoveryClient:
+class RecoveryClient(OperatorControls):
     def __init__(
         self,
         client: Client,

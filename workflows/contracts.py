@@ -106,6 +106,7 @@ class JourneySummary(_Contract):
     preceded_by: str | None = None
     assisted: bool = False
     ended_at: datetime | None = None
+    nudges_sent: int | None = None  # None in batches built before the journal kept it
 
 
 class TaskSnapshot(_Contract):

@@ -58,6 +58,7 @@ def unjournaled_batch(state: JourneyState, workflow_id: str, run_key: str) -> Jo
             furthest_stage=furthest_stage(state),
             drop_off_stages=state.drop_off_stages,
             messages_sent=len(state.messages_out),
+            nudges_sent=state.nudges_sent,
             outcome=outcome.kind.value if outcome else None,
             outcome_reason=outcome.reason if outcome else None,
             preceded_by=outcome.preceded_by if outcome else None,

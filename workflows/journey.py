@@ -25,10 +25,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.journey_acting import JourneyActing
     from workflows.journey_changes import finish
+    from workflows.journey_controls import CANCELLED_IN_TEMPORAL, TEMPORAL_OPERATOR, CloseJourney, check_close
     from workflows.journey_input import JourneyInput
     from workflows.journey_intake import EVENTS_PER_TASK, JourneyIntake
     from workflows.journey_records import (
         record_claim,
+        record_close,
         record_completion,
         record_deferred,
         record_delivery_status,
@@ -36,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         record_release,
         record_suppressed,
     )
-    from workflows.journey_rules import BOUNDED_STATE_PATCH, CURRENT_RULES
+    from workflows.journey_rules import BOUNDED_STATE_PATCH, CURRENT_RULES, OPERATOR_CLOSE_PATCH
     from workflows.journey_state import JourneyOutcome, adopt_bounds
     from workflows.journey_view import JourneyView, view_of
     from workflows.next_step import (
@@ -78,6 +80,28 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
 
     @workflow.run
     async def run(self, journey: JourneyInput) -> JourneyOutcome | None:
+        """Runs the playbook to the journey's end, and returns how it ended.
+
+        A cancel request (the Temporal Web UI's Cancel, `temporal workflow cancel`) closes the journey
+        (operator-close): the CancelledError is caught, the close recorded ("cancelled in Temporal"),
+        search attributes and journal brought up to date (activities still run once the cancellation
+        is caught), and the outcome returned like any other end. So the workflow completes rather than
+        ending as Canceled: the journey did end, on purpose, and its result, view, search attributes
+        and journal all say how, the same way as a close through the API. Before that patch, and for a
+        journey that never received an event (nothing to record), the cancellation ends it as Canceled.
+        """
+        try:
+            return await self._run_playbook()
+        except asyncio.CancelledError:
+            if self._state is None or not workflow.patched(OPERATOR_CLOSE_PATCH):
+                raise
+            state = self._state
+            if state.outcome is None:
+                record_close(state, CloseJourney(reason=CANCELLED_IN_TEMPORAL, by=TEMPORAL_OPERATOR), self._now())
+                self._log("journey_closed", by=TEMPORAL_OPERATOR, reason=CANCELLED_IN_TEMPORAL)
+            return await self._end()
+
+    async def _run_playbook(self) -> JourneyOutcome | None:
         if self._state is None:
             # Started without its first event (e.g. from the UI): nothing to run until one arrives.
             try:
@@ -135,6 +159,11 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
                     await self._send(step)
                 case EscalateToAgent():
                     record_escalation(state, self._playbook, step, now)
+        return await self._end()
+
+    async def _end(self) -> JourneyOutcome:
+        state = self._journey()
+        assert state.outcome is not None
         self._publish_search_attributes()
         self._count_decisions()
         await self._flush_journal()
@@ -240,6 +269,22 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
         check_complete(self._journey().tasks, request)
 
     # -- ops ------------------------------------------------------------------------------------
+
+    @workflow.update
+    def close_journey(self, request: CloseJourney) -> JourneyOutcome:
+        """An operator ends the journey at once with a reason: outcome and status `closed`. The run
+        loop wakes, writes the journal and returns; the view stays readable after."""
+        state = self._journey()
+        check_close(state)
+        record_close(state, request, self._now())
+        self._changed = True
+        self._log("journey_closed", by=request.by)
+        assert state.outcome is not None
+        return state.outcome
+
+    @close_journey.validator
+    def _validate_close(self, request: CloseJourney) -> None:
+        check_close(self._journey())
 
     @workflow.query
     def view(self) -> JourneyView:

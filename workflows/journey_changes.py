@@ -262,7 +262,10 @@ def recount_messages(state: JourneyState) -> None:
         )
 
 
-def finish(state: JourneyState, kind: OutcomeKind, now: datetime, reason: str) -> None:
+def finish(
+    state: JourneyState, kind: OutcomeKind, now: datetime, reason: str, detail: str | None = None, by: str | None = None
+) -> None:
+    """Ends the journey: its outcome, its live tasks closed, and an `ended` decision (`detail`: the reason)."""
     preceded_by = preceding_intervention(state)
     state.outcome = JourneyOutcome(
         kind=kind,
@@ -273,10 +276,11 @@ def finish(state: JourneyState, kind: OutcomeKind, now: datetime, reason: str) -
         preceded_by=preceded_by,
         drop_off_stages=list(state.drop_off_stages),
         messages_sent=len(state.messages_out),
+        closed_by=by,
     )
     for task in state.tasks:
         if task.is_live:
             task.state = TaskState.CLOSED
             task.note = f"journey ended: {kind.value}"
     state.next_action, state.next_action_at = None, None
-    state.record(now, DecisionAction.ENDED, kind.value, reason)
+    state.record(now, DecisionAction.ENDED, kind.value, reason if detail is None else detail)

@@ -9,9 +9,10 @@ from datetime import datetime
 from workflows.contracts import DeliveryStatus
 from workflows.funnel import Channel, Stage
 from workflows.human_tasks import CompleteTask, HumanTask, TaskReason, TaskState
-from workflows.journey_changes import apply_task_outcome, open_task, recount_messages
+from workflows.journey_changes import apply_task_outcome, finish, open_task, recount_messages
+from workflows.journey_controls import CloseJourney
 from workflows.journey_rules import JourneyRules
-from workflows.journey_state import DecisionAction, JourneyState, MessageKind, SentMessage
+from workflows.journey_state import DecisionAction, JourneyState, MessageKind, OutcomeKind, SentMessage
 from workflows.next_step import Defer, EscalateToAgent, SendMessage, Suppress
 from workflows.playbook import Playbook
 
@@ -165,6 +166,12 @@ def record_completion(
     task.completed_by, task.completed_at = request.agent_id, now
     state.record(now, DecisionAction.TASK_COMPLETED, request.outcome.value, f"{task.task_id} by {request.agent_id}")
     apply_task_outcome(state, task, request.outcome, now, rules)
+
+
+def record_close(state: JourneyState, request: CloseJourney, now: datetime) -> None:
+    """An operator ends the journey at once: outcome `closed` with their reason, and an `ended` decision
+    saying who and why (what the journal and the inbox's story show). Live tasks close with it."""
+    finish(state, OutcomeKind.CLOSED, now, request.reason, detail=f"by {request.by}: {request.reason}", by=request.by)
 
 
 def _task(state: JourneyState, task_id: str) -> HumanTask:

@@ -14,6 +14,9 @@ TASK_OVERDUE_PATCH = "task-overdue"
 PROGRESS_GUARDS_PATCH = "progress-guards"
 UNREACHABLE_WINDOW_PATCH = "unreachable-window"
 JOURNAL_BATCHING_PATCH = "journal-batching"
+# A cancel request (the Temporal UI's Cancel) closes the journey, recorded and journaled, instead of
+# ending it as Temporal's Canceled with the journal still saying `active`.
+OPERATOR_CLOSE_PATCH = "operator-close"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ class JourneyStatus(StrEnum):
     COMPLETED = "completed"
     ABANDONED = "abandoned"
     OPTED_OUT = "opted_out"
+    CLOSED = "closed"  # ended by an operator (or a cancel request from the Temporal UI)
 
 
 class DecisionAction(StrEnum):
@@ -115,6 +116,7 @@ class OutcomeKind(StrEnum):
     COMPLETED = "completed"
     ABANDONED = "abandoned"
     OPTED_OUT = "opted_out"
+    CLOSED = "closed"  # an operator closed it, with a reason: neither recovered nor abandoned
 
 
 class JourneyOutcome(BaseModel):
@@ -128,6 +130,7 @@ class JourneyOutcome(BaseModel):
     preceded_by: str = Field(default="none", description="nudge_1..3, sms_store_offer, human_task or none")
     drop_off_stages: list[Stage] = Field(default_factory=list)
     messages_sent: int = 0
+    closed_by: str | None = Field(default=None, description="who closed it (closed journeys only)")
 
 
 class JourneyState(BaseModel):

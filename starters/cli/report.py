@@ -70,7 +70,7 @@ def render_report(report: RecoveryReport) -> Group:
         ("Recovery report ", "bold"),
         f"({scope})\n",
         f"journeys {report.journeys} (holdout {report.holdout_journeys}), "
-        f"ended {report.ended}, completed {report.completed}: ",
+        f"ended {report.ended} (closed by operators {report.closed}), completed {report.completed}: ",
         ("completion rate " + _pct(report.completion_rate), "bold"),
     )
     weeks = Table("cohort week", "started", "completed", "rate", title="Completion by cohort week", header_style="bold")
