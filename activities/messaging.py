@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities.delivery import Delivery
+from activities.sms_failover import SmsFailover
 from workflows.contracts import CHANNEL_OPTED_OUT, DeliveryReceipt, OutboundMessage, StaffNotification
 from workflows.events import OnboardingEvent
 from workflows.funnel import EventType
@@ -17,10 +18,13 @@ log = structlog.get_logger(__name__)
 
 
 class MessagingActivities:
-    def __init__(self, push: Delivery, sms: Delivery, staff: Delivery) -> None:
+    """`sms_failover`: a second SMS provider behind `sms` for when it keeps failing (activities/sms_failover.py)."""
+
+    def __init__(self, push: Delivery, sms: Delivery, staff: Delivery, sms_failover: SmsFailover | None = None) -> None:
         self._push = push
         self._sms = sms
         self._staff = staff
+        self._sms_failover = sms_failover
 
     @activity.defn
     async def send_push(self, message: OutboundMessage) -> DeliveryReceipt:
@@ -28,7 +32,18 @@ class MessagingActivities:
 
     @activity.defn
     async def send_sms(self, message: OutboundMessage) -> DeliveryReceipt:
-        return await self._send(self._sms, message)
+        """The receipt names the provider that sent it: the first, or the failover."""
+        failover = self._sms_failover
+        if failover is None:
+            return await self._send(self._sms, message)
+        provider = failover.provider_for(activity.info().attempt)
+        try:
+            receipt = await self._send(provider, message)
+        except Exception as err:
+            failover.failed(provider, err)
+            raise
+        failover.succeeded(provider)
+        return receipt
 
     @activity.defn
     async def notify_staff(self, notification: StaffNotification) -> DeliveryReceipt:
@@ -61,9 +76,18 @@ class MessagingActivities:
             stage=message.stage.value,
             attempt=message.attempt,
             message_id=message.message_id,
+            provider=provider.name,
             duplicate=duplicate,
         )
         return DeliveryReceipt(message_id=message.message_id, provider=provider.name, duplicate=duplicate)
+
+    async def aclose(self) -> None:
+        """Closes the providers' pooled HTTP clients: the worker calls it once it has stopped."""
+        providers: list[object] = [self._push, self._staff, self._sms_failover or self._sms]
+        for provider in providers:
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
 
 
 async def _tell_journey_opted_out(message: OutboundMessage, provider: str) -> None:

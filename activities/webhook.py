@@ -1,4 +1,7 @@
-"""The generic HTTP delivery provider: one JSON POST per message to the operator's vendor gateway."""
+"""The generic HTTP delivery provider: one JSON POST per message to the operator's vendor gateway.
+
+One pooled HTTP client per provider (connections kept alive between messages), closed by `aclose`
+when the worker stops."""
 
 from typing import Any
 
@@ -15,14 +18,13 @@ class WebhookProvider:
     def __init__(self, url: str, token: str | None = None, timeout_seconds: float = 10.0) -> None:
         self.url = url
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._timeout = httpx.Timeout(timeout_seconds)
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds))
 
     async def deliver(self, idempotency_key: str, payload: dict[str, Any]) -> bool:
         """Delivers once per key. Returns True when the gateway says it had the key already."""
         headers = {**self._headers, "Idempotency-Key": idempotency_key}
         try:
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
-                response = await client.post(self.url, json=payload, headers=headers)
+            response = await self._client.post(self.url, json=payload, headers=headers)
         except httpx.TimeoutException as exc:
             raise ApplicationError(f"webhook timed out: {type(exc).__name__}", type="DeliveryTimeout") from None
         except httpx.TransportError as exc:
@@ -35,3 +37,6 @@ class WebhookProvider:
         if 400 <= response.status_code < 500 and response.status_code not in _RETRYABLE_4XX:
             raise ApplicationError(message, type="DeliveryRejected", non_retryable=True)
         raise ApplicationError(message, type="DeliveryFailed")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
         None, description="Twilio Messaging Service SID (MG...), or a sender number in E.164 sent as From"
     )
     twilio_base_url: str = Field("https://api.twilio.com", description="Twilio's API (a stand-in's URL in tests)")
+    sms_failover_provider: Literal["outbox", "webhook", "twilio"] | None = Field(
+        None, description="a second SMS provider for when the first keeps failing (5xx, timeouts); unset: none"
+    )
+    sms_failover_after: int = Field(
+        3, ge=1, le=11, description="failed attempts at the first SMS provider before a message goes to the failover"
+    )
+    sms_failover_cooldown_seconds: float = Field(
+        300, gt=0, description="after that many failures in a row, all SMS go to the failover this long"
+    )
     public_url: str | None = Field(
         None,
         description="the API's public base URL the vendors call back (Twilio's StatusCallback and its signature check)",
@@ -158,14 +167,20 @@ class Settings(BaseSettings):
     def _sms_provider_configured(self) -> Self:
         if self.sms_provider == "webhook" and not self.sms_webhook_url:
             raise ValueError("RECOVERY_SMS_PROVIDER=webhook needs RECOVERY_SMS_WEBHOOK_URL")
-        if self.sms_provider == "twilio":
-            missing = [
-                env_name(name)
-                for name in ("twilio_account_sid", "twilio_auth_token", "twilio_messaging_service_sid", "public_url")
-                if not getattr(self, name)
-            ]
-            if missing:
-                raise ValueError(f"RECOVERY_SMS_PROVIDER=twilio needs {', '.join(missing)}")
+        twilio_missing = [
+            env_name(name)
+            for name in ("twilio_account_sid", "twilio_auth_token", "twilio_messaging_service_sid", "public_url")
+            if not getattr(self, name)
+        ]
+        if self.sms_provider == "twilio" and twilio_missing:
+            raise ValueError(f"RECOVERY_SMS_PROVIDER=twilio needs {', '.join(twilio_missing)}")
+        failover = self.sms_failover_provider
+        if failover is not None and failover == self.sms_provider_name:
+            raise ValueError(f"RECOVERY_SMS_FAILOVER_PROVIDER={failover} is the SMS provider itself: name another")
+        if failover == "webhook" and not self.sms_webhook_url:
+            raise ValueError("RECOVERY_SMS_FAILOVER_PROVIDER=webhook needs RECOVERY_SMS_WEBHOOK_URL")
+        if failover == "twilio" and twilio_missing:
+            raise ValueError(f"RECOVERY_SMS_FAILOVER_PROVIDER=twilio needs {', '.join(twilio_missing)}")
         return self
 
     @property

@@ -5,8 +5,9 @@ import math
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from journal.delivery_rates import ChannelDelivery
 from workflows.funnel import Stage
 
 INTERVENTIONS = ("nudge_1", "nudge_2", "nudge_3", "sms_store_offer", "human_task")
@@ -91,6 +92,9 @@ class RecoveryReport(BaseModel):
     time_to_completion: dict[str, Duration]
     uplift: list[Uplift]
     guardrails: GuardrailFigures
+    delivery: list[ChannelDelivery] = Field(
+        default_factory=list, description="delivery rate per channel, by the vendors' receipts"
+    )
 
 
 def rate(part: int, whole: int) -> float | None:

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, String, and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from journal.delivery_rates import ChannelDelivery, delivery_by_channel
 from journal.figures import (
     INTERVENTIONS,
     CohortWeek,
@@ -45,6 +46,7 @@ from workflows.funnel import MAIN_PATH, Stage, funnel_position
 # The report's figures live in journal/figures.py; who reads the report takes them from here too.
 __all__ = [
     "INTERVENTIONS",
+    "ChannelDelivery",
     "CohortWeek",
     "Duration",
     "Friction",
@@ -328,4 +330,5 @@ def report_from_journal(
         time_to_completion=time_to_completion,
         uplift=uplift,
         guardrails=guardrails,
+        delivery=delivery_by_channel(engine, in_scope),
     )

@@ -27,6 +27,7 @@ class SmsMessage:
     customer_id: str
     status: str
     error_code: str | None
+    provider: str = ""
 
 
 def sms_taken(engine: Engine, message_id: str) -> bool:
@@ -69,13 +70,16 @@ def record_sms_status(
                 .where(sms_messages.c.message_sid == message_sid)
                 .values(status=status, error_code=error_code, updated_at=utc_naive(now))
             )
-            return SmsMessage(row.message_id, message_sid, row.customer_id, status, error_code)
-    return SmsMessage(row.message_id, message_sid, row.customer_id, row.status, row.error_code)
+            return SmsMessage(row.message_id, message_sid, row.customer_id, status, error_code, row.provider)
+    return SmsMessage(row.message_id, message_sid, row.customer_id, row.status, row.error_code, row.provider)
 
 
 def sms_messages_of(engine: Engine, customer_id: str) -> list[SmsMessage]:
     rows = read_rows(engine, sms_messages, [sms_messages.c.customer_id == customer_id])
-    return [SmsMessage(r["message_id"], r["message_sid"], r["customer_id"], r["status"], r["error_code"]) for r in rows]
+    return [
+        SmsMessage(r["message_id"], r["message_sid"], r["customer_id"], r["status"], r["error_code"], r["provider"])
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from activities.journal_activities import JournalActivities
 from activities.messaging import MessagingActivities
 from activities.outbox import OutboxProvider
 from activities.service_health import ServiceHealthActivities
+from activities.sms_failover import SmsFailover
 from activities.stores import StoreActivities, StoreDirectory
 from activities.twilio_sms import TwilioSms
 from activities.webhook import WebhookProvider
@@ -53,7 +54,22 @@ def _provider(url: str | None, fallback: Delivery, settings: Settings) -> Delive
 
 def _sms(settings: Settings, outbox: Delivery) -> Delivery:
     """The SMS provider `RECOVERY_SMS_PROVIDER` names (unset: the webhook when its URL is set, else the outbox)."""
-    provider = settings.sms_provider_name
+    return _sms_provider(settings.sms_provider_name, settings, outbox)
+
+
+def _sms_failover(settings: Settings, first: Delivery, outbox: Delivery) -> SmsFailover | None:
+    """`RECOVERY_SMS_FAILOVER_PROVIDER`: the second SMS provider, for when the first keeps failing."""
+    if settings.sms_failover_provider is None:
+        return None
+    return SmsFailover(
+        first,
+        _sms_provider(settings.sms_failover_provider, settings, outbox),
+        after=settings.sms_failover_after,
+        cooldown=timedelta(seconds=settings.sms_failover_cooldown_seconds),
+    )
+
+
+def _sms_provider(provider: str, settings: Settings, outbox: Delivery) -> Delivery:
     if provider == "twilio":
         journal = open_journal(settings.journal_database_url)
         assert settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_messaging_service_sid
@@ -88,11 +104,27 @@ def _push(settings: Settings, outbox: Delivery) -> Delivery:
 
 def _messaging(settings: Settings) -> MessagingActivities:
     outbox = OutboxProvider(settings.outbox_path)
+    sms = _sms(settings, outbox)
     return MessagingActivities(
         push=_push(settings, outbox),
-        sms=_sms(settings, outbox),
+        sms=sms,
         staff=_provider(settings.staff_webhook_url, OutboxProvider(settings.staff_notifications_path), settings),
+        sms_failover=_sms_failover(settings, sms, outbox),
     )
+
+
+class _Worker(Worker):
+    """A worker that closes its providers' pooled HTTP clients once it has stopped."""
+
+    def __init__(self, client: Client, *, closing: MessagingActivities, **options: Any) -> None:
+        super().__init__(client, **options)
+        self._closing = closing
+
+    async def shutdown(self) -> None:
+        try:
+            await super().shutdown()
+        finally:
+            await self._closing.aclose()
 
 
 def build_worker(client: Client, settings: Settings, journal: JournalActivities | None = None) -> Worker:
@@ -110,8 +142,9 @@ def build_worker(client: Client, settings: Settings, journal: JournalActivities 
         migrate(journal_engine)
         journal = JournalActivities(journal_engine)
     deliveries: list[Callable[..., Any]] = [messaging.send_push, messaging.send_sms, messaging.notify_staff]
-    return Worker(
+    return _Worker(
         client,
+        closing=messaging,
         task_queue=settings.task_queue,
         workflows=[OnboardingJourney],
         activities=[
@@ -131,8 +164,9 @@ def build_messaging_worker(client: Client, settings: Settings) -> Worker:
     if not settings.messaging_task_queue:
         raise ValueError("no messaging task queue: set RECOVERY_MESSAGING_TASK_QUEUE")
     messaging = _messaging(settings)
-    return Worker(
+    return _Worker(
         client,
+        closing=messaging,
         task_queue=settings.messaging_task_queue,
         activities=[messaging.send_push, messaging.send_sms, messaging.notify_staff],
         max_concurrent_activities=settings.max_concurrent_activities,

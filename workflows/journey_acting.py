@@ -16,6 +16,7 @@ from workflows import activity_stubs
 from workflows.contracts import (
     CHANNEL_OPTED_OUT,
     CHANNEL_UNREACHABLE,
+    DeliveryReceipt,
     OutboundMessage,
     ServiceHealthQuery,
     StaffNotification,
@@ -30,6 +31,7 @@ from workflows.journey_records import (
     record_agents_notified,
     record_attempt,
     record_channel_lost,
+    record_delivered,
     record_delivery_cancelled,
     record_delivery_failed,
     record_held_back,
@@ -106,7 +108,7 @@ class JourneyActing(JourneyBase):
         )
         sent = record_sent(state, step, message.message_id, stage, text, deep_link, message.created_at)
         try:
-            delivered = await self._deliver(message, stage, stage_since)
+            receipt = await self._deliver(message, stage, stage_since)
         except ActivityError as err:
             lost = err.cause.type if isinstance(err.cause, ApplicationError) else None
             if lost in (CHANNEL_UNREACHABLE, CHANNEL_OPTED_OUT):
@@ -117,16 +119,23 @@ class JourneyActing(JourneyBase):
             record_delivery_failed(state, sent, step.channel, cause, self._now())
             self._log("message_failed", channel=step.channel.value)
         else:
-            if not delivered:
+            if receipt is None:
                 why = record_delivery_cancelled(state, sent, step, self._now())
                 self._log("message_cancelled", channel=step.channel.value, reason=why)
                 return
-            self._log("message_sent", channel=step.channel.value, kind=step.kind.value, attempt=step.attempt)
+            record_delivered(state, sent, receipt.provider)
+            self._log(
+                "message_sent",
+                channel=step.channel.value,
+                kind=step.kind.value,
+                attempt=step.attempt,
+                provider=receipt.provider,
+            )
         record_attempt(state, step, stage, stage_since, message.created_at, self._now())
 
-    async def _deliver(self, message: OutboundMessage, stage: Stage, stage_since: datetime) -> bool:
+    async def _deliver(self, message: OutboundMessage, stage: Stage, stage_since: datetime) -> DeliveryReceipt | None:
         """Delivers, unless the customer moves on (or the journey ends) first: then the delivery is
-        cancelled, even while it waits between retries, and False says so. Journeys started before
+        cancelled, even while it waits between retries, and None says so. Journeys started before
         bounded-state wait for the delivery whatever happens, as they did."""
         delivery = workflow.start_activity(
             activity_stubs.send_push if message.channel is Channel.PUSH else activity_stubs.send_sms,
@@ -138,8 +147,7 @@ class JourneyActing(JourneyBase):
             cancellation_type=ActivityCancellationType.TRY_CANCEL,
         )
         if self._journey().bounds is None:
-            await delivery
-            return True
+            return await delivery
         state = self._journey()
         await workflow.wait_condition(
             lambda: (
@@ -147,14 +155,13 @@ class JourneyActing(JourneyBase):
             )
         )
         if delivery.done():
-            await delivery  # raises the delivery's failure, if it failed
-            return True
+            return await delivery  # raises the delivery's failure, if it failed
         delivery.cancel()
         try:
             await delivery
         except (ActivityError, asyncio.CancelledError):
             pass
-        return False
+        return None
 
     async def _flush_journal(self) -> None:
         """One activity per wake-up, not per decision: the journal costs a few actions per journey."""

@@ -85,6 +85,18 @@ def record_sent(
     return sent
 
 
+def record_delivered(state: JourneyState, sent: SentMessage, provider: str) -> None:
+    """The vendor took the message: the message, and its `sent` decision while not yet journaled, name it."""
+    sent.provider = provider
+    unjournaled = state.decisions[max(0, state.journaled_decisions - state.decisions_dropped) :]
+    what = f"{sent.kind.value} {sent.attempt}"
+    decision = next(
+        (d for d in reversed(unjournaled) if d.action is DecisionAction.SENT and d.at == sent.sent_at), None
+    )
+    if decision is not None and decision.detail == what:
+        decision.detail = f"{what} via {provider}"
+
+
 def record_delivery_failed(state: JourneyState, sent: SentMessage, channel: Channel, cause: str, now: datetime) -> None:
     state.messages.remove(sent)
     state.record(now, DecisionAction.FAILED, "delivery_failed", f"{channel.value}: {cause}")

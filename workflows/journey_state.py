@@ -104,6 +104,7 @@ class SentMessage(BaseModel):
         default=None, description="the vendor's last word on it (delivered, undelivered...)"
     )
     delivery_error: str | None = None
+    provider: str | None = Field(default=None, description="the vendor that took it (the SMS failover's, if it sent)")
 
 
 class ErrorRecord(BaseModel):

@@ -133,6 +133,25 @@ def render_report(report: RecoveryReport) -> Group:
             u.verdict,
         )
 
+    delivery = Table(
+        "channel",
+        "sent",
+        "delivered",
+        "undelivered",
+        "failed",
+        "pending",
+        "delivery rate",
+        title="Delivery per channel (the vendors' receipts)",
+        header_style="bold",
+    )
+    for c in report.delivery:
+        if not c.with_receipts:
+            delivery.add_row(c.channel, str(c.sent), "-", "-", "-", "-", c.note)
+            continue
+        rate = _pct(c.delivery_rate) + (f" ({c.note})" if c.note else "")
+        counts = (c.delivered, c.undelivered, c.failed, c.pending)
+        delivery.add_row(c.channel, str(c.sent), *(str(n) for n in counts), rate)
+
     g = report.guardrails
     guard = Table.grid(padding=(0, 2))
     guard.add_column(style="bold")
@@ -151,5 +170,14 @@ def render_report(report: RecoveryReport) -> Group:
     )
     guard.add_row(f"dormant {g.dormancy_days} days after completion", f"{dormant} ({g.dormancy_note})")
     return Group(
-        head, weeks, funnel, friction, recovery, durations, uplift, Text("Guardrails", style="bold italic"), guard
+        head,
+        weeks,
+        funnel,
+        friction,
+        recovery,
+        durations,
+        uplift,
+        delivery,
+        Text("Guardrails", style="bold italic"),
+        guard,
     )
