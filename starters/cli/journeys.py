@@ -11,6 +11,7 @@ from rich.text import Text
 from core.deps import JourneyNotFound
 from starters.cli.common import TemporalAddress, console, fail, run, settings_from
 from starters.client import RecoveryClient
+from workflows.holdout import RecoveryGroup
 from workflows.journey_view import JourneyView
 
 app = typer.Typer()
@@ -49,6 +50,8 @@ def render_journey(view: JourneyView) -> Group:
     head.add_row("customer", view.customer_id)
     head.add_row("workflow", view.workflow_id)
     head.add_row("status", view.status.value)
+    holdout = view.recovery_group is RecoveryGroup.HOLDOUT
+    head.add_row("group", "holdout (watched, never messaged: the control group)" if holdout else "treatment")
     head.add_row("stage", f"{view.stage.value} (since {_at(view.stage_since)})")
     head.add_row("nudges", f"{view.nudges_sent} sent, {view.attempts_at_stage} at this stage")
     if view.drop_off_stage:

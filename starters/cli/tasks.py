@@ -1,11 +1,13 @@
 """`recovery tasks`: the live human tasks, and an agent's claim, release and complete."""
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from journal.tasks import TaskSummary
 from starters.cli.common import TemporalAddress, console, fail, run, settings_from
 from starters.client import RecoveryClient
 from workflows.human_tasks import TaskOutcome, TaskRefused
@@ -23,21 +25,31 @@ def tasks_list(
     async def show() -> None:
         client = await RecoveryClient.connect(settings_from(temporal_address))
         summaries = await client.list_tasks(tuple(state or ("open", "claimed")))
-        table = Table("task", "kind", "reason", "stage", "state", "agent", "due (UTC)", header_style="bold")
-        for s in summaries:
-            t = s.task
-            table.add_row(
-                t.task_id,
-                t.kind.value,
-                t.reason.value,
-                s.stage,
-                t.state.value,
-                t.claimed_by or "",
-                t.due_at.strftime("%Y-%m-%d %H:%M"),
-            )
-        console.print(table if summaries else "no live tasks")
+        console.print(render_tasks(summaries) if summaries else "no live tasks")
 
     run(show())
+
+
+def render_tasks(summaries: Sequence[TaskSummary]) -> Table:
+    """The task id is what an agent copies into `claim`: never cut, whatever the terminal's width; the
+    other columns fold onto more lines when it is narrow."""
+    table = Table(header_style="bold")
+    widest = max((len(s.task.task_id) for s in summaries), default=4)
+    table.add_column("task", no_wrap=True, min_width=widest)
+    for name in ("kind", "reason", "stage", "state", "agent", "due (UTC)"):
+        table.add_column(name, overflow="fold")
+    for s in summaries:
+        t = s.task
+        table.add_row(
+            t.task_id,
+            t.kind.value,
+            t.reason.value,
+            s.stage,
+            t.state.value,
+            t.claimed_by or "",
+            t.due_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    return table
 
 
 def _task_action(

@@ -55,6 +55,7 @@ async def test_event_then_journey_shows_stage_and_timeline(live_bench: Bench) ->
     code, out, err = await recovery(live_bench, "journey", c)
     assert code == 0, err
     assert "document_rejected" in out and "active" in out and "event onboarding.document_rejected" in out
+    assert "treatment" in out  # the group: a holdout customer is watched, never messaged
     code, out, _ = await recovery(live_bench, "journey", c, "--json")
     assert json.loads(out)["stage"] == "document_rejected"
 
@@ -115,6 +116,8 @@ async def test_tasks_list_claim_complete(live_bench: Bench) -> None:
         return task_id in (await recovery(live_bench, "tasks", "list"))[1]
 
     await eventually(listed)
+    code, out, _ = await recovery(live_bench, "tasks", "list", COLUMNS="80")
+    assert code == 0 and task_id in out  # whole at 80 columns: what an agent copies into `claim`
     code, out, err = await recovery(live_bench, "tasks", "claim", task_id, "--agent", "ana")
     assert (code, out.strip()) == (0, f"{task_id}: claimed"), err
     code, _, err = await recovery(

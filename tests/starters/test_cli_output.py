@@ -1,0 +1,77 @@
+"""What a new user reads in the terminal: the README's examples reach the outbox, `recovery journey` says
+the customer's group, `recovery tasks list` never cuts a task id."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from journal.tasks import TaskSummary
+from starters.cli.journeys import render_journey
+from starters.cli.tasks import render_tasks
+from workflows.events import OnboardingEvent
+from workflows.funnel import Stage
+from workflows.holdout import RecoveryGroup, recovery_group
+from workflows.human_tasks import HumanTask, TaskReason, TaskState
+from workflows.journey_state import new_journey
+from workflows.journey_view import view_of
+from workflows.playbook import PLAYBOOKS_DIR, TaskKind, load_playbook
+from workflows.state_bounds import StateBounds
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def shown(renderable: object, width: int = 80) -> str:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+@pytest.mark.parametrize("name", ["default", "demo"])
+def test_the_readmes_example_customers_are_in_the_treatment_group(name: str) -> None:
+    """A holdout customer is never messaged: an example whose nudge never reaches the outbox misleads."""
+    share = load_playbook(PLAYBOOKS_DIR / f"{name}.toml").holdout_share
+    examples = set(re.findall(r"\bc-\d+\b", README.read_text(encoding="utf-8")))
+    assert examples, "the README has example customers"
+    assert {c for c in examples if recovery_group(c, share) is RecoveryGroup.HOLDOUT} == set()
+
+
+@pytest.mark.parametrize(("share", "words"), [(0.0, "treatment"), (1.0, "holdout (watched, never messaged")])
+def test_recovery_journey_shows_the_group(share: float, words: str) -> None:
+    first = OnboardingEvent(
+        event_id="e-1", customer_id="c-41", type="onboarding.phone_verified", occurred_at=T0, attributes={}
+    )
+    state = new_journey(first, load_playbook(), T0, holdout_share=share, bounds=StateBounds())
+    text = shown(render_journey(view_of(state, "onboarding-c-41", T0 + timedelta(hours=48))), width=120)
+    assert re.search(rf"^group\s+{re.escape(words)}", text, re.M), text
+
+
+def task(customer_id: str, n: int) -> TaskSummary:
+    return TaskSummary(
+        task=HumanTask(
+            task_id=f"{customer_id}:task-{n}",
+            kind=TaskKind.VIDEO_CALL,
+            reason=TaskReason.REPEATED_BIOMETRIC_FAILURE,
+            stage=Stage.BIOMETRIC_FAILED,
+            opened_at=T0,
+            due_at=T0 + timedelta(hours=2),
+            state=TaskState.CLAIMED,
+            claimed_by="agent-anastasia",
+        ),
+        customer_id=customer_id,
+        workflow_id=f"onboarding-{customer_id}",
+        stage="biometric_failed",
+        timezone="Asia/Tashkent",
+    )
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_tasks_list_keeps_every_task_id_whole_at_any_width(width: int) -> None:
+    summaries = [task("c-0123456789abcdef", 1), task("sim-20261207-customer-004217", 12)]
+    text = shown(render_tasks(summaries), width=width)
+    for s in summaries:
+        assert s.task.task_id in text, text
+    assert max(len(line) for line in text.splitlines()) <= width
