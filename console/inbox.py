@@ -49,6 +49,8 @@ def reason_label(task: HumanTask) -> str:
         return "Customer asked for help"
     if task.reason is TaskReason.REPEATED_REJECTION:
         return "Document rejected repeatedly"
+    if task.reason is TaskReason.REPEATED_BIOMETRIC_FAILURE:
+        return "Selfie failed repeatedly"
     return f"No answer to the nudges at {stage_label(task.stage.value)}"
 
 

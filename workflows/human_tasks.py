@@ -29,6 +29,7 @@ class TaskReason(StrEnum):
     REPEATED_REJECTION = "repeated_rejection"
     PLAYBOOK_ESCALATION = "playbook_escalation"
     FINAL_REJECTION = "final_rejection"  # the eKYC vendor will not take another try
+    REPEATED_BIOMETRIC_FAILURE = "repeated_biometric_failure"  # the second failed selfie (high-intent)
 
 
 class TaskOutcome(StrEnum):

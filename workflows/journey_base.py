@@ -14,7 +14,13 @@ from temporalio.common import RawValue
 from workflows.human_tasks import TaskRefused
 from workflows.journey_input import JourneyInput
 from workflows.journey_metrics import count_decision
-from workflows.journey_rules import PROGRESS_GUARDS_PATCH, TASK_OVERDUE_PATCH, UNREACHABLE_WINDOW_PATCH, JourneyRules
+from workflows.journey_rules import (
+    HIGH_INTENT_PATCH,
+    PROGRESS_GUARDS_PATCH,
+    TASK_OVERDUE_PATCH,
+    UNREACHABLE_WINDOW_PATCH,
+    JourneyRules,
+)
 from workflows.journey_state import JourneyState
 from workflows.search_attributes import search_attribute_values, updates_for
 
@@ -80,6 +86,9 @@ class JourneyBase:
                 escalate_overdue_tasks=workflow.patched(TASK_OVERDUE_PATCH),
                 progress_guards=workflow.patched(PROGRESS_GUARDS_PATCH),
                 offer_ends_nudging=workflow.patched(UNREACHABLE_WINDOW_PATCH),
+                # Asked last, so its marker follows the three above: histories from before it replay
+                # without one (patched() is False there), and it adds no command anywhere else.
+                high_intent=workflow.patched(HIGH_INTENT_PATCH),
             )
         return self._rules
 

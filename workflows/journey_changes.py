@@ -98,7 +98,13 @@ def _apply(
         if event.type is EventType.DOCUMENT_REJECTED:
             state.rejections += 1
             state.rejection_reasons.append(event.rejection_reason.value)
+        if event.type is EventType.BIOMETRIC_FAILED:
+            state.biometric_failures += 1
         advance_to(state, target, at, now, reason=event.type.value)
+        if event.type is EventType.BIOMETRIC_FAILED:
+            # High intent, as for rejections below; the task is the next step's (`next_step`), so that
+            # journeys started before the high-intent patch, which never open it, replay as they ran.
+            state.video_call_requested = state.biometric_failures >= playbook.guardrails.human_after_rejections
         if event.type is EventType.DOCUMENT_REJECTED and event.attributes.get("reject_type") == "final":
             _escalate_final_rejection(state, playbook, now)
             return EventEffect.ADVANCED, "final rejection"
@@ -179,6 +185,7 @@ def advance_to(state: JourneyState, stage: Stage, at: datetime, now: datetime, r
     state.drop_off_detected = False
     state.escalated = False
     state.store_offer_requested = False
+    state.video_call_requested = False
     state.ops_alerted = False
     state.deferred_until = None
     state.service_retry_at = None

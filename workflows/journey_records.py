@@ -29,12 +29,28 @@ def record_suppressed(state: JourneyState, step: Suppress, now: datetime) -> Non
 
 def record_escalation(state: JourneyState, playbook: Playbook, step: EscalateToAgent, now: datetime) -> None:
     """The stage's escalation to a person: a task, or for the holdout the task it would have been."""
+    if step.reason is TaskReason.REPEATED_BIOMETRIC_FAILURE:
+        _record_repeated_failure(state, playbook, step, now)
+        return
     state.escalated = True
     if step.hold_back:
         state.record(now, DecisionAction.SUPPRESSED, "holdout", f"would have opened a {step.task_kind.value} task")
         return
     state.record(now, DecisionAction.ESCALATED, "human_task", f"{state.attempts} unanswered nudges")
     open_task(state, playbook, step.task_kind, TaskReason.PLAYBOOK_ESCALATION, now, detail="no answer to the nudges")
+
+
+def _record_repeated_failure(state: JourneyState, playbook: Playbook, step: EscalateToAgent, now: datetime) -> None:
+    """The second failed selfie's call for a person, as a repeated rejection's: not the stage's escalation
+    (its nudges and escalation stay for after the agent's "customer will retry")."""
+    state.video_call_requested = False
+    why = f"{state.biometric_failures} failed selfies"
+    if step.hold_back:
+        state.record(
+            now, DecisionAction.SUPPRESSED, "holdout", f"would have opened a {step.task_kind.value} task ({why})"
+        )
+        return
+    open_task(state, playbook, step.task_kind, step.reason, now, detail=why)
 
 
 def record_service_unhealthy(state: JourneyState, service: str, retry_at: datetime, now: datetime) -> None:

@@ -14,6 +14,9 @@ TASK_OVERDUE_PATCH = "task-overdue"
 PROGRESS_GUARDS_PATCH = "progress-guards"
 UNREACHABLE_WINDOW_PATCH = "unreachable-window"
 JOURNAL_BATCHING_PATCH = "journal-batching"
+# High intent, all of it: the second failed selfie goes to a person at once, as the second rejection
+# does, and our own error as a customer's first event starts a journey that nudges (stage `started`).
+HIGH_INTENT_PATCH = "high-intent"
 # A cancel request (the Temporal UI's Cancel) closes the journey, recorded and journaled, instead of
 # ending it as Temporal's Canceled with the journal still saying `active`.
 OPERATOR_CLOSE_PATCH = "operator-close"
@@ -36,7 +39,12 @@ class JourneyRules:
     offer_ends_nudging: bool
     """An agent's "unreachable" restarts the recovery window, and the store offer it triggers is the
     stage's last message."""
+    high_intent: bool
+    """The second failed selfie opens a video call task at once (as the second document rejection always
+    did), and a journey whose only news is our own error nudges with the error copy (no funnel step needed)."""
 
 
 # What a journey started today runs: every rule. Tests of the pure rules use it.
-CURRENT_RULES = JourneyRules(escalate_overdue_tasks=True, progress_guards=True, offer_ends_nudging=True)
+CURRENT_RULES = JourneyRules(
+    escalate_overdue_tasks=True, progress_guards=True, offer_ends_nudging=True, high_intent=True
+)

@@ -152,9 +152,13 @@ class JourneyState(BaseModel):
     drop_off_detected: bool = False
     escalated: bool = False
     store_offer_requested: bool = False
+    video_call_requested: bool = Field(
+        default=False, description="a repeated failure at this stage asks for a person at once (high-intent)"
+    )
     ops_alerted: bool = False
     rejections: int = 0
     rejection_reasons: list[str] = Field(default_factory=list)
+    biometric_failures: int = 0
     last_error: ErrorRecord | None = None
     opted_out: set[Channel] = Field(default_factory=set)
     opt_changed_at: dict[Channel, datetime] = Field(default_factory=dict)

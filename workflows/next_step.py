@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workflows.funnel import OUTAGE_ERRORS, Channel
-from workflows.human_tasks import TaskState
+from workflows.human_tasks import TaskReason, TaskState
 from workflows.journey_rules import JourneyRules
 from workflows.journey_state import JourneyState, MessageKind, OutcomeKind
 from workflows.playbook import Playbook, StagePlaybook, TaskKind
@@ -70,6 +70,7 @@ class SendMessage:
 class EscalateToAgent:
     task_kind: TaskKind
     hold_back: bool = False  # the holdout: recorded as the task it would have been
+    reason: TaskReason = TaskReason.PLAYBOOK_ESCALATION  # or a repeated failure's call for a person at once
 
 
 Step = (
@@ -123,6 +124,8 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
     unnotified = next((t for t in state.tasks if t.is_live and not t.notified), None)
     if unnotified is not None:
         return NotifyAgents(unnotified.task_id)
+    if rules.high_intent and state.video_call_requested:  # at once, as a repeated rejection opens one
+        return EscalateToAgent(TaskKind.VIDEO_CALL, state.in_holdout, TaskReason.REPEATED_BIOMETRIC_FAILURE)
     task = state.live_task
     if task is not None:
         if rules.escalate_overdue_tasks and task.state is TaskState.OPEN and not task.overdue_escalated:
@@ -138,8 +141,13 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
             return AlertOps(f"{state.stage.value} for longer than {stage_playbook.drop_off_after}")
         return Wait(alert_at, "alert ops if the review stalls")
 
-    if rules.progress_guards and state.stage_event_at is None:
-        return Wait(cutoff, "waiting for the first onboarding step")  # an opt-out or an error alone is no drop-off
+    if (
+        rules.progress_guards
+        and state.stage_event_at is None
+        and not (rules.high_intent and state.last_error is not None)
+    ):
+        # An opt-out alone is no drop-off; our own error is (high-intent): the customer tried and we failed.
+        return Wait(cutoff, "waiting for the first onboarding step")
     due = _due_action(state, stage_playbook, rules)
     if due is None:
         return Wait(cutoff, "end as abandoned without progress")

@@ -141,7 +141,37 @@ async def cancelled_in_temporal_ui(bench: Bench) -> None:
         pass  # the old code: the journey ended cancelled
 
 
+async def biometric_failed_twice_to_agent(bench: Bench) -> None:
+    """Two failed selfies: since high-intent the second opens a video call at once, as two rejections do;
+    before it the journey nudged the stage and escalated only after its nudges."""
+    await bench.send("onboarding.document_approved")
+    await bench.send("onboarding.biometric_failed")
+    await bench.skip(minutes=30)
+    await bench.send("onboarding.biometric_failed")
+    await bench.skip(hours=2)
+    task = (await bench.view()).open_task
+    if task is not None:  # high-intent: the task opened with the second failure
+        await bench.client.claim_task(task.task_id, "agent-ana")
+        await bench.client.complete_task(task.task_id, "agent-ana", TaskOutcome.VERIFIED_ON_CALL)
+        await bench.skip(minutes=5)
+    await bench.send("onboarding.completed")
+    await bench.skip(minutes=5)
+
+
+async def error_first_then_nudged(bench: Bench) -> None:
+    """Our error as the customer's first event: since high-intent the journey nudges at stage `started`
+    with the error copy once the service answers healthy; before it, it waited for a funnel step."""
+    await bench.send("onboarding.error", error="service_unavailable", service="ocr")
+    await bench.skip(hours=2)
+    await bench.send("onboarding.phone_verified")
+    await bench.skip(minutes=5)
+    await bench.send("onboarding.completed")
+    await bench.skip(minutes=5)
+
+
 SCENARIOS = [
+    biometric_failed_twice_to_agent,
+    error_first_then_nudged,
     cancelled_in_temporal_ui,
     flood_folded_in_shares,
     help_unclaimed_then_claimed_late,

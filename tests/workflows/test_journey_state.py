@@ -496,7 +496,9 @@ def test_unreachable_after_the_window_still_leaves_the_store_offer_time_to_work(
             state.tasks[0],
             TaskOutcome.UNREACHABLE,
             late,
-            JourneyRules(escalate_overdue_tasks=True, progress_guards=True, offer_ends_nudging=gets_a_window),
+            JourneyRules(
+                escalate_overdue_tasks=True, progress_guards=True, offer_ends_nudging=gets_a_window, high_intent=True
+            ),
         )
         assert state.store_offer_requested
         assert cutoff_of(state, playbook, CURRENT_RULES) == deadline, (

@@ -6,12 +6,15 @@ from typing import Any
 
 import pytest
 
+from workflows.copy import nudge_text
 from workflows.events import OnboardingEvent
 from workflows.funnel import Channel, Stage
-from workflows.human_tasks import TaskState
+from workflows.holdout import RecoveryGroup
+from workflows.human_tasks import CompleteTask, TaskOutcome, TaskReason, TaskState
 from workflows.journey_changes import apply_event
+from workflows.journey_records import record_completion, record_escalation
 from workflows.journey_rules import CURRENT_RULES, JourneyRules
-from workflows.journey_state import JourneyState, MessageKind, OutcomeKind, SentMessage, new_journey
+from workflows.journey_state import DecisionAction, JourneyState, MessageKind, OutcomeKind, SentMessage, new_journey
 from workflows.next_step import (
     AlertOps,
     Defer,
@@ -296,7 +299,9 @@ def test_new_task_notifies_agents_then_no_nudges_while_it_is_live() -> None:
 def test_a_claimed_task_is_not_overdue_and_old_journeys_do_not_escalate() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", timedelta(minutes=5)))
     state.tasks[0].notified = True
-    old_rules = JourneyRules(escalate_overdue_tasks=False, progress_guards=False, offer_ends_nudging=True)
+    old_rules = JourneyRules(
+        escalate_overdue_tasks=False, progress_guards=False, offer_ends_nudging=True, high_intent=False
+    )
     assert next_step(state, PLAYBOOK, T0 + 3 * H, old_rules) == Wait(T0 + 48 * H, "agent works the task")
     state.tasks[0].state, state.tasks[0].claimed_by = TaskState.CLAIMED, "ana"
     assert next_step(state, PLAYBOOK, T0 + 3 * H, CURRENT_RULES) == Wait(
@@ -315,7 +320,7 @@ def test_a_live_task_keeps_the_journey_past_the_recovery_window() -> None:
         state,
         PLAYBOOK,
         T0 + 49 * H,
-        JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True),
+        JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True, high_intent=False),
     ) == EndJourney(OutcomeKind.ABANDONED, "no_progress_within_recovery_window")
 
 
@@ -329,7 +334,9 @@ def test_no_nudge_before_the_first_funnel_step() -> None:
             state,
             PLAYBOOK,
             T0 + 2 * H,
-            JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True),
+            JourneyRules(
+                escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True, high_intent=False
+            ),
         ),
         SendMessage,
     ), "what old journeys did"
@@ -347,7 +354,9 @@ def test_nobody_calls_a_customer_who_opted_out_of_everything() -> None:
             state,
             PLAYBOOK,
             T0 + 18 * H,
-            JourneyRules(escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True),
+            JourneyRules(
+                escalate_overdue_tasks=True, progress_guards=False, offer_ends_nudging=True, high_intent=False
+            ),
         ),
         EscalateToAgent,
     )
@@ -360,6 +369,95 @@ def test_second_rejection_goes_to_a_human_at_once() -> None:
         ev("onboarding.document_rejected", timedelta(minutes=20), reason="glare"),
     )
     assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=21), CURRENT_RULES) == NotifyAgents(f"{CUSTOMER}:task-1")
+
+
+OLD_RULES = JourneyRules(escalate_overdue_tasks=True, progress_guards=True, offer_ends_nudging=True, high_intent=False)
+
+
+def two_failed_selfies(holdout: bool = False) -> JourneyState:
+    state = journey(
+        ev("onboarding.document_approved"),
+        ev("onboarding.biometric_failed", timedelta(minutes=5)),
+        ev("onboarding.biometric_failed", timedelta(minutes=20)),
+    )
+    state.group = RecoveryGroup.HOLDOUT if holdout else RecoveryGroup.TREATMENT
+    return state
+
+
+def test_second_failed_selfie_goes_to_a_human_at_once() -> None:
+    one = journey(ev("onboarding.document_approved"), ev("onboarding.biometric_failed", timedelta(minutes=5)))
+    assert next_step(one, PLAYBOOK, T0 + timedelta(minutes=6), CURRENT_RULES) == Wait(
+        T0 + timedelta(minutes=65), "nudge 1"
+    ), "the first failure is nudged"
+    state = two_failed_selfies()
+    now = T0 + timedelta(minutes=20)
+    step = next_step(state, PLAYBOOK, now, CURRENT_RULES)
+    assert step == EscalateToAgent(TaskKind.VIDEO_CALL, False, TaskReason.REPEATED_BIOMETRIC_FAILURE)
+    assert isinstance(step, EscalateToAgent)
+    record_escalation(state, PLAYBOOK, step, now)
+    [task] = state.tasks
+    assert (task.kind, task.reason, task.stage, task.detail) == (
+        TaskKind.VIDEO_CALL,
+        TaskReason.REPEATED_BIOMETRIC_FAILURE,
+        Stage.BIOMETRIC_FAILED,
+        "2 failed selfies",
+    )
+    assert next_step(state, PLAYBOOK, now, CURRENT_RULES) == NotifyAgents(task.task_id), "no nudge in between"
+    assert not state.escalated, "the stage's own escalation is still to come if the customer retries"
+
+
+def test_second_failed_selfie_before_high_intent_was_nudged() -> None:
+    assert next_step(two_failed_selfies(), PLAYBOOK, T0 + timedelta(minutes=21), OLD_RULES) == Wait(
+        T0 + timedelta(minutes=80), "nudge 1"
+    )
+
+
+def test_a_retry_the_agent_agreed_is_nudged_and_the_next_failure_calls_again() -> None:
+    state = two_failed_selfies()
+    now = T0 + timedelta(minutes=20)
+    step = next_step(state, PLAYBOOK, now, CURRENT_RULES)
+    assert isinstance(step, EscalateToAgent)
+    record_escalation(state, PLAYBOOK, step, now)
+    task = state.tasks[0]
+    task.notified, task.state, task.claimed_by = True, TaskState.CLAIMED, "ana"
+    retry = CompleteTask(task_id=task.task_id, agent_id="ana", outcome=TaskOutcome.CUSTOMER_WILL_RETRY)
+    record_completion(state, task, retry, now + H, CURRENT_RULES)
+    assert next_step(state, PLAYBOOK, now + H, CURRENT_RULES) == Wait(now + 2 * H, "nudge 1")
+    apply_event(state, ev("onboarding.biometric_failed", 90 * timedelta(minutes=1)), PLAYBOOK, now + 2 * H)
+    assert next_step(state, PLAYBOOK, now + 2 * H, CURRENT_RULES) == EscalateToAgent(
+        TaskKind.VIDEO_CALL, False, TaskReason.REPEATED_BIOMETRIC_FAILURE
+    )
+
+
+def test_the_holdouts_second_failed_selfie_is_the_task_it_would_have_been() -> None:
+    state = two_failed_selfies(holdout=True)
+    now = T0 + timedelta(minutes=20)
+    step = next_step(state, PLAYBOOK, now, CURRENT_RULES)
+    assert step == EscalateToAgent(TaskKind.VIDEO_CALL, True, TaskReason.REPEATED_BIOMETRIC_FAILURE)
+    assert isinstance(step, EscalateToAgent)
+    record_escalation(state, PLAYBOOK, step, now)
+    assert state.tasks == []
+    assert (state.decisions[-1].action, state.decisions[-1].reason) == (DecisionAction.SUPPRESSED, "holdout")
+    assert next_step(state, PLAYBOOK, now, CURRENT_RULES) == Wait(now + H, "nudge 1")
+
+
+def test_our_error_as_the_first_event_is_nudged_with_the_error_copy_after_the_service_check() -> None:
+    state = journey(ev("onboarding.error", error="service_unavailable", service="ocr"))
+    assert state.stage is Stage.STARTED
+    assert next_step(state, PLAYBOOK, T0 + timedelta(minutes=30), CURRENT_RULES) == Wait(T0 + H, "nudge 1")
+    assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(
+        MessageKind.NUDGE, 1, Channel.PUSH, False, check_service="ocr"
+    )
+    assert nudge_text(state, PLAYBOOK) == (
+        "Sorry: our phone number check service failed, not you. It works again, continue where you left off."
+    )
+    assert next_step(state, PLAYBOOK, T0 + H, OLD_RULES) == Wait(
+        T0 + 48 * H, "waiting for the first onboarding step"
+    ), "what journeys started before high-intent do"
+    opted_out = journey(ev("customer.opted_out", channel="push"))
+    assert next_step(opted_out, PLAYBOOK, T0 + 2 * H, CURRENT_RULES) == Wait(
+        T0 + 48 * H, "waiting for the first onboarding step"
+    ), "an opt-out alone is still no drop-off"
 
 
 # -- our own errors -------------------------------------------------------------------------------
