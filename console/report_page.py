@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from console.context import PREFIX, ConsoleError, PageSession, base, journal_for, render
 from journal.chart import chart_png
 from journal.report import INTERVENTIONS, RecoveryReport, report_from_journal
+from journal.time_spans import readable_hours
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PERIODS = {"7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90), "all": None}
@@ -36,7 +37,14 @@ async def report_page(request: Request, session: PageSession, period: str | None
     return render(
         request,
         "report.html",
-        base(session, report=report, period=chosen, periods=list(PERIODS), interventions=[*INTERVENTIONS, "none"]),
+        base(
+            session,
+            report=report,
+            period=chosen,
+            periods=list(PERIODS),
+            interventions=[*INTERVENTIONS, "none"],
+            span=readable_hours,  # time to completion in s, min, h or d, as it fits
+        ),
     )
 
 

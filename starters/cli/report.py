@@ -1,6 +1,7 @@
 """`recovery report`: the recovery report from the journal, as a person reads it in a terminal, as JSON,
 or as a chart."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from journal.figures import Duration
 from journal.report import INTERVENTIONS, RecoveryReport
+from journal.time_spans import readable_hours
 from starters.cli.common import console, err_console, fail, journal_engine, journal_errors
 
 app = typer.Typer()
@@ -62,6 +65,14 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def render_time_to_completion(durations: Mapping[str, Duration]) -> Table:
+    """Seconds on the demo playbook, hours or days on a real one: each figure in the unit that fits it."""
+    table = Table("customers", "n", "median", "p90", title="Time to completion", header_style="bold")
+    for name, d in durations.items():
+        table.add_row(name, str(d.customers), readable_hours(d.median_hours), readable_hours(d.p90_hours))
+    return table
+
+
 def render_report(report: RecoveryReport) -> Group:
     scope = f"{report.since or 'beginning'} .. {report.until}" + (
         f", playbook {report.playbook_version}" if report.playbook_version else ""
@@ -104,9 +115,7 @@ def render_report(report: RecoveryReport) -> Group:
             *[str(r.by_intervention.get(k, 0)) for k in (*INTERVENTIONS, "none")],
         )
 
-    durations = Table("customers", "n", "median (h)", "p90 (h)", title="Time to completion", header_style="bold")
-    for name, d in report.time_to_completion.items():
-        durations.add_row(name, str(d.customers), _num(d.median_hours, 2), _num(d.p90_hours, 2))
+    durations = render_time_to_completion(report.time_to_completion)
 
     uplift = Table(
         "drop-off",

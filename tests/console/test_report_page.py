@@ -1,5 +1,7 @@
 """The report page of the console: signed-in agents see the journal's figures and the chart."""
 
+import re
+
 from tests.console.conftest import Console
 from tests.harness import eventually
 
@@ -16,6 +18,9 @@ async def test_the_report_page_shows_the_journal_and_its_chart(console: Console)
         return page.status_code == 200 and "completion rate 100.0%" in page.text
 
     await eventually(counted)
+    page = await agent.page("/console/report?period=all")
+    # Completed at once: time to completion in seconds, not "0.00" hours.
+    assert re.search(r"<td>unassisted</td><td>1</td><td>\d+\.\d s</td><td>\d+\.\d s</td>", page.text), page.text
     page = await agent.page("/console/report?period=7d")
     assert "Uplift over the holdout" in page.text and 'aria-current="page">last 7 days' in page.text
     chart = await agent.http.get("/console/report/chart.png?period=7d")

@@ -1,5 +1,5 @@
 """What a new user reads in the terminal: the README's examples reach the outbox, `recovery journey` says
-the customer's group, `recovery tasks list` never cuts a task id."""
+the customer's group, `recovery tasks list` never cuts a task id, the report's durations fit their unit."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from journal.figures import Duration
 from journal.tasks import TaskSummary
+from journal.time_spans import readable_hours
 from starters.cli.journeys import render_journey
+from starters.cli.report import render_time_to_completion
 from starters.cli.tasks import render_tasks
 from workflows.events import OnboardingEvent
 from workflows.funnel import Stage
@@ -75,3 +78,31 @@ def test_tasks_list_keeps_every_task_id_whole_at_any_width(width: int) -> None:
     for s in summaries:
         assert s.task.task_id in text, text
     assert max(len(line) for line in text.splitlines()) <= width
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"),
+    [
+        (None, "-"),
+        (0.0, "0.0 s"),
+        (9.8 / 3600, "9.8 s"),
+        (59.96 / 3600, "1.0 min"),
+        (25 / 60, "25.0 min"),
+        (0.9999, "1.0 h"),
+        (20.8, "20.8 h"),
+        (47.99, "2.0 d"),
+        (24 * 3.5, "3.5 d"),
+    ],
+)
+def test_durations_read_in_a_unit_that_fits(hours: float | None, text: str) -> None:
+    assert readable_hours(hours) == text
+
+
+def test_the_cli_report_gives_time_to_completion_in_seconds_on_the_demo_playbook() -> None:
+    durations = {
+        "unassisted": Duration(customers=40, median_hours=9.8 / 3600, p90_hours=31.5 / 3600),
+        "recovered": Duration(customers=0, median_hours=None, p90_hours=None),
+    }
+    text = shown(render_time_to_completion(durations), width=80)
+    assert re.search(r"unassisted\s*│\s*40\s*│\s*9\.8 s\s*│\s*31\.5 s", text), text
+    assert "0.00" not in text
