@@ -192,3 +192,57 @@ consent_records = Table(
     Column("how", String(40), nullable=False),  # "inbound_sms", "twilio_21610"
     Column("words", String(160), nullable=False, default=""),
 )
+
+# Erasures (`journal/erasure.py`): what remains of a customer erased on request (`DELETE /v1/customers/{id}`,
+# `recovery customers erase`): a sha256 of their id, never the id, when, who asked, and how much was erased.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_hash", String(64), nullable=False, index=True),
+    Column("erased_at", DateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("counts", Text, nullable=False, default=""),  # JSON: what was erased, by kind
+)
+
+# Service health (`journal/services.py`): what every process reads of the services in the onboarding
+# flow, set by `PUT /v1/services/{service}` and `recovery service-status`. A service with no row is healthy.
+service_health = Table(
+    "service_health",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("healthy", Boolean, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# The journeys whose nudge waits for a service: written by the health check that found it down, read
+# (and cleared) when the service is reported healthy, so those journeys are signalled at once.
+service_waiters = Table(
+    "service_waiters",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("workflow_id", String(200), primary_key=True),
+    Column("since", DateTime, nullable=False),
+)
+
+# The early-life journeys (`workflows/early_life.py`, `journal/early_life.py`): one row per journey
+# (`<workflow id>:<run key>`), rewritten at its milestones, what the report's retention, dormancy and
+# re-engagement figures read. `dormant_at`: when the customer first went quiet; `re_engaged_at`: their
+# first activity after a dormancy message (held back ones too, in the holdout).
+early_life_journeys = Table(
+    "early_life_journeys",
+    metadata,
+    Column("journey_id", String(220), primary_key=True),
+    Column("workflow_id", String(200), nullable=False),
+    Column("customer_id", String(128), nullable=False, index=True),
+    Column("playbook_version", String(100), nullable=False),
+    Column("recovery_group", String(20), nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("activated_at", DateTime, nullable=False, index=True),
+    Column("last_activity_at", DateTime),
+    Column("dormant_at", DateTime),
+    Column("nudges", Integer, nullable=False, default=0),
+    Column("re_engaged_at", DateTime),
+    Column("ended_at", DateTime),
+    Column("outcome", String(20)),
+)

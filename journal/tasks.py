@@ -4,9 +4,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 
-from journal.schema import human_tasks, journeys
+from journal.schema import early_life_journeys, human_tasks, journeys
 from journal.store import utc
 from workflows.human_tasks import HumanTask
 
@@ -24,10 +24,18 @@ class TaskSummary(BaseModel):
 def read_tasks(engine: Engine, states: Sequence[str], limit: int) -> list[dict[str, Any]]:
     """Tasks in `states` of journeys not ended, soonest due first: the inbox's listing, one indexed read."""
     with engine.connect() as connection:
+        early = early_life_journeys.c  # retention calls of early-life journeys share the inbox
         statement = (
             select(human_tasks)
-            .join(journeys, journeys.c.journey_id == human_tasks.c.journey_id)
-            .where(human_tasks.c.state.in_(list(states)), journeys.c.outcome.is_(None))
+            .outerjoin(journeys, journeys.c.journey_id == human_tasks.c.journey_id)
+            .outerjoin(early_life_journeys, early.journey_id == human_tasks.c.journey_id)
+            .where(
+                human_tasks.c.state.in_(list(states)),
+                or_(
+                    and_(journeys.c.journey_id.is_not(None), journeys.c.outcome.is_(None)),
+                    and_(early.journey_id.is_not(None), early.outcome.is_(None)),
+                ),
+            )
             .order_by(human_tasks.c.due_at, human_tasks.c.task_id)
             .limit(limit)
         )

@@ -31,6 +31,7 @@ from core.temporal_client import connect
 from journal.intake import DELIVERED, IGNORED, Claim, claim_events, raise_floor, settle_events
 from journal.store import open_journal, record_activity
 from journal.tasks import TaskSummary, live_tasks
+from starters.early_life_client import EarlyLifeClient, workflow_of_task
 from starters.operator_controls import OperatorControls
 from workflows.events import IncomingEvent, OnboardingEvent, fingerprint
 from workflows.funnel import EventType
@@ -41,7 +42,6 @@ from workflows.human_tasks import (
     ReleaseTask,
     TaskOutcome,
     TaskRefused,
-    customer_of_task,
 )
 from workflows.journey import JourneyInput, OnboardingJourney, workflow_id_for
 from workflows.journey_view import JourneyView
@@ -54,6 +54,8 @@ MAX_LISTED_TASKS = 500  # an inbox longer than this needs more agents, not a lon
 QUERIES_IN_FLIGHT = 20
 CUSTOMERS_IN_FLIGHT = 32  # a batch's customers signalled side by side: 500 at once overloads a small server
 
+# Consent events the early-life journey takes too, once onboarding has completed.
+CONSENT_EVENTS = frozenset({EventType.OPTED_OUT, EventType.OPTED_IN})
 ReceiptStatus = Literal["recorded", "duplicate", "conflict", "ignored"]
 ENDED_NOTE = "journey already ended; event ignored"
 NOTES: dict[str, str] = {
@@ -112,7 +114,7 @@ async def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-class RecoveryClient(OperatorControls):
+class RecoveryClient(OperatorControls, EarlyLifeClient):
     def __init__(
         self,
         client: Client,
@@ -188,6 +190,9 @@ class RecoveryClient(OperatorControls):
                         journey, await self._deliver([admitted[i] for i in journey], floor), strict=False
                     ):
                         receipts[index] = receipt
+                for index in journey:  # consent after activation matters to the early-life journey too
+                    if admitted[index].type in CONSENT_EVENTS and await self.tell_early_life(admitted[index]):
+                        receipts[index] = _receipt(admitted[index], "recorded", "told the early-life journey")
 
         results = await asyncio.gather(*(one_customer(ix) for ix in to_send.values()), return_exceptions=True)
         settled = {
@@ -215,6 +220,8 @@ class RecoveryClient(OperatorControls):
         if self.journal is None:
             return _receipt(event, "ignored", "no journal configured; activity ignored")
         await asyncio.to_thread(record_activity, self.journal, event.event_id, event.customer_id, event.occurred_at)
+        if await self.tell_early_life(event):
+            return _receipt(event, "recorded", "activity recorded; told the early-life journey")
         return _receipt(event, "recorded", "activity recorded")
 
     async def _deliver(self, events: list[IncomingEvent], floor: datetime | None) -> list[EventReceipt]:
@@ -310,7 +317,7 @@ class RecoveryClient(OperatorControls):
         return await self._update(task_id, OnboardingJourney.complete_task, request)
 
     async def _update(self, task_id: str, update: Any, request: ClaimTask | ReleaseTask | CompleteTask) -> HumanTask:
-        handle = self.temporal.get_workflow_handle(workflow_id_for(customer_of_task(task_id)))
+        handle = self.temporal.get_workflow_handle(workflow_of_task(task_id))
         try:
             task: HumanTask = await handle.execute_update(update, request)
             return task

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -19,6 +21,8 @@ from core.settings import Settings
 from journal.store import migrate, open_journal
 from starters.client import EventReceipt, RecoveryClient
 from workers.worker import build_worker
+from workflows.early_life_input import early_life_workflow_id
+from workflows.early_life_view import EarlyLifeView
 from workflows.events import OnboardingEvent
 from workflows.journey import OnboardingJourney, workflow_id_for
 from workflows.journey_state import JourneyOutcome
@@ -26,6 +30,7 @@ from workflows.journey_view import JourneyView
 from workflows.playbook import Playbook
 
 SAMARKAND = {"lat": 39.66, "lon": 66.96}
+_TASK_OUTSTANDING = (EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
 _ids = itertools.count(1)
 
 
@@ -105,6 +110,30 @@ class Bench:
                 await handle.terminate("test finished")
             except RPCError:
                 pass  # already ended
+            await self.stop_early_life(customer_id)
+
+    async def stop_early_life(self, customer_id: str) -> None:
+        """Ends a customer's early-life journey once no workflow task of it is outstanding (terminating one
+        with a task outstanding stops the time-skipping server from skipping time for every later test)."""
+        handle = self.env.client.get_workflow_handle(early_life_workflow_id(customer_id))
+        for _ in range(100):
+            try:
+                description = await handle.describe()
+            except RPCError:
+                return  # never started
+            if description.status is not WorkflowExecutionStatus.RUNNING:
+                return
+            events = [e async for e in handle.fetch_history_events()]
+            if events and events[-1].event_type not in _TASK_OUTSTANDING:
+                break
+            await asyncio.sleep(0.05)
+        try:
+            await handle.terminate("test finished")
+        except RPCError:
+            pass
+
+    async def early_life(self, customer_id: str | None = None) -> EarlyLifeView:
+        return await self.client.early_life(customer_id or self.customer_id)
 
     async def skip(self, **delta: float) -> None:
         await self.env.sleep(timedelta(**delta))

@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 
 from activities.contacts import contact_directory
 from activities.delivery import Delivery
+from activities.early_life_start import start_early_life
 from activities.fcm_push import FcmPush, ServiceAccountError
 from activities.journal_activities import JournalActivities
 from activities.messaging import MessagingActivities
@@ -43,6 +44,7 @@ from core.settings import Settings, settings_error_text
 from core.temporal_client import connect
 from journal.store import migrate, open_journal
 from workers.metrics import MetricsPortError, prometheus_runtime
+from workflows.early_life import EarlyLifeJourney
 from workflows.journey import OnboardingJourney
 
 log = structlog.get_logger(__name__)
@@ -136,23 +138,25 @@ def build_worker(client: Client, settings: Settings, journal: JournalActivities 
         raise ValueError("role messaging runs no journeys: use build_workers or build_messaging_worker")
     messaging = _messaging(settings)
     stores = StoreActivities(StoreDirectory.load(settings.store_directory))
-    health = ServiceHealthActivities(settings.service_status_path, settings.service_status_url)
     if journal is None:
         journal_engine = open_journal(settings.journal_database_url)
         migrate(journal_engine)
         journal = JournalActivities(journal_engine)
+    health = ServiceHealthActivities(journal.engine, settings.service_status_url)
     deliveries: list[Callable[..., Any]] = [messaging.send_push, messaging.send_sms, messaging.notify_staff]
     return _Worker(
         client,
         closing=messaging,
         task_queue=settings.task_queue,
-        workflows=[OnboardingJourney],
+        workflows=[OnboardingJourney, EarlyLifeJourney],
         activities=[
             # Role all keeps deliveries here too: journeys started before a messaging queue was set deliver on this one.
             *(deliveries if settings.worker_role == "all" else []),
             stores.find_nearest_store,
             health.check_service_health,
             journal.record_journal,
+            journal.record_early_life,
+            start_early_life,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=10),

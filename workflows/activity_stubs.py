@@ -17,6 +17,8 @@ from workflows.contracts import (
     Store,
     StoreQuery,
 )
+from workflows.early_life_input import EarlyLifeStart
+from workflows.early_life_journal import EarlyLifeBatch
 
 
 def _stub() -> NotImplementedError:
@@ -53,4 +55,23 @@ async def record_journal(batch: JournalBatch) -> int:
     raise _stub()
 
 
-ALL_STUBS = (send_push, send_sms, notify_staff, find_nearest_store, check_service_health, record_journal)
+@activity.defn
+async def record_early_life(batch: EarlyLifeBatch) -> int:
+    raise _stub()
+
+
+@activity.defn
+async def start_early_life(request: EarlyLifeStart) -> bool:
+    raise _stub()
+
+
+ALL_STUBS = (
+    send_push,
+    send_sms,
+    notify_staff,
+    find_nearest_store,
+    check_service_health,
+    record_journal,
+    record_early_life,
+    start_early_life,
+)

@@ -150,6 +150,7 @@ ATTRIBUTES_OF: dict[EventType, tuple[str, ...]] = {
     EventType.ERROR: ("error", "error_detail", "service"),
     EventType.OPTED_OUT: ("channel",),
     EventType.OPTED_IN: ("channel",),
+    EventType.ACTIVE: ("kind",),  # what the customer did: transaction, top_up, login...
 }
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 
@@ -163,7 +164,8 @@ ATTRIBUTES_DESCRIPTION = (
     "reason_detail), reject_type (retry, final: a final one is for a person, not a nudge); "
     "onboarding.error: error (maintenance, high_latency, service_unavailable, auth_failed; else "
     "other and error_detail), service (a name, letters, digits, '_', '.', '-'); customer.opted_out and "
-    "customer.opted_in: channel (push, sms, all); every other type takes none"
+    "customer.opted_in: channel (push, sms, all); customer.active: kind (transaction, top_up, login...); "
+    "every other type takes none"
 )
 
 

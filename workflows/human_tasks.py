@@ -29,6 +29,7 @@ class TaskReason(StrEnum):
     REPEATED_REJECTION = "repeated_rejection"
     PLAYBOOK_ESCALATION = "playbook_escalation"
     FINAL_REJECTION = "final_rejection"  # the eKYC vendor will not take another try
+    DORMANCY = "dormancy"  # early life: an activated customer gone quiet (workflows/early_life.py)
     REPEATED_BIOMETRIC_FAILURE = "repeated_biometric_failure"  # the second failed selfie (high-intent)
 
 

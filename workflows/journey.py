@@ -14,6 +14,7 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import DeliveryStatus
+    from workflows.early_life_start import start_early_life
     from workflows.human_tasks import (
         ClaimTask,
         CompleteTask,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         record_delivery_status,
         record_escalation,
         record_release,
+        record_service_recovered,
         record_suppressed,
     )
     from workflows.journey_rules import BOUNDED_STATE_PATCH, CURRENT_RULES, OPERATOR_CLOSE_PATCH
@@ -167,6 +169,7 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
         self._publish_search_attributes()
         self._count_decisions()
         await self._flush_journal()
+        await start_early_life(state, self._playbook, self._messaging_queue)
         self._log("journey_ended", outcome=state.outcome.kind.value, reason=state.outcome.reason)
         return state.outcome
 
@@ -229,6 +232,15 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
         if self._state is not None and record_delivery_status(self._state, report, self._now()):
             self._changed = True
             self._log("message_undelivered", message_id=report.message_id, status=report.status)
+
+    @workflow.signal(name="service_recovered")
+    def service_recovered(self, service: str) -> None:
+        """The service a held nudge waits for was reported healthy (`PUT /v1/services/{service}`): look
+        again now, not at the next `service_recheck`. A journey that waits for no such thing takes no notice."""
+        self._service_reports[service] += 1
+        if self._state is not None and record_service_recovered(self._state, service):
+            self._changed = True
+            self._log("service_recovered", service=service)
 
     # -- agents ---------------------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ HIGH_INTENT_PATCH = "high-intent"
 # A cancel request (the Temporal UI's Cancel) closes the journey, recorded and journaled, instead of
 # ending it as Temporal's Canceled with the journal still saying `active`.
 OPERATOR_CLOSE_PATCH = "operator-close"
+# A completed journey starts the customer's early-life journey (workflows/early_life_start.py) as an
+# abandoned child workflow before it closes.
+EARLY_LIFE_PATCH = "early-life"
 
 
 @dataclass(frozen=True)

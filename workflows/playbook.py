@@ -26,6 +26,12 @@ DEFAULT_PLAYBOOK = PLAYBOOKS_DIR / "default.toml"
 class TaskKind(StrEnum):
     VIDEO_CALL = "video_call"
     HELP_REQUEST = "help_request"
+    RETENTION_CALL = "retention_call"  # the early-life journey's: a call to a customer gone quiet
+
+
+# What every playbook must describe: the onboarding journey opens these. A retention call is needed
+# only by a playbook whose early-life section escalates to it.
+ONBOARDING_TASK_KINDS = (TaskKind.VIDEO_CALL, TaskKind.HELP_REQUEST)
 
 
 class _Strict(BaseModel):
@@ -101,6 +107,36 @@ class TaskPolicy(_Strict):
     script: dict[str, str] = Field(default_factory=dict, description="suggested script per locale")
 
 
+class EarlyLife(_Strict):
+    """After activation (the early-life journey, workflows/early_life.py): a customer with no activity
+    for `dormant_after` is dormant; they get `nudges` messages (copy per locale, as a stage's), then
+    the escalation (a retention call or an SMS store offer). Activity resets the dormancy clock; the
+    period ending closes the journey as retained or dormant. Quiet hours, the frequency cap and the
+    holdout share are the playbook's unless set here (the holdout groups are drawn independently)."""
+
+    period: Duration = Field(timedelta(days=30), description="how long after activation the customer is watched")
+    dormant_after: Duration = Field(timedelta(days=7), description="no activity for this long: dormant")
+    nudges: Annotated[int, Field(ge=0, le=3)] = 0
+    nudge_spacing: list[Duration] = Field(default_factory=list, description="gap before nudge 2, 3")
+    deep_link: str | None = None
+    escalation: Escalation | None = None
+    copy_by_locale: dict[str, dict[str, str]] = Field(
+        default_factory=dict, alias="copy", description="per locale: 'default' or 'nudge_<n>' -> text"
+    )
+    offer_copy: dict[str, str] = Field(default_factory=dict, description="per locale; {store_name}, {store_address}")
+    quiet_hours: QuietHours | None = None
+    frequency_cap: FrequencyCap | None = None
+    holdout_share: Annotated[float, Field(ge=0, le=0.5)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "EarlyLife":
+        if len(self.nudge_spacing) != max(self.nudges - 1, 0):
+            raise ValueError(f"nudge_spacing needs {max(self.nudges - 1, 0)} entries for {self.nudges} nudges")
+        if self.dormant_after >= self.period:
+            raise ValueError("dormant_after must be shorter than the period")
+        return self
+
+
 class Playbook(_Strict):
     name: str
     default_locale: str = "en"
@@ -116,6 +152,7 @@ class Playbook(_Strict):
     holdout_share: Annotated[float, Field(ge=0, le=0.5)] = Field(
         0.10, description="share of customers watched but never messaged, to measure uplift"
     )
+    early_life: EarlyLife = Field(default_factory=EarlyLife)
     version: str = ""
 
     @model_validator(mode="after")
@@ -136,9 +173,10 @@ class Playbook(_Strict):
                 raise ValueError(
                     f"stages.{stage.value}.escalation names task kind {esc.task_kind.value} with no human_tasks entry"
                 )
-        for kind in TaskKind:
+        for kind in ONBOARDING_TASK_KINDS:
             if kind not in self.human_tasks:
                 raise ValueError(f"human_tasks.{kind.value} is missing")
+        self._check_early_life()
         if self.default_locale not in self.store_offer_copy:
             raise ValueError(f"store_offer_copy.{self.default_locale} is missing")
         if "default" not in self.error_copy.get(self.default_locale, {}):
@@ -167,6 +205,24 @@ class Playbook(_Strict):
             object.__setattr__(self, "version", f"{self.name}@{digest}")
         return self
 
+    def _check_early_life(self) -> None:
+        early = self.early_life
+        if early.nudges and "default" not in early.copy_by_locale.get(self.default_locale, {}):
+            raise ValueError(
+                f"early_life.copy.{self.default_locale}.default is missing: the words every customer can get"
+            )
+        if early.nudges and not early.deep_link:
+            raise ValueError("early_life needs a deep_link back into the app when it nudges")
+        esc = early.escalation
+        if esc and esc.kind == "human_task" and esc.task_kind not in self.human_tasks:
+            raise ValueError(f"early_life.escalation names task kind {esc.task_kind.value} with no human_tasks entry")
+        if esc and esc.kind == "sms_store_offer" and self.default_locale not in early.offer_copy:
+            raise ValueError(f"early_life.offer_copy.{self.default_locale} is missing")
+        for locale, texts in early.copy_by_locale.items():
+            unknown = set(texts) - {"default", *(f"nudge_{n}" for n in range(1, 4))}
+            if unknown:
+                raise ValueError(f"early_life.copy.{locale} has unknown keys: {', '.join(sorted(unknown))}")
+
     def _check_placeholders(self) -> None:
         """Copy is filled in inside running journeys: a placeholder they cannot fill must fail here, at load."""
         texts: list[tuple[str, str, set[str]]] = []
@@ -180,6 +236,12 @@ class Playbook(_Strict):
         texts += [
             (f"store_offer_copy.{locale}", text, {"store_name", "store_address"})
             for locale, text in self.store_offer_copy.items()
+        ]
+        for locale, by_key in self.early_life.copy_by_locale.items():
+            texts += [(f"early_life.copy.{locale}.{key}", text, set()) for key, text in by_key.items()]
+        texts += [
+            (f"early_life.offer_copy.{locale}", text, {"store_name", "store_address"})
+            for locale, text in self.early_life.offer_copy.items()
         ]
         for where, text, allowed in texts:
             try:

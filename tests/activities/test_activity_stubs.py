@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from temporalio import activity
 
+from activities.early_life_start import start_early_life
 from activities.journal_activities import JournalActivities
 from activities.messaging import MessagingActivities
 from activities.service_health import ServiceHealthActivities
@@ -21,6 +22,8 @@ IMPLEMENTATIONS: list[Callable[..., Any]] = [
     StoreActivities.find_nearest_store,
     ServiceHealthActivities.check_service_health,
     JournalActivities.record_journal,
+    JournalActivities.record_early_life,
+    start_early_life,
 ]
 
 

@@ -47,16 +47,36 @@ async def stage_b_video_call_then_completed(bench: Bench) -> None:
 
 
 async def outage_deferred_then_nudged(bench: Bench) -> None:
-    from activities.service_health import write_service_status
+    from journal.services import set_service_health
 
-    write_service_status(bench.settings.service_status_path, "ocr", "down")
+    assert bench.client.journal is not None
+    set_service_health(bench.client.journal, "ocr", False, await bench.now())
     await bench.send("onboarding.document_approved")
     await bench.send("onboarding.error", error="service_unavailable", service="ocr")
     await bench.skip(hours=2)
-    write_service_status(bench.settings.service_status_path, "ocr", "up")
+    set_service_health(bench.client.journal, "ocr", True, await bench.now())  # no wake-up: the recheck sees it
     await bench.skip(hours=1)
     await bench.send("onboarding.help_requested")
     await bench.skip(minutes=5)
+    await bench.send("onboarding.completed")
+    await bench.skip(minutes=5)
+
+
+async def outage_ended_by_report(bench: Bench) -> None:
+    """A nudge held for ocr; ocr reported healthy (PUT /v1/services/ocr): the journey is signalled
+    (`service_recovered`) and sends at once, not at its next recheck."""
+    from journal.services import set_service_health
+    from starters.service_health import report_service_health
+
+    assert bench.client.journal is not None
+    set_service_health(bench.client.journal, "ocr", False, await bench.now())
+    await bench.send("onboarding.document_approved")
+    await bench.send("onboarding.error", error="service_unavailable", service="ocr")
+    await bench.skip(hours=1, minutes=10)
+    report = await report_service_health(bench.env.client, bench.client.journal, "ocr", True, await bench.now())
+    assert report.woken == 1
+    await bench.skip(minutes=1)
+    assert (await bench.view()).nudges_sent == 1
     await bench.send("onboarding.completed")
     await bench.skip(minutes=5)
 
@@ -169,7 +189,18 @@ async def error_first_then_nudged(bench: Bench) -> None:
     await bench.skip(minutes=5)
 
 
+async def completed_then_early_life(bench: Bench) -> None:
+    """An activated customer: since early-life the completing journey starts their early-life journey
+    (the `start_early_life` activity, after the patch marker) before it ends; before it, it just ended."""
+    await bench.send("onboarding.phone_verified")
+    await bench.send("onboarding.document_approved")
+    await bench.skip(minutes=30)
+    await bench.send("onboarding.completed")
+    await bench.skip(minutes=5)
+
+
 SCENARIOS = [
+    completed_then_early_life,
     biometric_failed_twice_to_agent,
     error_first_then_nudged,
     cancelled_in_temporal_ui,
@@ -178,6 +209,7 @@ SCENARIOS = [
     stage_a_escalated_then_abandoned,
     stage_b_video_call_then_completed,
     outage_deferred_then_nudged,
+    outage_ended_by_report,
 ]
 
 

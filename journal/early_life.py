@@ -1,0 +1,80 @@
+"""Writing early-life journeys to the journal: their row, their decisions and their tasks.
+
+Idempotent upserts keyed by ids the workflow derives, like `write_batch` (journal/store.py): a retried
+activity writes nothing twice. Decisions go to `journal_entries` under the early-life workflow id (the
+onboarding report joins entries to `journeys`, so they never count there); tasks to `human_tasks`, so
+the agents' inbox lists retention calls with onboarding's tasks.
+"""
+
+from sqlalchemy import Engine
+
+from journal.schema import early_life_journeys, human_tasks, journal_entries
+from journal.store import _fit, insert_into, utc_naive
+from workflows.early_life_journal import EarlyLifeBatch
+
+_TIMES = ("activated_at", "last_activity_at", "dormant_at", "re_engaged_at", "ended_at")
+
+
+def write_early_life(engine: Engine, batch: EarlyLifeBatch) -> int:
+    """Writes the journey's row, new entries and tasks. Returns how many entries were new."""
+    summary = batch.journey
+    row = summary.model_dump(mode="python")
+    row.update({name: utc_naive(row[name]) for name in _TIMES})
+    row = _fit(early_life_journeys, row)
+    with engine.begin() as connection:
+        upsert = insert_into(engine, early_life_journeys).values(**row)
+        connection.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["journey_id"], set_={k: upsert.excluded[k] for k in row if k != "journey_id"}
+            )
+        )
+        if batch.tasks:
+            task_rows = [
+                _fit(
+                    human_tasks,
+                    {
+                        **t.model_dump(mode="python"),
+                        "journey_id": summary.journey_id,
+                        "stage": t.stage.value,
+                        "journey_stage": "early_life",
+                        "opened_at": utc_naive(t.opened_at),
+                        "due_at": utc_naive(t.due_at),
+                    },
+                )
+                for t in batch.tasks
+            ]
+            tasks = insert_into(engine, human_tasks).values(task_rows)
+            keys = ("journey_id", "task_id")
+            connection.execute(
+                tasks.on_conflict_do_update(
+                    index_elements=list(keys), set_={k: tasks.excluded[k] for k in task_rows[0] if k not in keys}
+                )
+            )
+        if not batch.entries:
+            return 0
+        entries = [
+            _fit(
+                journal_entries,
+                {
+                    "entry_id": e.entry_id,
+                    "workflow_id": summary.workflow_id,
+                    "journey_id": summary.journey_id,
+                    "customer_id": summary.customer_id,
+                    "at": utc_naive(e.at),
+                    "kind": e.kind,
+                    "name": e.name,
+                    "stage": e.stage.value,
+                    "reason": e.reason,
+                    "detail": e.detail,
+                    "playbook_version": summary.playbook_version,
+                },
+            )
+            for e in batch.entries
+        ]
+        statement = (
+            insert_into(engine, journal_entries)
+            .values(entries)
+            .on_conflict_do_nothing(index_elements=["entry_id"])
+            .returning(journal_entries.c.entry_id)
+        )
+        return len(connection.execute(statement).all())
