@@ -8,6 +8,7 @@ import asyncio
 import fcntl
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,30 @@ class Outbox:
             if line.endswith("\n") and line.strip():
                 self._ids.add(json.loads(line)["id"])
         self._indexed_bytes = handle.tell()
+
+
+def blank_lines(path: Path, about: Callable[[dict[str, Any]], bool]) -> int:
+    """Overwrites with spaces, in place and under the writers' lock, every line whose record `about` picks
+    (an erasure). Every byte stays where it was, so each process's index of the file stays valid and
+    readers skip the blank lines. Returns how many lines were blanked."""
+    if not path.exists():
+        return 0
+    with open(path, "r+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            found: list[tuple[int, int]] = []
+            offset = 0
+            for line in handle:
+                if line.endswith(b"\n") and line.strip() and about(json.loads(line)):
+                    found.append((offset, len(line) - 1))
+                offset += len(line)
+            for start, length in found:
+                handle.seek(start)
+                handle.write(b" " * length)
+            handle.flush()
+            return len(found)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_outbox(path: Path) -> list[dict[str, Any]]:

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import IO
 
 import structlog
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-from temporalio.client import Client
 
 from core.payload_codec import KEY_FILE, create_key_file
 from core.private_files import PRIVATE, write_private
 from core.settings import Settings
 from journal.store import migrate, open_journal
+from starters.stack_readiness import alongside, wait_for_temporal, when_answering
 from workflows.search_attributes import dev_server_flags
 
 TEMPORAL_BINARY = Path(sys.executable).parent / "temporal"
@@ -143,27 +142,11 @@ def payload_key_env(data_dir: Path) -> dict[str, str]:
     return {"RECOVERY_PAYLOAD_KEY_FILE": str(key_file)}
 
 
-async def _wait_for_temporal(
-    address: str, server: subprocess.Popen[bytes], stopping: Callable[[], bool], timeout_s: float = 60.0
-) -> bool:
-    """True once the dev server answers.
-
-    False if it exited, stayed silent past `timeout_s`, or the stack is stopping.
-    """
-    deadline = time.monotonic() + timeout_s
-    while not stopping() and server.poll() is None and time.monotonic() < deadline:
-        try:
-            client = await Client.connect(address)
-            await client.workflow_service.get_system_info(GetSystemInfoRequest())
-            return True
-        except Exception:  # not up yet
-            await asyncio.sleep(0.3)
-    return False
+def _say(line: str) -> None:
+    print(line, flush=True)  # at once, also into a pipe (`recovery up | tee`)
 
 
-def run_stack(
-    options: StackOptions, say: Callable[[str], None] = print, policy: RestartPolicy = RestartPolicy()
-) -> int:
+def run_stack(options: StackOptions, say: Callable[[str], None] = _say, policy: RestartPolicy = RestartPolicy()) -> int:
     """Starts the children, restarts any that dies (see RestartPolicy) and stops them all on SIGINT/SIGTERM.
 
     0 after a stop by signal; StackError (after every child is stopped) when one keeps dying.
@@ -255,7 +238,7 @@ def run_stack(
         temporal.start()
         say(f"Temporal dev server  {address}   (log: {server_log_path})")
         assert temporal.process is not None
-        if not asyncio.run(_wait_for_temporal(address, temporal.process, lambda: stopping)):
+        if not asyncio.run(wait_for_temporal(address, temporal.process, lambda: stopping)):
             if stopping:
                 return 0
             if temporal.process.poll() is not None:
@@ -276,8 +259,10 @@ def run_stack(
         )
         say(f"playbook             {options.playbook}")
         say(f"outbox               {data_dir / 'outbox.jsonl'}")
-        say("Press Ctrl-C to stop.")
-        asyncio.run(_supervise(children, address, policy, lambda: stopping))
+        api_answers = when_answering(
+            f"http://{options.host}:{options.api_port}/healthz", lambda: say("Press Ctrl-C to stop."), lambda: stopping
+        )  # not before: until then the stack is still starting
+        asyncio.run(alongside(_supervise(children, address, policy, lambda: stopping), api_answers))
         say("stopping ...")
         return 0
     finally:
@@ -324,7 +309,7 @@ async def _supervise(children: list[_Child], address: str, policy: RestartPolicy
             assert child.process is not None
             log.info("child_restarted", child=child.name, pid=child.process.pid, attempt=child.attempt)
             if child is temporal:
-                readiness = asyncio.create_task(_wait_for_temporal(address, child.process, stopping))
+                readiness = asyncio.create_task(wait_for_temporal(address, child.process, stopping))
         await asyncio.sleep(0.2)
     if readiness is not None:
         readiness.cancel()

@@ -1,4 +1,5 @@
-"""`/v1/customers/{customer_id}/contact`: the contact directory, write-only through the API.
+"""`/v1/customers/{customer_id}/contact`: the contact directory, write-only through the API; and
+`DELETE /v1/customers/{customer_id}`: the customer erased everywhere (starters/erasure.py).
 
 `PUT` stores a customer's phone number (E.164) and push token in the journal's contact directory,
 outside Temporal; `GET` answers only which channels can reach the customer, never a value. The
@@ -10,13 +11,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from journal.contacts import E164, contact_of, save_contact
+from journal.erasure import latest_erasure
 from starters.api.auth import ERRORS, Recovery
 from starters.api.errors import RequestRejected
 from starters.api.journeys import CustomerIdInPath
+from starters.erasure import Erasure, ErasureTarget, erase_customer
+from workflows.human_tasks import AGENT_ID_PATTERN
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/v1")  # prefixed here: the route keeps its full path (metrics label routes by it)
@@ -76,3 +80,38 @@ async def get_contact(customer_id: CustomerIdInPath, recovery: Recovery) -> Cont
     if contact is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no contact for customer {customer_id}")
     return ContactChannels(channels=contact.channels)
+
+
+Actor = Annotated[
+    str,
+    Query(
+        pattern=AGENT_ID_PATTERN,
+        description="who asks for the erasure (kept in the erasure record): 1-64 letters, digits, '_', '.', '@', '-'",
+    ),
+]
+
+
+@router.delete(
+    "/customers/{customer_id}",
+    response_model=Erasure,
+    responses={
+        **ERRORS,
+        202: {"description": "erased; Temporal is still deleting the histories in the background", "model": Erasure},
+        404: {"description": "nothing is known of this customer (never seen, or already erased: `detail` says when)"},
+        422: {"description": "a malformed customer id or actor", "model": RequestRejected},
+    },
+    summary="Erase a customer: journeys ended and deleted from Temporal, journal rows, contact and outbox lines",
+)
+async def erase(
+    customer_id: CustomerIdInPath, actor: Actor, request: Request, response: Response, recovery: Recovery
+) -> Erasure:
+    """200 when everything is gone; 202 when Temporal is still deleting the histories in the background."""
+    journal = _journal(recovery)
+    target = ErasureTarget.of(request.app.state.settings, journal)
+    erasure = await erase_customer(recovery.temporal, target, customer_id, actor)
+    if erasure is None:
+        earlier = await asyncio.to_thread(latest_erasure, journal, customer_id)
+        when = f": erased at {earlier.erased_at.isoformat()}" if earlier else ""
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"nothing is known of customer {customer_id}{when}")
+    response.status_code = status.HTTP_200_OK if erasure.temporal_done else status.HTTP_202_ACCEPTED
+    return erasure

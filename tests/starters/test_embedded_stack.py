@@ -140,3 +140,21 @@ def test_a_second_up_on_the_same_data_folder_or_a_busy_port_fails_clearly(stack:
     elsewhere.ports["--api-port"] = stack.ports["--api-port"]
     busy = subprocess.run(elsewhere.args(), capture_output=True, text=True, timeout=60)
     assert busy.returncode == 1 and f"port {stack.ports['--api-port']}" in busy.stderr and "--api-port" in busy.stderr
+
+
+def test_press_ctrl_c_is_said_once_the_api_answers(stack: Stack) -> None:
+    """A user who sees "Press Ctrl-C to stop." tries the API at once: it must answer by then."""
+    process = stack.start()
+    assert process.stdout is not None
+    said: list[str] = []
+    for line in process.stdout:  # pytest-timeout bounds a stack that never says it
+        said.append(line)
+        if line.strip() == "Press Ctrl-C to stop.":
+            break
+    else:
+        raise AssertionError("recovery up ended without saying how to stop it:\n" + "".join(said))
+    response = httpx.get(stack.api("/healthz"), timeout=2)  # no retry: it answers already
+    assert response.status_code == 200
+    assert any(line.startswith("HTTP API") for line in said)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0

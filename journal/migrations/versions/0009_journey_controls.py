@@ -24,9 +24,21 @@ def upgrade() -> None:
         batch.add_column(sa.Column("nudges_sent", sa.Integer))
     op.execute("UPDATE journeys SET updated_at = COALESCE(ended_at, started_at)")
     op.create_index("ix_journeys_status_started_at", "journeys", ["status", "started_at"])
+    # Erasure records (journal/erasure.py): a customer id's sha256, never the id.
+    op.create_table(
+        "erasures",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("customer_hash", sa.String(64), nullable=False),
+        sa.Column("erased_at", sa.DateTime, nullable=False),
+        sa.Column("actor", sa.String(64), nullable=False),
+        sa.Column("counts", sa.Text, nullable=False),
+    )
+    op.create_index("ix_erasures_customer_hash", "erasures", ["customer_hash"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_erasures_customer_hash", table_name="erasures")
+    op.drop_table("erasures")
     op.drop_index("ix_journeys_status_started_at", table_name="journeys")
     with op.batch_alter_table("journeys") as batch:
         batch.drop_column("nudges_sent")
