@@ -28,12 +28,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.outbox import blank_lines
 from core.settings import Settings
 from journal.erasure import customer_hash, erase_rows, workflow_ids_in_journal
-from workflows.journey import WORKFLOW_ID_PREFIX
+from workflows.early_life_input import WORKFLOW_ID_PREFIX as EARLY_LIFE_PREFIX
+from workflows.journey import WORKFLOW_ID_PREFIX as ONBOARDING_PREFIX
 
 log = structlog.get_logger(__name__)
 
 # The journey types' workflow id prefixes: onboarding, and the early-life journey after activation.
-JOURNEY_PREFIXES = (WORKFLOW_ID_PREFIX, "early-life-")
+JOURNEY_PREFIXES = (ONBOARDING_PREFIX, EARLY_LIFE_PREFIX)
 ERASED_REASON = "customer erased"  # the termination reason Temporal shows: no personal data
 
 
