@@ -19,6 +19,7 @@ from starters.api import create_app
 from tests.harness import Bench, eventually
 from tests.serving import served
 from tests.starters.test_cli import recovery
+from workflows.early_life_input import early_life_workflow_id
 from workflows.journey import workflow_id_for
 
 TOKEN = "erasure-t0ken"
@@ -179,3 +180,41 @@ async def test_recovery_customers_erase(api: Http) -> None:
     assert (await api.http.get(f"/v1/customers/{customer}/contact", headers=AUTH)).status_code == 404
     record = latest_erasure(bench.client.journal, customer)  # type: ignore[arg-type]
     assert record is not None and record.actor == "ops-bob"
+
+
+async def test_an_activated_customer_loses_their_early_life_journey_too(api: Http) -> None:
+    bench = api.bench
+    customer = bench.customer_id
+    journal_db = bench.settings.data_dir / "journal.db"
+    await bench.send("onboarding.phone_verified")
+    await bench.send("onboarding.completed")
+    early_life = early_life_workflow_id(customer)
+
+    async def watched() -> bool:
+        try:
+            await bench.env.client.get_workflow_handle(early_life).describe()
+        except RPCError:
+            return False
+        return "early_life_journeys" in journal_text(journal_db) and early_life in journal_text(journal_db)
+
+    await eventually(watched, timeout=20)
+
+    response = await api.erase(customer)
+
+    assert response.status_code in (200, 202), response.text
+    assert response.json()["erased"]["journeys_ended"] == 1  # early life was running; onboarding had completed
+    assert response.json()["erased"]["workflow_runs_deleted"] == 2
+    assert customer not in journal_text(journal_db)
+
+    async def both_gone() -> bool:
+        for workflow_id in (workflow_id_for(customer), early_life):
+            if await listed_in_visibility(bench, workflow_id):
+                return False
+            try:
+                await bench.env.client.get_workflow_handle(workflow_id).describe()
+            except RPCError:
+                continue
+            return False
+        return True
+
+    await eventually(both_gone, timeout=20)
