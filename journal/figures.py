@@ -75,6 +75,24 @@ class GuardrailFigures(BaseModel):
     dormancy_note: str
 
 
+class EarlyLifeFigures(BaseModel):
+    """After activation (journal/early_life_report.py): the early-life journeys activated in the period."""
+
+    journeys: int
+    ended: int
+    retained: int
+    dormant: int
+    retention: dict[str, float | None] = Field(
+        description="'7d', '30d': share active in the 7 days up to that day, of those activated that long ago"
+    )
+    eligible: dict[str, int] = Field(description="'7d', '30d': journeys activated at least that long ago")
+    went_dormant: int
+    dormancy_rate: float | None
+    re_engaged: int
+    re_engagement_rate: float | None = Field(description="treated customers who went dormant and came back")
+    re_engagement_uplift: Uplift = Field(description="re-engagement, treated minus holdout, with a 95% interval")
+
+
 class RecoveryReport(BaseModel):
     since: datetime | None
     until: datetime | None
@@ -95,6 +113,7 @@ class RecoveryReport(BaseModel):
     delivery: list[ChannelDelivery] = Field(
         default_factory=list, description="delivery rate per channel, by the vendors' receipts"
     )
+    early_life: EarlyLifeFigures | None = Field(default=None, description="after activation; None: not computed")
 
 
 def rate(part: int, whole: int) -> float | None:

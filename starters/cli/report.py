@@ -35,6 +35,7 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
 ) -> None:
     """The recovery report from the journal: completion, funnel, friction, recovery, uplift, guardrails."""
+    from journal.early_life_report import early_life_lines, with_early_life
     from journal.report import report_from_journal
 
     engine = journal_engine()
@@ -44,10 +45,13 @@ def report(
         result = report_from_journal(
             engine, since=since_utc, until=until_utc, playbook_version=playbook_version, dormancy_days=dormancy_days
         )
+        result = with_early_life(engine, result)
     if as_json:
         console.print_json(result.model_dump_json())
     else:
         console.print(render_report(result))
+        if result.early_life is not None:
+            console.print(Text("\n".join(early_life_lines(result.early_life))))
     if chart is not None:
         from journal.chart import write_chart
 
