@@ -5,6 +5,7 @@ import re
 from typing import Annotated
 
 import typer
+from temporalio.service import RPCError
 
 from core.temporal_client import connect
 from starters.cli.common import (
@@ -58,7 +59,10 @@ def erase(
     async def act() -> None:
         client = await connect(settings)
         with journal_errors(journal):
-            erasure = await erase_customer(client, ErasureTarget.of(settings, journal), customer, who)
+            try:
+                erasure = await erase_customer(client, ErasureTarget.of(settings, journal), customer, who)
+            except RPCError as err:
+                fail(f"Temporal answered {err.status.name if err.status else 'an error'}: run the erasure again")
         if erasure is None:
             fail(f"nothing is known of customer {customer} (never seen, or already erased)")
         counts = erasure.erased
