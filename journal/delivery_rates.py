@@ -1,6 +1,7 @@
 """Delivery rate per channel: what became of the messages the journeys sent, by the vendors' receipts.
 
-`sent` counts the journeys' `sent` decisions in the journal (every channel, every provider). SMS
+`sent` counts the messages the journeys' decisions in the journal say went out (every provider): their
+`sent` decisions less those the vendor never took (a channel lost, or the retries spent). SMS
 receipts are the journal's `sms_messages` (Twilio's status callbacks: a message the vendor took
 and what it said of it since): delivered, undelivered, failed, or pending (taken, no final word
 yet). Push has no receipts (FCM says whether it took a message, not whether the device showed it),
@@ -11,7 +12,7 @@ an SMS counts for them when its customer has such a journey that started before 
 """
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from journal.schema import journal_entries, journeys, sms_messages
@@ -39,11 +40,22 @@ class ChannelDelivery(BaseModel):
 def delivery_by_channel(engine: Engine, in_scope: ColumnElement[bool]) -> list[ChannelDelivery]:
     """One row per channel; `in_scope` selects the report's journeys (a condition on `journeys`)."""
     e, s = journal_entries.c, sms_messages.c
-    channel = case((e.reason.like("%push"), "push"), (e.reason.like("%sms"), "sms"), else_="other")
+    # A `sent` decision names its channel in its reason (push, fallback_to_sms...). A message the vendor
+    # never took is a `failed` decision after it: the channel lost (push_unreachable, sms_opted_out) or
+    # the retries spent (delivery_failed, "sms: ..."); it is no message sent.
+    sent = case((e.reason.like("%push"), 1), (e.reason.like("%sms"), 2), else_=0)
+    lost = case(
+        (e.reason.in_(("push_unreachable", "push_opted_out")), -1),
+        (e.reason.in_(("sms_unreachable", "sms_opted_out")), -2),
+        (and_(e.reason == "delivery_failed", e.detail.like("push:%")), -1),
+        (and_(e.reason == "delivery_failed", e.detail.like("sms:%")), -2),
+        else_=0,
+    )
+    channel = case((e.name == "sent", sent), else_=lost)
     sent_rows = (
         select(channel.label("channel"), func.count().label("n"))
         .select_from(journal_entries.join(journeys, e.journey_id == journeys.c.journey_id))
-        .where(in_scope, e.kind == "decision", e.name == "sent")
+        .where(in_scope, e.kind == "decision", e.name.in_(("sent", "failed")))
         .group_by(channel)
     )
     of_journeys_in_scope = (
@@ -55,9 +67,10 @@ def delivery_by_channel(engine: Engine, in_scope: ColumnElement[bool]) -> list[C
         select(s.provider, s.status, func.count().label("n")).where(of_journeys_in_scope).group_by(s.provider, s.status)
     )
     with engine.connect() as connection:
-        sent = {r.channel: int(r.n) for r in connection.execute(sent_rows)}
+        counts = {int(r.channel): int(r.n) for r in connection.execute(sent_rows)}
         sms = [(r.provider, r.status, int(r.n)) for r in connection.execute(receipts)]
-    return [_push(sent.get("push", 0)), _sms(sent.get("sms", 0), sms)]
+    push_sent, sms_sent = (max(counts.get(n, 0) - counts.get(-n, 0), 0) for n in (1, 2))
+    return [_push(push_sent), _sms(sms_sent, sms)]
 
 
 def _push(sent: int) -> ChannelDelivery:

@@ -139,6 +139,7 @@ OCCURRED_AT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 OCCURRED_AT_AHEAD = timedelta(days=1)  # clocks of phones and app servers drift; a day covers every time zone
 ATTRIBUTE_MAX_LENGTH = 100
 SERVICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+WORDS_PATTERN = r"^[A-Za-z]{1,20}$"  # a keyword (STOP, START...), never free text: no personal data
 # How final a rejection is (the eKYC vendor's word): `retry` the customer may upload again, `final` only
 # a person can resolve it (a human task, never a "try again" nudge).
 REJECT_TYPES = ("retry", "final")
@@ -148,8 +149,8 @@ REJECT_TYPES = ("retry", "final")
 ATTRIBUTES_OF: dict[EventType, tuple[str, ...]] = {
     EventType.DOCUMENT_REJECTED: ("reason", "reason_detail", "reject_type"),
     EventType.ERROR: ("error", "error_detail", "service"),
-    EventType.OPTED_OUT: ("channel",),
-    EventType.OPTED_IN: ("channel",),
+    EventType.OPTED_OUT: ("channel", "words"),  # words: the keyword the customer sent (an SMS STOP)
+    EventType.OPTED_IN: ("channel", "words"),
     EventType.ACTIVE: ("kind",),  # what the customer did: transaction, top_up, login...
 }
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
@@ -164,7 +165,8 @@ ATTRIBUTES_DESCRIPTION = (
     "reason_detail), reject_type (retry, final: a final one is for a person, not a nudge); "
     "onboarding.error: error (maintenance, high_latency, service_unavailable, auth_failed; else "
     "other and error_detail), service (a name, letters, digits, '_', '.', '-'); customer.opted_out and "
-    "customer.opted_in: channel (push, sms, all); customer.active: kind (transaction, top_up, login...); "
+    "customer.opted_in: channel (push, sms, all), words (the keyword the customer sent, e.g. STOP); "
+    "customer.active: kind (transaction, top_up, login...); "
     "every other type takes none"
 )
 
@@ -213,6 +215,9 @@ class IncomingEvent(OnboardingEvent):
         reject_type = value.get("reject_type")
         if reject_type is not None and reject_type not in REJECT_TYPES:
             raise ValueError(f"attributes.reject_type must be one of: {', '.join(REJECT_TYPES)}")
+        words = value.get("words")
+        if isinstance(words, str) and not re.fullmatch(WORDS_PATTERN, words):
+            raise ValueError("attributes.words must be one keyword the customer sent: letters only, at most 20")
         service = value.get("service")
         if isinstance(service, str) and not re.fullmatch(SERVICE_PATTERN, service):
             raise ValueError("attributes.service must be a service name: letters, digits, '_', '.', '-', at most 64")

@@ -152,7 +152,9 @@ def _apply(
             changed.append(channel.value)
         if not changed:
             return EventEffect.STALE, "a newer consent change is known"
-        return EventEffect.RECORDED, f"{event.type.value.split('.')[-1]}: {', '.join(changed)}"
+        words = event.attributes.get("words")
+        said = f" ({words})" if words else ""
+        return EventEffect.RECORDED, f"{event.type.value.split('.')[-1]}: {', '.join(changed)}{said}"
     return EventEffect.RECORDED, ""
 
 

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 
 from starters.api.errors import JSON
 from starters.api.events import MAX_BATCH, MAX_BODY_BYTES, EventsBody
-from workflows.events import ATTRIBUTE_MAX_LENGTH, ATTRIBUTES_OF, REJECT_TYPES, SERVICE_PATTERN
+from workflows.events import ATTRIBUTE_MAX_LENGTH, ATTRIBUTES_OF, REJECT_TYPES, SERVICE_PATTERN, WORDS_PATTERN
 from workflows.funnel import EventType, OptOutScope
 
 _NOT_BLANK = r"\S"
@@ -32,7 +32,11 @@ def _attributes_of(event_type: EventType) -> dict[str, Any]:
         if event_type is EventType.ERROR:
             properties["service"] = {"anyOf": [{**_TEXT, "pattern": SERVICE_PATTERN}, {"type": "null"}]}
     elif event_type in (EventType.OPTED_OUT, EventType.OPTED_IN):
-        properties, required = {"channel": {"enum": [scope.value for scope in OptOutScope]}}, ["channel"]
+        properties = {
+            "channel": {"enum": [scope.value for scope in OptOutScope]},
+            "words": {"anyOf": [{"type": "string", "pattern": WORDS_PATTERN}, {"type": "null"}]},
+        }
+        required = ["channel"]
     assert set(properties) == set(ATTRIBUTES_OF.get(event_type, ())), (
         event_type
     )  # one list of names, here and at the door

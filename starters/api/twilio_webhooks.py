@@ -200,7 +200,7 @@ async def twilio_inbound(request: Request) -> Response:
             log.warning("twilio_consent_not_recorded", error=type(err).__name__)
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the journal is unavailable: retry") from None
         kind = EventType.OPTED_OUT if opted_out else EventType.OPTED_IN
-        await _record(recovery, customer_id, sid, kind, now, {"channel": "sms"})
+        await _record(recovery, customer_id, sid, kind, now, {"channel": "sms", "words": keyword})
     elif keyword in HELP_WORDS:
         await _record(recovery, customer_id, sid, EventType.HELP_REQUESTED, await recovery.clock(), {})
     else:

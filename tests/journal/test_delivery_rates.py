@@ -28,7 +28,8 @@ RECOVERY = str(Path(sys.executable).parent / "recovery")
 
 
 def journey(customer_id: str, sends: list[str], started_at: datetime = START) -> JournalBatch:
-    """A journey that sent one message per reason in `sends` (sms, push, fallback_to_sms...)."""
+    """A journey's decisions: `sent` per reason in `sends` (sms, push, fallback_to_sms...), `failed` for
+    a message the vendor never took (push_unreachable, "delivery_failed sms: ...")."""
     workflow_id = f"onboarding-{customer_id}"
     return JournalBatch(
         journey=JourneySummary(
@@ -49,10 +50,10 @@ def journey(customer_id: str, sends: list[str], started_at: datetime = START) ->
                 entry_id=f"{workflow_id}:run00001:d{n}",
                 at=started_at + timedelta(hours=n + 1),
                 kind="decision",
-                name="sent",
+                name="sent" if reason.endswith(("push", "sms")) else "failed",
                 stage=Stage.PHONE_VERIFIED,
-                reason=reason,
-                detail=f"nudge {n + 1}",
+                reason=reason.split(" ", 1)[0],
+                detail=reason.split(" ", 1)[1] if " " in reason else f"nudge {n + 1}",
             )
             for n, reason in enumerate(sends)
         ],
@@ -74,6 +75,8 @@ def journal(tmp_path: Path) -> Engine:
     write_batch(engine, journey("c-1", ["push", "fallback_to_sms", "sms"]))
     write_batch(engine, journey("c-2", ["sms", "sms", "sms"]))
     write_batch(engine, journey("c-3", ["push", "push", "sms"]))
+    # Sent decisions of messages no vendor took: not sent.
+    write_batch(engine, journey("c-4", ["push", "push_unreachable", "sms", "delivery_failed sms: twilio answered 500"]))
     sms(journal=engine, customer_id="c-1", n=1, status="delivered")
     sms(engine, "c-1", 2, "undelivered")
     sms(engine, "c-2", 1, "delivered")

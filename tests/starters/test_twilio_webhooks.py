@@ -123,6 +123,9 @@ async def test_an_inbound_stop_opts_the_customer_out_of_sms_and_later_sms_are_su
     assert view.opted_out == ["push", "sms"]
     [consent] = consents_of(open_journal(bench.settings.journal_database_url), bench.customer_id)
     assert (consent.channel, consent.opted_out, consent.how, consent.words) == ("sms", True, "inbound_sms", "Stop")
+    assert ("customer.opted_out", "opted_out: sms (STOP)") in [(e.type, e.detail) for e in view.events], (
+        "the journey records the words received"
+    )
     assert (await post_signed(http, INBOUND_URL, stop)).status_code == 200, "Twilio's retry is harmless"
 
     await bench.skip(hours=30)

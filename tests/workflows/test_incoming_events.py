@@ -67,6 +67,14 @@ def test_each_type_takes_its_own_attributes_only(event_type: str, attributes: di
     assert loc == ("attributes",) and "is not a known attribute" in message
 
 
+def test_an_opt_out_may_carry_the_keyword_the_customer_sent_and_nothing_else() -> None:
+    event = door(type="customer.opted_out", attributes={"channel": "sms", "words": "STOP"})
+    assert event.attributes == {"channel": "sms", "words": "STOP"}
+    for words in ("stop it, this is +998901234567", "STOP " * 5):
+        [(loc, message)] = refused(type="customer.opted_out", attributes={"channel": "sms", "words": words})
+        assert loc == ("attributes",) and "one keyword" in message and "998" not in message
+
+
 def test_an_attribute_name_that_is_not_an_identifier_is_never_echoed() -> None:
     [(_, message)] = refused(attributes={"+998 90 123 45 67": "x"})
     assert "998" not in message
