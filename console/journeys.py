@@ -2,12 +2,16 @@
 client (the API's `RecoveryClient`, on `app.state.recovery`), so the console never imports starters/."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Engine
 
+from journal.listing import DEFAULT_LIMIT, JourneyPage
 from journal.tasks import TaskSummary
+from workflows.early_life_view import EarlyLifeView
 from workflows.human_tasks import HumanTask, TaskOutcome
+from workflows.journey_state import JourneyOutcome
 from workflows.journey_view import JourneyView
 from workflows.playbook import Playbook
 
@@ -18,6 +22,8 @@ class Journeys(Protocol):
 
     async def journey(self, customer_id: str) -> JourneyView: ...
 
+    async def early_life(self, customer_id: str) -> EarlyLifeView: ...
+
     async def list_tasks(self, states: Sequence[str] = ("open", "claimed")) -> list[TaskSummary]: ...
 
     async def claim_task(self, task_id: str, agent_id: str) -> HumanTask: ...
@@ -25,3 +31,16 @@ class Journeys(Protocol):
     async def release_task(self, task_id: str, agent_id: str) -> HumanTask: ...
 
     async def complete_task(self, task_id: str, agent_id: str, outcome: TaskOutcome, note: str = "") -> HumanTask: ...
+
+    async def close_journey(self, customer_id: str, reason: str, by: str) -> JourneyOutcome: ...
+
+    async def list_journeys(
+        self,
+        *,
+        status: str | None = None,
+        stage: str | None = None,
+        since: datetime | None = None,
+        customer_id: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> JourneyPage: ...

@@ -12,6 +12,7 @@ app = typer.Typer(help="Onboarding drop-off recovery: durable journeys on Tempor
 for commands in (stack, events, journeys, report, services):
     app.add_typer(commands.app)
 app.add_typer(tasks.app, name="tasks")
+app.add_typer(journeys.journeys_app, name="journeys")
 app.add_typer(agents.app, name="agents")
 app.add_typer(customers.app, name="customers")
 for plugin in entry_points(group="recovery.commands"):
