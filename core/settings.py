@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         None,
         description="deliveries on their own task queue, for workers with a provider rate limit; unset: task_queue",
     )
-    data_dir: Path = Field(Path("var"), description="outbox, notifications, service status, dev-server database")
+    data_dir: Path = Field(Path("var"), description="outbox, notifications, journal, dev-server database")
     playbook: Path = Field(DEFAULT_PLAYBOOK, description="the playbook new journeys pin")
     store_directory: Path = DEFAULT_STORE_DIRECTORY
     push_webhook_url: str | None = Field(None, description="push gateway; unset: the local outbox")
@@ -317,10 +317,6 @@ class Settings(BaseSettings):
     @property
     def journal_database_url(self) -> str:
         return self.journal_url or f"sqlite:///{(self.data_dir / 'journal.db').resolve()}"
-
-    @property
-    def service_status_path(self) -> Path:
-        return self.data_dir / "service_status.json"
 
     @property
     def default_payload_key_file(self) -> Path:

@@ -196,18 +196,25 @@ class JourneyActing(JourneyBase):
         return state.outcome is not None or (state.stage, state.stage_since) != (stage, stage_since)
 
     async def _service_is_healthy(self, service: str) -> bool:
-        """A status endpoint that cannot be read counts as 'not healthy yet': the nudge waits, the journey lives."""
-        try:
-            health = await workflow.execute_activity(
-                activity_stubs.check_service_health,
-                ServiceHealthQuery(service=service),
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=LOOKUP_RETRY,
-            )
-        except ActivityError:
-            self._log("service_health_unknown", service=service)
-            return False
-        return health.healthy
+        """A status endpoint that cannot be read counts as 'not healthy yet': the nudge waits, the journey lives.
+        A report that the service is healthy, taken while the check was under way, makes it look once more:
+        the check may have read the status from before that report."""
+        while True:
+            reports = self._service_reports[service]
+            try:
+                health = await workflow.execute_activity(
+                    activity_stubs.check_service_health,
+                    ServiceHealthQuery(service=service),
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=LOOKUP_RETRY,
+                )
+            except ActivityError:
+                self._log("service_health_unknown", service=service)
+                healthy = False
+            else:
+                healthy = health.healthy
+            if healthy or self._service_reports[service] == reports:
+                return healthy
 
     async def _notify_agents(self, task_id: str) -> None:
         state = self._journey()

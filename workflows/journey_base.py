@@ -5,7 +5,7 @@ The workflow class (workflows/journey.py) is assembled from this base, the intak
 """
 
 import asyncio
-from collections import deque
+from collections import Counter, deque
 from datetime import datetime
 
 from temporalio import workflow
@@ -49,6 +49,8 @@ class JourneyBase:
         self._clock_mark: tuple[datetime, int] | None = None
         # The rules this journey runs (see `_rules_of_this_journey`), kept for the view query.
         self._rules: JourneyRules | None = None
+        # `service_recovered` signals taken, by service: one during a health check makes it look again.
+        self._service_reports: Counter[str] = Counter()
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -59,6 +59,16 @@ def record_service_unhealthy(state: JourneyState, service: str, retry_at: dateti
     state.record(now, DecisionAction.DEFERRED, "service_unhealthy", f"{service} reported down")
 
 
+def record_service_recovered(state: JourneyState, service: str) -> bool:
+    """The service a held nudge waits for was reported healthy: the nudge is looked at again now, not
+    at the next recheck. False (and nothing changes) when the journey waits for no such thing."""
+    error = state.last_error
+    if state.service_retry_at is None or error is None or error.service != service:
+        return False
+    state.service_retry_at = state.deferred_until = None
+    return True
+
+
 def record_store_lookup_failed(state: JourneyState, now: datetime) -> None:
     state.record(now, DecisionAction.FAILED, "store_lookup_failed", "no store to offer")
 

@@ -7,6 +7,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from journal.services import is_healthy
 from tests.harness import Bench, eventually
 from tests.payload_keys import TEST_PAYLOAD_KEYS
 
@@ -132,10 +133,38 @@ async def test_tasks_list_claim_complete(live_bench: Bench) -> None:
     assert (view.status, view.outcome.assisted if view.outcome else None) == ("completed", True)
 
 
-async def test_service_status_marks_a_service_down_for_the_worker(live_bench: Bench) -> None:
-    code, _out, _ = await recovery(
-        live_bench, "service-status", "ocr", "down", "--data-dir", str(live_bench.settings.data_dir)
-    )
-    assert code == 0
-    status = json.loads((live_bench.settings.data_dir / "service_status.json").read_text())
-    assert status == {"ocr": "down"}
+async def test_service_status_down_holds_the_nudge_and_up_sends_it_at_once(outage_bench: Bench) -> None:
+    """The same path as PUT /v1/services: the journal holds the health for the worker, and `up` wakes
+    the journey waiting for it (its own recheck is an hour away)."""
+    journal = outage_bench.client.journal
+    assert journal is not None
+    code, out, err = await recovery(outage_bench, "service-status", "ocr", "down")
+    assert (code, out.strip()) == (0, "ocr: down"), err
+    assert not is_healthy(journal, "ocr")
+    await outage_bench.send("onboarding.phone_verified")
+    await outage_bench.send("onboarding.error", error="maintenance", service="ocr")
+
+    async def held() -> bool:
+        return ("deferred", "service_unhealthy") in [
+            (d.action, d.reason) for d in (await outage_bench.view()).suppressed
+        ]
+
+    await eventually(held)
+    code, out, err = await recovery(outage_bench, "service-status", "ocr", "up")
+    assert (code, out.strip()) == (0, "ocr: up (1 waiting journey woken)"), err
+    assert is_healthy(journal, "ocr")
+
+    async def sent() -> bool:
+        return (await outage_bench.view()).nudges_sent == 1
+
+    await eventually(sent, timeout=5)
+    assert "maintenance" in outage_bench.outbox()[0]["text"]
+
+
+async def test_service_status_refuses_what_is_not_up_or_down_or_not_a_service(live_bench: Bench) -> None:
+    for args, words in (
+        (("ocr", "sideways"), "'up' or 'down'"),
+        (("o cr", "down"), "service name"),
+    ):
+        code, _, err = await recovery(live_bench, "service-status", *args)
+        assert code == 1 and words in err and "Traceback" not in err

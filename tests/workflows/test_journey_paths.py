@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from activities.service_health import write_service_status
+from journal.services import set_service_health
 from tests.harness import Bench, eventually, zone_where_local_hour_is
 from workflows.human_tasks import TaskOutcome, TaskRefused
 
@@ -296,7 +296,8 @@ async def test_an_event_after_the_journey_ended_is_ignored(bench: Bench) -> None
 
 
 async def test_error_copy_says_it_was_our_fault_and_waits_for_the_service(bench: Bench) -> None:
-    write_service_status(bench.settings.service_status_path, "ocr", "down")
+    assert bench.client.journal is not None
+    set_service_health(bench.client.journal, "ocr", False, await bench.now())
     await bench.send("onboarding.phone_verified")
     await bench.send("onboarding.error", error="maintenance", service="ocr")
     await bench.skip(hours=3)
@@ -304,7 +305,7 @@ async def test_error_copy_says_it_was_our_fault_and_waits_for_the_service(bench:
     view = await bench.view()
     assert ("deferred", "service_unhealthy") in [(d.action, d.reason) for d in view.suppressed]
     assert view.attempts_at_stage == 0
-    write_service_status(bench.settings.service_status_path, "ocr", "up")
+    set_service_health(bench.client.journal, "ocr", True, await bench.now())  # no wake-up: the next recheck sees it
     await bench.skip(minutes=31)
     [nudge] = bench.outbox()
     assert "maintenance" in nudge["text"] and "passport photo" in nudge["text"]

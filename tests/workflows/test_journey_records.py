@@ -14,6 +14,8 @@ from workflows.journey_records import (
     record_escalation,
     record_held_back,
     record_sent,
+    record_service_recovered,
+    record_service_unhealthy,
 )
 from workflows.journey_rules import CURRENT_RULES
 from workflows.journey_state import DecisionAction, JourneyState, MessageKind, OutcomeKind, new_journey
@@ -100,3 +102,27 @@ def test_an_undelivered_nudge_stays_in_the_view_but_is_no_attempt_and_the_other_
     assert step == SendMessage(MessageKind.NUDGE, 1, Channel.SMS, fallback=True, check_service=None)
     assert not record_delivery_status(state, DeliveryStatus(message_id="m1", status="delivered", at=later), later)
     assert sent.delivery_status == "undelivered", "a receipt never goes back"
+
+
+def test_a_service_reported_healthy_releases_the_nudge_held_for_it_now_and_nothing_else() -> None:
+    state = verified()
+    error = OnboardingEvent(
+        event_id="e-2",
+        customer_id="c-7",
+        type="onboarding.error",
+        occurred_at=T0 + timedelta(minutes=5),
+        attributes={"error": "maintenance", "service": "ocr"},
+    )
+    apply_event(state, error, PLAYBOOK, error.occurred_at)
+    assert not record_service_recovered(state, "ocr"), "nothing held yet: no notice taken"
+    held_at = T0 + timedelta(hours=1)
+    recheck_at = held_at + PLAYBOOK.guardrails.service_recheck
+    record_service_unhealthy(state, "ocr", recheck_at, held_at)
+    assert not record_service_recovered(state, "liveness"), "another service: still held"
+    assert state.service_retry_at == recheck_at
+    decisions = state.decisions_recorded
+    assert record_service_recovered(state, "ocr")
+    released = state.model_dump(include={"service_retry_at", "deferred_until"})
+    assert released == {"service_retry_at": None, "deferred_until": None} and state.decisions_recorded == decisions
+    step = next_step(state, PLAYBOOK, held_at + timedelta(seconds=1), CURRENT_RULES)
+    assert step == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, fallback=False, check_service="ocr")
