@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from console.audit import AgentAction
 from console.inbox import kind_label, reason_label
+from workflows.copy import locale_fallbacks
 from workflows.funnel import MAIN_PATH, Stage
 from workflows.human_tasks import HumanTask
 from workflows.journey_state import TASK_ACTIONS, DecisionAction
@@ -122,7 +123,10 @@ def suggested_script(playbook: Playbook, task: HumanTask, locale: str | None) ->
     policy = playbook.human_tasks.get(task.kind)
     if policy is None:
         return ""
-    return policy.script.get(locale or "", "") or policy.script.get(playbook.default_locale, "")
+    # The customer's language, as their messages choose it ('uz-latn', then 'uz'), else the playbook's default.
+    return next(
+        (policy.script[loc] for loc in locale_fallbacks(locale, playbook.default_locale) if loc in policy.script), ""
+    )
 
 
 def temporal_ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:

@@ -5,7 +5,7 @@ from workflows.journey_state import JourneyState
 from workflows.playbook import Playbook, StagePlaybook
 
 
-def _locales(preferred: str | None, default: str) -> list[str]:
+def locale_fallbacks(preferred: str | None, default: str) -> list[str]:
     """'uz-latn' tries 'uz-latn', then 'uz', then the playbook's default locale."""
     out: list[str] = []
     if preferred:
@@ -32,7 +32,7 @@ def _fill(found: tuple[str, str], stage_playbook: StagePlaybook) -> str:
 
 def nudge_text(state: JourneyState, playbook: Playbook) -> str:
     stage_playbook = playbook.for_stage(state.stage)
-    locales = _locales(state.profile.locale, playbook.default_locale)
+    locales = locale_fallbacks(state.profile.locale, playbook.default_locale)
     error = state.last_error
     if error is not None:
         keys = [error.kind.value, "default"] if error.kind is not ErrorKind.OTHER else ["default"]
@@ -52,6 +52,6 @@ def nudge_text(state: JourneyState, playbook: Playbook) -> str:
 
 
 def store_offer_text(state: JourneyState, playbook: Playbook, store_name: str, store_address: str) -> str:
-    locales = _locales(state.profile.locale, playbook.default_locale)
+    locales = locale_fallbacks(state.profile.locale, playbook.default_locale)
     template = next(playbook.store_offer_copy[loc] for loc in locales if loc in playbook.store_offer_copy)
     return template.format(store_name=store_name, store_address=store_address)

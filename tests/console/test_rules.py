@@ -12,7 +12,7 @@ from itsdangerous import URLSafeTimedSerializer
 from console.accounts import Agent, Role
 from console.audit import AgentAction
 from console.csrf import token_for, token_is_valid
-from console.glance import funnel_steps, task_audit, temporal_ui_link
+from console.glance import funnel_steps, suggested_script, task_audit, temporal_ui_link
 from console.inbox import Tab, customer_local_time, due_label, inbox_rows, span, tab_counts
 from console.permissions import TaskAction, allowed_actions, forbidden
 from console.sessions import console_secret, session_id_of
@@ -23,7 +23,7 @@ from workflows.funnel import Stage
 from workflows.human_tasks import HumanTask, TaskReason, TaskState
 from workflows.journey_state import Decision, DecisionAction, JourneyStatus
 from workflows.journey_view import JourneyView
-from workflows.playbook import Playbook, TaskKind
+from workflows.playbook import Playbook, TaskKind, load_playbook
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 ANA = Agent("ana", Role.AGENT, NOW)
@@ -311,3 +311,24 @@ async def test_an_agents_own_action_wins_over_a_journal_that_has_not_caught_up()
         summary(task(1, timedelta(hours=1)))
     ]  # released later by a supervisor: the journal's word stands now
     assert [s.task.state for s in await feed.live_tasks(journal)] == [TaskState.OPEN]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("locale", "starts"),
+    [
+        ("ru", "Клиент попросил"),
+        ("uz-latn", "Mijoz yordam"),
+        ("kk", "The customer asked"),
+        (None, "The customer asked"),
+    ],
+)
+def test_the_agents_script_is_in_the_customers_language_as_their_messages_are(locale: str | None, starts: str) -> None:
+    task = HumanTask(
+        task_id="c-1:task-1",
+        kind=TaskKind.HELP_REQUEST,
+        reason=TaskReason.HELP_REQUESTED,
+        stage=Stage.PHONE_VERIFIED,
+        opened_at=NOW,
+        due_at=NOW,
+    )
+    assert suggested_script(load_playbook(), task, locale).startswith(starts)
