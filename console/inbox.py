@@ -36,7 +36,11 @@ class Tab(StrEnum):
             return cls.OPEN
 
 
-KIND_LABELS = {TaskKind.VIDEO_CALL: "Video call", TaskKind.HELP_REQUEST: "Help request"}
+KIND_LABELS = {
+    TaskKind.VIDEO_CALL: "Video call",
+    TaskKind.HELP_REQUEST: "Help request",
+    TaskKind.RETENTION_CALL: "Retention call",
+}
 
 
 def kind_label(kind: TaskKind) -> str:
@@ -47,6 +51,8 @@ def reason_label(task: HumanTask) -> str:
     """Why the task exists, in the words an agent needs before calling."""
     if task.reason is TaskReason.HELP_REQUESTED:
         return "Customer asked for help"
+    if task.reason is TaskReason.DORMANCY:
+        return "Gone quiet after activation: no activity, no answer to the nudges"
     if task.reason is TaskReason.REPEATED_REJECTION:
         return "Document rejected repeatedly"
     if task.reason is TaskReason.REPEATED_BIOMETRIC_FAILURE:

@@ -55,6 +55,7 @@ from console.inbox import (
 )
 from console.permissions import TaskAction, allowed_actions, forbidden
 from core.deps import JourneyNotFound
+from workflows.early_life_input import early_life_workflow_id, is_early_life_task
 from workflows.human_tasks import HumanTask, TaskOutcome, TaskRefused, TaskState, customer_of_task
 from workflows.journey import workflow_id_for
 from workflows.journey_view import JourneyView
@@ -148,8 +149,14 @@ def _customer_of(task_id: str) -> str:
 
 
 async def _task_of(request: Request, task_id: str) -> tuple[JourneyView, HumanTask]:
-    view = await _journey(request, _customer_of(task_id))
+    """The task, and the customer's onboarding journey for the page's glance (an early-life task's is in
+    the customer's early-life journey: starters/early_life_client.py)."""
+    customer_id = _customer_of(task_id)
+    view = await _journey(request, customer_id)
     task = find_task(view, task_id)
+    if is_early_life_task(task_id):
+        early = await temporal(request, journeys_for(request).early_life(customer_id), "Reading the early-life journey")
+        task = next((t for t in early.tasks if t.task_id == task_id), None)
     if task is None:
         raise ConsoleError(404, f"No task {task_id} in this customer's journey.")
     return view, task
@@ -216,7 +223,9 @@ async def _act(
     journal = journal_for(request)
     customer_id = _customer_of(task_id)
     _, task = await _task_of(request, task_id)
-    audit = {"task_id": task_id, "customer_id": customer_id, "workflow_id": workflow_id_for(customer_id)}
+    early = is_early_life_task(task_id)
+    workflow_id = early_life_workflow_id(customer_id) if early else workflow_id_for(customer_id)
+    audit = {"task_id": task_id, "customer_id": customer_id, "workflow_id": workflow_id}
     reason = forbidden(action, signed.session.agent, task)
     status_code = 403
     if reason is None:

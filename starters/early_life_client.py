@@ -13,11 +13,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.deps import JourneyNotFound
 from workflows.early_life import EarlyLifeJourney
-from workflows.early_life_input import early_life_workflow_id
-from workflows.early_life_records import EARLY_TASK_MARK
+from workflows.early_life_input import early_life_workflow_id, is_early_life_task
 from workflows.early_life_view import EarlyLifeView
 from workflows.events import OnboardingEvent
-from workflows.human_tasks import TaskRefused
+from workflows.human_tasks import customer_of_task
 from workflows.journey import workflow_id_for
 
 log = structlog.get_logger(__name__)
@@ -25,13 +24,8 @@ log = structlog.get_logger(__name__)
 
 def workflow_of_task(task_id: str) -> str:
     """The journey holding a task: `<customer>:early-task-<n>` early life's, `<customer>:task-<n>` onboarding's."""
-    customer_id, sep, number = task_id.rpartition(EARLY_TASK_MARK)
-    if sep and customer_id and number.isdigit():
-        return early_life_workflow_id(customer_id)
-    customer_id, sep, number = task_id.rpartition(":task-")
-    if not sep or not customer_id or not number.isdigit():
-        raise TaskRefused(f"{task_id!r} is not a task id (expected '<customer_id>:task-<n>' or ':early-task-<n>')")
-    return workflow_id_for(customer_id)
+    customer_id = customer_of_task(task_id)
+    return early_life_workflow_id(customer_id) if is_early_life_task(task_id) else workflow_id_for(customer_id)
 
 
 class EarlyLifeClient:

@@ -17,10 +17,17 @@ from workflows.funnel import Channel
 from workflows.playbook import Escalation, FrequencyCap, Playbook, QuietHours
 
 WORKFLOW_ID_PREFIX = "early-life-"
+EARLY_TASK_MARK = ":early-task-"  # its tasks: `<customer_id>:early-task-<n>`; onboarding's `<customer_id>:task-<n>`
 
 
 def early_life_workflow_id(customer_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{customer_id}"
+
+
+def is_early_life_task(task_id: str) -> bool:
+    """Whether a task id names a task of an early-life journey (the agents' Updates go there)."""
+    _, sep, number = task_id.rpartition(EARLY_TASK_MARK)
+    return bool(sep) and number.isdigit()
 
 
 class EarlyLifePlan(BaseModel):

@@ -6,7 +6,7 @@ through journey_records.py, so each rule is tested without a server.
 
 from datetime import datetime, timedelta
 
-from workflows.early_life_input import EarlyLifeInput
+from workflows.early_life_input import EARLY_TASK_MARK, EarlyLifeInput
 from workflows.early_life_state import (
     RECENT_EVENT_IDS,
     RECENT_MESSAGES,
@@ -20,8 +20,6 @@ from workflows.funnel import Channel, EventType, Stage
 from workflows.human_tasks import CompleteTask, HumanTask, TaskReason, TaskState
 from workflows.journey_state import MessageKind
 from workflows.next_step import Defer, EscalateToAgent, SendMessage, Suppress
-
-EARLY_TASK_MARK = ":early-task-"
 
 
 def early_task_id(customer_id: str, number: int) -> str:

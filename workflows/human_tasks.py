@@ -97,10 +97,12 @@ def task_id_for(customer_id: str, number: int) -> str:
 
 
 def customer_of_task(task_id: str) -> str:
-    customer_id, sep, number = task_id.rpartition(":task-")
-    if not sep or not customer_id or not number.isdigit():
-        raise TaskRefused(f"{task_id!r} is not a task id (expected '<customer_id>:task-<n>')")
-    return customer_id
+    """`<customer_id>:task-<n>` (the onboarding journey's) or `<customer_id>:early-task-<n>` (early life's)."""
+    for mark in (":early-task-", ":task-"):
+        customer_id, sep, number = task_id.rpartition(mark)
+        if sep and customer_id and number.isdigit():
+            return customer_id
+    raise TaskRefused(f"{task_id!r} is not a task id (expected '<customer_id>:task-<n>')")
 
 
 def _find(tasks: list[HumanTask], task_id: str) -> HumanTask:

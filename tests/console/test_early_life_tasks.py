@@ -1,0 +1,80 @@
+"""An early-life journey on the real dev server: its search attribute values in visibility (what the Web
+UI filters by), its retention call in the console's inbox, claimed and completed there like any task."""
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from console.accounts import add_agent
+from starters.api import create_app
+from tests.console.conftest import PASSWORDS, ROLES, Console
+from tests.harness import Bench, bench_settings, eventually, running_bench
+from workflows.early_life_input import early_life_workflow_id
+from workflows.playbook import Escalation, Playbook, TaskKind
+
+
+@pytest.fixture
+async def early_console(
+    dev_server_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path
+) -> AsyncIterator[Console]:
+    """Dormant after 2 s without activity, then straight to a retention call (no nudges)."""
+    early = default_playbook.early_life.model_copy(
+        update={
+            "dormant_after": timedelta(seconds=2),
+            "period": timedelta(minutes=10),
+            "nudges": 0,
+            "nudge_spacing": [],
+            "escalation": Escalation(kind="human_task", after=timedelta(seconds=1), task_kind=TaskKind.RETENTION_CALL),
+        }
+    )
+    playbook = default_playbook.model_copy(update={"early_life": early})
+    async with running_bench(dev_server_env, playbook, bench_settings(tmp_path)) as bench:
+        journal = bench.client.journal
+        assert journal is not None
+        for username, password in PASSWORDS.items():
+            add_agent(journal, username, password, ROLES[username])
+        app = Console(bench, create_app(bench.settings, recovery=bench.client))
+        app.app.state.console.feed.ttl_seconds = 0  # type: ignore[attr-defined]
+        yield app
+        for http in app.clients:
+            await http.aclose()
+
+
+async def count(bench: Bench, query: str) -> int:
+    return len([w async for w in bench.env.client.list_workflows(query)])
+
+
+async def test_a_retention_call_is_in_visibility_and_the_inbox_and_is_worked_there(early_console: Console) -> None:
+    bench = early_console.bench
+    workflow_id = early_life_workflow_id(bench.customer_id)
+    await bench.send("onboarding.phone_verified")
+    await bench.send("onboarding.completed")
+    mine = f"WorkflowType = 'EarlyLifeJourney' AND WorkflowId = '{workflow_id}'"
+
+    async def calling() -> bool:
+        return await count(bench, f"{mine} AND JourneyStatus = 'awaiting_agent' AND HumanTaskState = 'open'") == 1
+
+    await eventually(calling, timeout=20)
+    assert await count(bench, f"{mine} AND DropOffStage = 'dormancy' AND RecoveryGroup = 'treatment'") == 1
+    task_id = f"{bench.customer_id}:early-task-1"
+    ana = await early_console.signed_in("ana")
+
+    async def listed() -> bool:
+        return task_id in (await ana.page("/console/inbox")).text
+
+    await eventually(listed, timeout=10)
+    page = await ana.page(f"/console/tasks/{task_id}")
+    assert page.status_code == 200 and "Retention call" in page.text
+    assert (await ana.act(task_id, "claim")).status_code == 303
+    done = await ana.act(task_id, "complete", outcome="unreachable", note="no answer")
+    assert done.status_code == 303, done.text
+    view = await bench.early_life()
+    assert view.tasks[-1].state.value == "completed" and view.tasks[-1].completed_by == "ana"
+
+    async def worked() -> bool:
+        return await count(bench, f"{mine} AND HumanTaskState = 'none' AND JourneyStatus = 'nudging'") == 1
+
+    await eventually(worked, timeout=20)
