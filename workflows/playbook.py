@@ -283,6 +283,7 @@ def load_playbook(path: str | Path = DEFAULT_PLAYBOOK) -> Playbook:
         return Playbook.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
         )
         raise PlaybookError(f"playbook {path} is invalid: {problems}") from None

@@ -6,7 +6,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from starters.cli import agents, customers, events, journeys, report, services, stack, tasks
+from starters.cli import agents, customers, events, journeys, playbooks, report, services, stack, tasks
 
 app = typer.Typer(help="Onboarding drop-off recovery: durable journeys on Temporal.", no_args_is_help=True)
 for commands in (stack, events, journeys, report, services):
@@ -15,5 +15,6 @@ app.add_typer(tasks.app, name="tasks")
 app.add_typer(journeys.journeys_app, name="journeys")
 app.add_typer(agents.app, name="agents")
 app.add_typer(customers.app, name="customers")
+app.add_typer(playbooks.app, name="playbook")
 for plugin in entry_points(group="recovery.commands"):
     app.add_typer(plugin.load())

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
 from journal.figures import Duration
 from journal.tasks import TaskSummary
 from journal.time_spans import readable_hours
+from starters.cli import app
 from starters.cli.journeys import render_journey
 from starters.cli.report import render_time_to_completion
 from starters.cli.tasks import render_tasks
@@ -106,3 +108,16 @@ def test_the_cli_report_gives_time_to_completion_in_seconds_on_the_demo_playbook
     text = shown(render_time_to_completion(durations), width=80)
     assert re.search(r"unassisted\s*│\s*40\s*│\s*9\.8 s\s*│\s*31\.5 s", text), text
     assert "0.00" not in text
+
+
+def test_recovery_playbook_check_says_valid_or_names_the_missing_locale(tmp_path: Path) -> None:
+    shipped = [str(PLAYBOOKS_DIR / "default.toml"), str(PLAYBOOKS_DIR / "demo.toml")]
+    result = CliRunner().invoke(app, ["playbook", "check", *shipped], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("valid, version") == 2 and "locales en, ru, uz" in result.stdout
+    text = (PLAYBOOKS_DIR / "default.toml").read_text(encoding="utf-8")
+    broken = tmp_path / "broken.toml"
+    broken.write_text(re.sub(r'(?m)^copy\.uz\.default = "Faqat selfi.*\n', "", text), encoding="utf-8")
+    result = CliRunner().invoke(app, ["playbook", "check", str(broken)], env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert "stages.document_approved.copy.uz is missing" in result.stderr and "Value error" not in result.stderr
