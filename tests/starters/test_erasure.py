@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
+from typer.testing import CliRunner
 
 from journal.erasure import latest_erasure
 from starters.api import create_app
+from starters.cli import app as cli
 from tests.harness import Bench, eventually
 from tests.serving import served
 from tests.starters.test_cli import recovery
@@ -170,8 +172,10 @@ async def test_recovery_customers_erase(api: Http) -> None:
     bench = api.bench
     customer = bench.customer_id
     await api.put_contact(customer)
-    code, _, err = await recovery(bench, "customers", "erase", customer)
-    assert code == 1 and "--yes" in err
+    unconfirmed = CliRunner().invoke(
+        cli, ["customers", "erase", customer], env={"RECOVERY_DATA_DIR": str(bench.settings.data_dir)}
+    )
+    assert unconfirmed.exit_code == 1 and "--yes" in unconfirmed.stderr
     assert (await api.http.get(f"/v1/customers/{customer}/contact", headers=AUTH)).status_code == 200
 
     code, out, err = await recovery(bench, "customers", "erase", customer, "--yes", "--actor", "ops-bob")
