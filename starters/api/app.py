@@ -20,7 +20,7 @@ from console.mount import mount_console
 from console.throttle import SignInThrottle
 from core.deps import TEMPORAL_TIMEOUT_S
 from core.settings import Settings
-from starters.api import customers, events, journeys, report, services, sumsub, tasks, twilio_webhooks
+from starters.api import customers, early_life, events, journeys, report, services, sumsub, tasks, twilio_webhooks
 from starters.api.auth import require_token
 from starters.api.codec import allowed_origins, codec_router
 from starters.api.errors import http_error, request_validation_error, temporal_rpc_error
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, recovery: RecoveryClient | None
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RPCError, temporal_rpc_error)  # type: ignore[arg-type]
     # One router per noun under /v1, all behind the bearer token.
-    for noun in (events, journeys, tasks, report, customers, services):
+    for noun in (events, journeys, early_life, tasks, report, customers, services):
         app.include_router(noun.router, dependencies=[Depends(require_token)])
     app.include_router(sumsub.router)  # POST /v1/webhooks/sumsub: Sumsub's signature, not the bearer token
     app.include_router(twilio_webhooks.router)  # /v1/webhooks/twilio/*: Twilio's signature, not the bearer token

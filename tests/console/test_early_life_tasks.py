@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -78,3 +79,11 @@ async def test_a_retention_call_is_in_visibility_and_the_inbox_and_is_worked_the
         return await count(bench, f"{mine} AND HumanTaskState = 'none' AND JourneyStatus = 'nudging'") == 1
 
     await eventually(worked, timeout=20)
+
+    api = create_app(bench.settings.model_copy(update={"api_token": "t0ken"}), recovery=bench.client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://api") as http:
+        auth = {"Authorization": "Bearer t0ken"}
+        got = await http.get(f"/v1/early-life/{bench.customer_id}", headers=auth)
+        assert got.status_code == 200 and got.json()["tasks"][-1]["outcome"] == "unreachable"
+        missing = await http.get("/v1/early-life/nobody-here", headers=auth)
+        assert missing.status_code == 404 and "no early-life journey" in missing.text
