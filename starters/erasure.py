@@ -97,7 +97,8 @@ def _is_about(customer_id: str, workflow_ids: set[str]) -> Any:
 async def _runs(client: Client, workflow_id: str) -> dict[str, WorkflowExecutionStatus | None]:
     """Every run of the workflow id: from visibility (older runs), and the latest from describe (visibility lags)."""
     runs: dict[str, WorkflowExecutionStatus | None] = {}
-    async for execution in client.list_workflows(f'WorkflowId = "{workflow_id}"'):
+    quoted = workflow_id.replace("\\", "\\\\").replace('"', '\\"')
+    async for execution in client.list_workflows(f'WorkflowId = "{quoted}"'):
         runs[execution.run_id] = execution.status
     try:
         latest = await client.get_workflow_handle(workflow_id).describe()
