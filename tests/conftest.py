@@ -1,4 +1,7 @@
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +22,10 @@ from workflows.search_attributes import ALL_KEYS
 for _name in [n for n in os.environ if n.startswith("RECOVERY_") and n[9:].lower() in Settings.model_fields]:
     del os.environ[_name]
 os.environ["RECOVERY_ENV_FILE"] = os.devnull
+# Nor its data folder (./var: journal, outbox, console secret, payload keys): a test that sets no
+# data_dir gets a folder of this run's own, removed at the end.
+os.environ["RECOVERY_DATA_DIR"] = tempfile.mkdtemp(prefix="recovery-tests-")
+atexit.register(shutil.rmtree, os.environ["RECOVERY_DATA_DIR"], ignore_errors=True)
 # Payloads are encrypted everywhere, tests too: Settings() and every process a test starts inherit this key.
 os.environ["RECOVERY_PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS
 

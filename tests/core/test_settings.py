@@ -151,9 +151,9 @@ def test_the_env_file_is_looked_up_when_settings_are_made(tmp_path: Path, monkey
     core.settings) must not read it, and a file named later is obeyed."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "var").mkdir()
-    (tmp_path / "var" / "recovery.env").write_text("RECOVERY_TEMPORAL_ADDRESS=127.0.0.1:7233\nRECOVERY_DATA_DIR=/x\n")
+    (tmp_path / "var" / "recovery.env").write_text("RECOVERY_TEMPORAL_ADDRESS=127.0.0.1:7233\nRECOVERY_API_TOKEN=t\n")
     assert os.environ["RECOVERY_ENV_FILE"] == os.devnull  # tests/conftest.py, set after core.settings was imported
-    assert Settings().data_dir == Path("var") and Settings().temporal_address == "localhost:7233"
+    assert Settings().temporal_address == "localhost:7233" and Settings().api_token is None
     named = tmp_path / "named.env"
     named.write_text("RECOVERY_NAMESPACE=from-the-file\n")
     monkeypatch.setenv("RECOVERY_ENV_FILE", str(named))
@@ -161,3 +161,11 @@ def test_the_env_file_is_looked_up_when_settings_are_made(tmp_path: Path, monkey
     monkeypatch.delenv("RECOVERY_ENV_FILE")
     assert Settings().temporal_address == "127.0.0.1:7233"  # the stack's file, for the CLI in a second terminal
     assert Settings(_env_file=None).temporal_address == "localhost:7233"
+
+
+def test_a_test_never_points_at_the_checkouts_data_folder() -> None:
+    """`make up` keeps its journal, outbox and keys in ./var: a test that sets no data_dir must not share them."""
+    checkout_var = (Path(__file__).resolve().parents[2] / "var").resolve()
+    settings = Settings()
+    assert settings.data_dir.resolve() != checkout_var and checkout_var not in settings.data_dir.resolve().parents
+    assert str(checkout_var) not in settings.journal_database_url
