@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from core.deps import journal_of
@@ -74,9 +74,14 @@ async def put_service(
 @router.get(
     "/services",
     response_model=ServiceList,
-    responses=ERRORS,
-    summary="The services reported so far, healthy or not",
+    responses={**ERRORS, 422: {"description": "healthy is not true or false", "model": RequestRejected}},
+    summary="The services reported so far; ?healthy=false: the ones down now",
 )
-async def list_services(request: Request) -> ServiceList:
+async def list_services(
+    request: Request,
+    healthy: Annotated[
+        bool | None, Query(description="only the services reported healthy (true) or not (false)")
+    ] = None,
+) -> ServiceList:
     statuses = await asyncio.to_thread(service_statuses, journal_of(request))
-    return ServiceList(services=[_out(s) for s in statuses])
+    return ServiceList(services=[_out(s) for s in statuses if healthy is None or s.healthy is healthy])

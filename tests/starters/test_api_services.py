@@ -112,6 +112,10 @@ async def test_a_service_is_reported_down_then_up_and_listed(http: httpx.AsyncCl
     await http.put("/v1/services/liveness.v2", json={"healthy": True}, headers=AUTH)
     listed = (await http.get("/v1/services", headers=AUTH)).json()["services"]
     assert [(s["service"], s["healthy"]) for s in listed] == [("liveness.v2", True), ("ocr", False)]
+    down = (await http.get("/v1/services", params={"healthy": "false"}, headers=AUTH)).json()["services"]
+    assert [s["service"] for s in down] == ["ocr"]
+    response = await http.get("/v1/services", params={"healthy": "maybe"}, headers=AUTH)
+    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "healthy", response.text
     assert (await http.put("/v1/services/ocr", json={"healthy": True}, headers=AUTH)).status_code == 200
     assert is_healthy(journal, "ocr")
 
