@@ -157,7 +157,8 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
     if not channels and (due.kind is not None or rules.progress_guards):  # no message, and no call either
         key = f"{state.stage.value}:{due.what}"
         if state.suppressed_attempt != key:
-            return Suppress(due.what, "opted_out", key)
+            # The customer's choice if they opted out of any channel; else no vendor can reach them.
+            return Suppress(due.what, "opted_out" if state.opted_out else "unreachable", key)
         return Wait(cutoff, f"{due.what} once the customer allows a channel")
     if due.kind is None:
         assert due.task_kind is not None

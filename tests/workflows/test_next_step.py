@@ -186,6 +186,18 @@ def test_opted_back_in_after_a_suppression_gets_the_nudge() -> None:
     )
 
 
+def test_a_customer_no_vendor_can_reach_is_suppressed_as_unreachable_not_opted_out() -> None:
+    state = journey(ev("onboarding.phone_verified"))
+    state.unreachable = {Channel.PUSH, Channel.SMS}  # an unregistered token, an undelivered SMS
+    step = next_step(state, PLAYBOOK, T0 + 2 * H, CURRENT_RULES)
+    assert step == Suppress("nudge 1", "unreachable", "phone_verified:nudge 1")
+    state.unreachable = {Channel.PUSH}
+    state.opted_out = {Channel.SMS}  # the customer's STOP among the reasons: an opt-out
+    assert next_step(state, PLAYBOOK, T0 + 2 * H, CURRENT_RULES) == Suppress(
+        "nudge 1", "opted_out", "phone_verified:nudge 1"
+    )
+
+
 def test_push_opted_out_falls_back_to_sms() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", timedelta(minutes=10), channel="push"))
     assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == SendMessage(
