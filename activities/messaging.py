@@ -37,6 +37,9 @@ class MessagingActivities:
         if failover is None:
             return await self._send(self._sms, message)
         provider = failover.provider_for(activity.info().attempt)
+        if provider is failover.second and await failover.first_took(message.message_id):
+            # An earlier attempt's answer was lost after the first provider took the message: not twice.
+            return DeliveryReceipt(message_id=message.message_id, provider=failover.first.name, duplicate=True)
         try:
             receipt = await self._send(provider, message)
         except Exception as err:

@@ -12,9 +12,11 @@ connection refused (`DeliveryUnreachable`). An opt-out or an unreachable number 
 answer, the same at any vendor, and a refused request (`DeliveryRejected`) is final: neither moves
 a message to the second provider.
 
-A timeout at the first provider may hide a message it sent after all: then the second may send it
-again (a vendor that honours idempotency keys does not deliver twice what it took once; two vendors
-cannot know of each other). One instance per worker: its memory of failures is the worker's.
+Before the second sends, the first is asked whether it took the message after all (Twilio: its
+journal of messages taken, written when Twilio answered): then it is not sent twice. A timeout at the
+first provider may still hide a message it sent without our knowing: then the second may send it
+again (two vendors cannot know of each other's idempotency keys). One instance per worker: its memory
+of failures is the worker's.
 """
 
 import time
@@ -59,6 +61,12 @@ class SmsFailover:
         if attempt > self._after or self._set_aside():
             return self.second
         return self.first
+
+    async def first_took(self, idempotency_key: str) -> bool:
+        """Whether the first provider says it took the message (Twilio's journal of messages taken); a
+        provider that cannot tell (a webhook, the outbox) is taken at its word: no."""
+        took = getattr(self.first, "took", None)
+        return bool(await took(idempotency_key)) if took is not None else False
 
     def failed(self, provider: Delivery, error: BaseException) -> None:
         if provider is not self.first or not is_vendor_failure(error):

@@ -71,9 +71,13 @@ class TwilioSms:
             base_url=base_url.rstrip("/"), auth=(account_sid, auth_token), timeout=httpx.Timeout(timeout_seconds)
         )
 
+    async def took(self, idempotency_key: str) -> bool:
+        """Did Twilio take this message already (the SMS failover asks before the second provider sends)?"""
+        return await asyncio.to_thread(sms_taken, self._journal, idempotency_key)
+
     async def deliver(self, idempotency_key: str, payload: dict[str, Any]) -> bool:
         customer_id = str(payload["customer_id"])
-        if await asyncio.to_thread(sms_taken, self._journal, idempotency_key):
+        if await self.took(idempotency_key):
             return True
         if await asyncio.to_thread(opted_out_of, self._journal, customer_id, "sms"):
             raise ApplicationError("the customer opted out of SMS", type=CHANNEL_OPTED_OUT, non_retryable=True)

@@ -146,6 +146,36 @@ async def test_the_customers_answers_are_no_reason_to_fail_over(
     assert failover.provider_for(1) is failover.first
 
 
+async def test_a_message_the_first_provider_took_after_all_is_not_sent_again_by_the_failover(
+    gateway: FakeVendor, twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    migrate(journal)
+    save_contact(journal, "c-1", datetime.now(UTC), {"phone": PHONE})
+    first = TwilioSms(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        sender=MESSAGING_SERVICE_SID,
+        contacts=JournalContactDirectory(journal),
+        journal=journal,
+        public_url=PUBLIC_URL,
+        base_url=twilio.url,
+    )
+    failover = SmsFailover(first, WebhookProvider(gateway.url), after=2)
+    outbox = OutboxProvider(tmp_path / "outbox")
+    messaging = MessagingActivities(push=outbox, sms=first, staff=outbox, sms_failover=failover)
+    # Twilio took the message on attempt 2, but that attempt's result was lost (the activity timed out).
+    assert await attempt(messaging, sms(), 2) == "twilio"
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=3)
+    receipt = await env.run(messaging.send_sms, sms())
+    assert (receipt.provider, receipt.duplicate) == ("twilio", True)
+    assert gateway.requests == [] and len(twilio.sent) == 1
+    # One Twilio has no record of goes to the failover.
+    assert await attempt(messaging, sms(n=2), 3) == "webhook"
+    await messaging.aclose()
+
+
 def test_the_failover_needs_its_own_settings(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="RECOVERY_SMS_FAILOVER_PROVIDER=outbox is the SMS provider itself"):
         Settings(data_dir=tmp_path, sms_failover_provider="outbox")
