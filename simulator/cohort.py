@@ -18,7 +18,8 @@ What a customer draws, per stall point of the funnel (`STALL_STAGES`):
   of all messages with the opt-out probability; the first hit decides;
 - how long they take to act on it.
 
-And per customer: an outcome per human task (`<customer>:task-<n>`) with the agents' pick-up and
+And per customer who activates, their early life (`simulator/early_life_cohort.py`, drawn from a
+generator of its own). And per customer: an outcome per human task (`<customer>:task-<n>`) with the agents' pick-up and
 call times, and the delays between their funnel events. How a customer acts on these draws is in
 `simulator/customer.py`; what the journey makes of it, in `simulator/journey_model.py`.
 
@@ -35,6 +36,7 @@ from typing import TypeVar
 
 from activities.stores import StoreDirectory
 from core.settings import DEFAULT_STORE_DIRECTORY
+from simulator.early_life_cohort import EarlyLifeDraw, EarlyLifeParams, draw_early_life
 from workflows.funnel import RejectionReason, Stage
 from workflows.human_tasks import TaskOutcome
 from workflows.playbook import PLAYBOOKS_DIR
@@ -160,6 +162,7 @@ class CustomerPlan:
     stalls: dict[Stage, StallPlan]
     tasks: tuple[TaskPlan, ...]
     step_delays: tuple[float, ...]
+    early_life: EarlyLifeDraw  # after activation (simulator/early_life_cohort.py: its own generator)
 
     @property
     def needs_help(self) -> bool:
@@ -196,6 +199,7 @@ class CustomerPlan:
             tuple(self.stalls[s] for s in STALL_STAGES),
             self.tasks,
             self.step_delays,
+            self.early_life,
         )
 
 
@@ -210,6 +214,7 @@ class CohortParams:
     opt_out: float = 0.02
     agent_outcomes: dict[TaskOutcome, float] = field(default_factory=lambda: dict(DEFAULT_AGENT_OUTCOMES))
     start_rate: float = 3.0  # customers starting per second (customer n starts at (n + U[0,1)) / rate)
+    early_life: EarlyLifeParams = field(default_factory=EarlyLifeParams)  # after activation
 
     def __post_init__(self) -> None:
         if self.customers < 1:
@@ -320,6 +325,7 @@ def plan_customer(
         stalls=stalls,
         tasks=tasks,
         step_delays=step_delays,
+        early_life=draw_early_life(params.early_life, params.seed, index),
     )
 
 
