@@ -21,6 +21,9 @@ async def test_the_report_page_shows_the_journal_and_its_chart(console: Console)
     page = await agent.page("/console/report?period=all")
     # Completed at once: time to completion in seconds, not "0.00" hours.
     assert re.search(r"<td>unassisted</td><td>1</td><td>\d+\.\d s</td><td>\d+\.\d s</td>", page.text), page.text
+    # Delivery per channel: no message went out, and neither channel has receipts.
+    assert "Delivery per channel" in page.text
+    assert '<td>push</td><td>0</td><td colspan="5">no receipts</td>' in page.text, page.text
     page = await agent.page("/console/report?period=7d")
     assert "Uplift over the holdout" in page.text and 'aria-current="page">last 7 days' in page.text
     chart = await agent.http.get("/console/report/chart.png?period=7d")
