@@ -1,14 +1,14 @@
 """Writing early-life journeys to the journal: their row, their decisions and their tasks.
 
 Idempotent upserts keyed by ids the workflow derives, like `write_batch` (journal/store.py): a retried
-activity writes nothing twice. Decisions go to `journal_entries` under the early-life workflow id (the
-onboarding report joins entries to `journeys`, so they never count there); tasks to `human_tasks`, so
-the agents' inbox lists retention calls with onboarding's tasks.
+activity writes nothing twice. Decisions go to `early_life_entries` (apart from onboarding's
+`journal_entries`); tasks to `human_tasks`, so the agents' inbox lists retention calls with
+onboarding's tasks.
 """
 
 from sqlalchemy import Engine
 
-from journal.schema import early_life_journeys, human_tasks, journal_entries
+from journal.schema import early_life_entries, early_life_journeys, human_tasks
 from journal.store import _fit, insert_into, utc_naive
 from workflows.early_life_journal import EarlyLifeBatch
 
@@ -54,27 +54,23 @@ def write_early_life(engine: Engine, batch: EarlyLifeBatch) -> int:
             return 0
         entries = [
             _fit(
-                journal_entries,
+                early_life_entries,
                 {
                     "entry_id": e.entry_id,
-                    "workflow_id": summary.workflow_id,
                     "journey_id": summary.journey_id,
                     "customer_id": summary.customer_id,
                     "at": utc_naive(e.at),
-                    "kind": e.kind,
                     "name": e.name,
-                    "stage": e.stage.value,
                     "reason": e.reason,
                     "detail": e.detail,
-                    "playbook_version": summary.playbook_version,
                 },
             )
             for e in batch.entries
         ]
         statement = (
-            insert_into(engine, journal_entries)
+            insert_into(engine, early_life_entries)
             .values(entries)
             .on_conflict_do_nothing(index_elements=["entry_id"])
-            .returning(journal_entries.c.entry_id)
+            .returning(early_life_entries.c.entry_id)
         )
         return len(connection.execute(statement).all())

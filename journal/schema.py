@@ -246,3 +246,17 @@ early_life_journeys = Table(
     Column("ended_at", DateTime),
     Column("outcome", String(20)),
 )
+
+# Their decisions, for audit (dormant, sent, held back, deferred, task moves, re-engaged, ended): kept
+# apart from `journal_entries`, which are the onboarding journeys' and what the recovery report reads.
+early_life_entries = Table(
+    "early_life_entries",
+    metadata,
+    Column("entry_id", String(260), primary_key=True),
+    Column("journey_id", String(220), nullable=False, index=True),
+    Column("customer_id", String(128), nullable=False, index=True),
+    Column("at", DateTime, nullable=False),
+    Column("name", String(60), nullable=False),
+    Column("reason", String(100), nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+)

@@ -113,18 +113,21 @@ class Bench:
             await self.stop_early_life(customer_id)
 
     async def stop_early_life(self, customer_id: str) -> None:
-        """Ends a customer's early-life journey once no workflow task of it is outstanding (terminating one
-        with a task outstanding stops the time-skipping server from skipping time for every later test)."""
+        """Ends a customer's early-life journey once it is idle, no workflow task or activity outstanding
+        (terminating one with work outstanding stops the time-skipping server from skipping time for every
+        later test)."""
         handle = self.env.client.get_workflow_handle(early_life_workflow_id(customer_id))
-        for _ in range(100):
+        for _ in range(200):
             try:
                 description = await handle.describe()
             except RPCError:
                 return  # never started
             if description.status is not WorkflowExecutionStatus.RUNNING:
                 return
+            raw = description.raw_description
             events = [e async for e in handle.fetch_history_events()]
-            if events and events[-1].event_type not in _TASK_OUTSTANDING:
+            idle = not raw.pending_activities and not raw.HasField("pending_workflow_task")
+            if idle and events and events[-1].event_type not in _TASK_OUTSTANDING:
                 break
             await asyncio.sleep(0.05)
         try:

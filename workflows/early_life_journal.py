@@ -1,8 +1,8 @@
 """What of an early-life journey goes to the journal: its row (one per journey) and its new decisions.
 
 The row is what the report's early-life figures read (journal/early_life.py): group, activation,
-activity, dormancy, nudges, re-engagement and outcome. Decisions go to the journal's entries (an audit
-trail under the early-life workflow id) and tasks to the agents' inbox table, as onboarding's do.
+activity, dormancy, nudges, re-engagement and outcome. Decisions go to its audit entries (`early_life_entries`)
+and tasks to the agents' inbox table, as onboarding's do.
 """
 
 from datetime import datetime

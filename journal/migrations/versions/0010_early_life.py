@@ -1,4 +1,5 @@
-"""The early-life journey: activated customers watched for dormancy (one row per early-life journey).
+"""The early-life journey: activated customers watched for dormancy (one row per early-life journey, and
+its decisions for audit).
 
 Revision ID: 0010
 Revises: 0009
@@ -32,9 +33,24 @@ def upgrade() -> None:
     )
     op.create_index("ix_early_life_journeys_customer_id", "early_life_journeys", ["customer_id"])
     op.create_index("ix_early_life_journeys_activated_at", "early_life_journeys", ["activated_at"])
+    op.create_table(
+        "early_life_entries",
+        sa.Column("entry_id", sa.String(260), primary_key=True),
+        sa.Column("journey_id", sa.String(220), nullable=False),
+        sa.Column("customer_id", sa.String(128), nullable=False),
+        sa.Column("at", sa.DateTime, nullable=False),
+        sa.Column("name", sa.String(60), nullable=False),
+        sa.Column("reason", sa.String(100), nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+    )
+    op.create_index("ix_early_life_entries_journey_id", "early_life_entries", ["journey_id"])
+    op.create_index("ix_early_life_entries_customer_id", "early_life_entries", ["customer_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_early_life_entries_customer_id", table_name="early_life_entries")
+    op.drop_index("ix_early_life_entries_journey_id", table_name="early_life_entries")
+    op.drop_table("early_life_entries")
     op.drop_index("ix_early_life_journeys_activated_at", table_name="early_life_journeys")
     op.drop_index("ix_early_life_journeys_customer_id", table_name="early_life_journeys")
     op.drop_table("early_life_journeys")
