@@ -155,3 +155,27 @@ async def test_a_holdout_customer_gets_no_message_and_no_call(early_holdout_benc
     await bench.skip(days=20)
     assert (await period_outcome(bench)).kind.value == "dormant"
     assert (journal_row(bench)["recovery_group"], journal_row(bench)["outcome"]) == ("holdout", "dormant")
+
+
+async def test_an_agents_activation_in_store_starts_early_life_and_opt_outs_reach_it(bench: Bench) -> None:
+    await bench.send("onboarding.phone_verified")
+    await bench.send("onboarding.help_requested")
+    await bench.skip(minutes=5)
+    task = (await bench.view()).open_task
+    assert task is not None
+    await bench.client.claim_task(task.task_id, "agent-ana")
+    await bench.client.complete_task(task.task_id, "agent-ana", TaskOutcome.ACTIVATED_IN_STORE)
+    assert (await bench.outcome()).kind.value == "completed"
+    receipt = await bench.send("customer.opted_out", channel="all")
+    assert receipt.accepted and "early-life" in receipt.note
+    view = await bench.early_life()
+    assert view.status == "watching" and view.opted_out == ["push", "sms"]
+
+    await bench.skip(days=7, hours=1)
+    view = await bench.early_life()
+    assert view.status == "opted_out" and view.nudges == 0
+    assert [d.reason for d in view.decisions if d.action == "suppressed"] == ["opted_out"]
+    assert early_messages(bench) == []
+    await bench.send("customer.opted_in", channel="push")
+    await bench.skip(hours=1)
+    assert [m["channel"] for m in early_messages(bench)] == ["push"], "the nudge goes once a channel is allowed"
