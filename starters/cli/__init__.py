@@ -6,10 +6,10 @@ from importlib.metadata import entry_points
 
 import typer
 
-from starters.cli import agents, customers, events, journeys, playbooks, report, services, stack, tasks
+from starters.cli import agents, customers, early_life, events, journeys, playbooks, report, services, stack, tasks
 
 app = typer.Typer(help="Onboarding drop-off recovery: durable journeys on Temporal.", no_args_is_help=True)
-for commands in (stack, events, journeys, report, services):
+for commands in (stack, events, journeys, early_life, report, services):
     app.add_typer(commands.app)
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(journeys.journeys_app, name="journeys")

@@ -13,6 +13,7 @@ from console.accounts import add_agent
 from starters.api import create_app
 from tests.console.conftest import PASSWORDS, ROLES, Console
 from tests.harness import Bench, bench_settings, eventually, running_bench
+from tests.starters.test_cli import recovery
 from workflows.early_life_input import early_life_workflow_id
 from workflows.playbook import Escalation, Playbook, TaskKind
 
@@ -87,3 +88,9 @@ async def test_a_retention_call_is_in_visibility_and_the_inbox_and_is_worked_the
         assert got.status_code == 200 and got.json()["tasks"][-1]["outcome"] == "unreachable"
         missing = await http.get("/v1/early-life/nobody-here", headers=auth)
         assert missing.status_code == 404 and "no early-life journey" in missing.text
+
+    code, out, err = await recovery(bench, "early-life", bench.customer_id)
+    assert code == 0, err
+    assert "retention call" not in out and "task_completed" in out and "nudging" in out
+    code, _, err = await recovery(bench, "early-life", "nobody-here")
+    assert code != 0 and "no early-life journey" in err
