@@ -199,8 +199,44 @@ async def completed_then_early_life(bench: Bench) -> None:
     await bench.skip(minutes=5)
 
 
+async def unreachable_everywhere_then_abandoned(bench: Bench) -> None:
+    """No vendor can reach the customer: the push nudge undelivered, then the SMS it falls back to
+    undelivered too (Twilio's receipts). Since unreachable-not-opted-out the journey says unreachable,
+    not opted out: it waits with status nudging and ends abandoned at the cutoff."""
+    from workflows.contracts import DeliveryStatus
+
+    handle = bench.env.client.get_workflow_handle(workflow_id_for(bench.customer_id))
+    await bench.send("onboarding.phone_verified")
+    for channel in ("push", "sms"):
+        await bench.skip(hours=2)
+        *_, message = [m for m in (await bench.view()).messages if m.channel == channel]
+        receipt = DeliveryStatus(message_id=message.message_id, status="undelivered", at=await bench.now())
+        await handle.signal("record_delivery_status", receipt)
+        await bench.view()
+    await bench.skip(hours=60)
+
+
+async def early_life_nudged_then_re_engaged(bench: Bench) -> None:
+    """The early-life journey itself (its history is the one saved): dormant after 7 days, nudged,
+    active again (re-engaged), a retention call after the next dormancy's nudges, the period's end."""
+    from workflows.early_life_input import early_life_workflow_id
+
+    await bench.send("onboarding.phone_verified")
+    await bench.send("onboarding.completed")
+    await bench.skip(days=7, hours=1)
+    await bench.send("customer.active", kind="transaction")
+    await bench.skip(days=11, hours=1)
+    view = await bench.early_life()
+    assert view.open_task is not None
+    await bench.client.claim_task(view.open_task.task_id, "agent-ana")
+    await bench.client.complete_task(view.open_task.task_id, "agent-ana", TaskOutcome.UNREACHABLE)
+    await bench.skip(days=13)
+    await bench.env.client.get_workflow_handle(early_life_workflow_id(bench.customer_id)).result()
+
+
 SCENARIOS = [
     completed_then_early_life,
+    early_life_nudged_then_re_engaged,
     biometric_failed_twice_to_agent,
     error_first_then_nudged,
     cancelled_in_temporal_ui,
@@ -210,6 +246,7 @@ SCENARIOS = [
     stage_b_video_call_then_completed,
     outage_deferred_then_nudged,
     outage_ended_by_report,
+    unreachable_everywhere_then_abandoned,
 ]
 
 
@@ -238,7 +275,10 @@ async def record(names: list[str]) -> None:
                     )
                     bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
                     await scenario(bench)
-                    history = await env.client.get_workflow_handle(workflow_id_for(bench.customer_id)).fetch_history()
+                    workflow_id = workflow_id_for(bench.customer_id)
+                    if scenario.__name__.startswith("early_life_"):  # the early-life journey's own history
+                        workflow_id = f"early-life-{bench.customer_id}"
+                    history = await env.client.get_workflow_handle(workflow_id).fetch_history()
                     await bench.stop_journeys()
             target = HISTORIES / f"{scenario.__name__}.json"
             target.write_text(history.to_json(), encoding="utf-8")

@@ -11,6 +11,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from tests.payload_keys import converter_for_tests
+from workflows.early_life import EarlyLifeJourney
 from workflows.journey import OnboardingJourney
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -24,5 +25,5 @@ def test_there_are_histories_to_replay() -> None:
 async def test_saved_journey_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(f"onboarding-{path.stem}", path.read_text(encoding="utf-8"))
     # The converter every client uses, codec included: plain histories recorded before it pass through.
-    replayer = Replayer(workflows=[OnboardingJourney], data_converter=converter_for_tests())
+    replayer = Replayer(workflows=[OnboardingJourney, EarlyLifeJourney], data_converter=converter_for_tests())
     await replayer.replay_workflow(history)
