@@ -4,7 +4,6 @@ The `close_journey` Update's validator (`check_close`) refuses before anything i
 change itself is `record_close` (journey_records.py), a pure function like every other.
 """
 
-import re
 from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator
@@ -12,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from workflows.journey_state import JourneyState
 
 OPERATOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:\-]{0,63}$"
+NOT_BLANK = r"\S"
 MAX_CLOSE_REASON = 500
 CANCELLED_IN_TEMPORAL = "cancelled in Temporal"
 TEMPORAL_OPERATOR = "temporal"  # who a cancel request from the Web UI (or `temporal workflow cancel`) is recorded as
@@ -20,23 +20,25 @@ TEMPORAL_OPERATOR = "temporal"  # who a cancel request from the Web UI (or `temp
 class CloseJourney(BaseModel):
     """An operator's close: why (free text, shown in the journey and the journal) and who (an operator id)."""
 
-    reason: Annotated[str, Field(min_length=1, max_length=MAX_CLOSE_REASON)]
-    by: str
+    reason: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_CLOSE_REASON,
+            pattern=NOT_BLANK,
+            description="why the journey is closed: shown in the journey and the journal",
+        ),
+    ]
+    by: Annotated[
+        str,
+        Field(pattern=OPERATOR_PATTERN, description="who closes it: 1-64 letters, digits, '_', '.', '@', ':', '-'"),
+    ]
 
     @field_validator("reason")
     @classmethod
-    def _reason(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("reason must say why the journey is closed")
-        return value
-
-    @field_validator("by")
-    @classmethod
-    def _by(cls, value: str) -> str:
-        if not re.fullmatch(OPERATOR_PATTERN, value):
-            raise ValueError("by must be 1-64 characters: letters, digits, '_', '.', '@', ':', '-'")
-        return value
+    def _one_line(cls, value: str) -> str:
+        """One line, single-spaced, as the journal and the timeline show it."""
+        return " ".join(value.split()) or value
 
 
 class CloseRefused(ValueError):

@@ -17,7 +17,7 @@ from starters.operator_controls import JournalMissing
 from workflows.events import CUSTOMER_ID_PATTERN
 from workflows.funnel import Stage
 from workflows.journey import workflow_id_for
-from workflows.journey_controls import MAX_CLOSE_REASON, CloseJourney, CloseRefused
+from workflows.journey_controls import OPERATOR_PATTERN, CloseJourney, CloseRefused
 from workflows.journey_state import JourneyOutcome, JourneyStatus
 from workflows.journey_view import JourneyView
 
@@ -70,7 +70,11 @@ async def find_journeys(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="journeys per page")] = DEFAULT_LIMIT,
     cursor: Annotated[
-        str | None, Query(max_length=600, description="`next` of the previous page, as it was given")
+        str | None,
+        Query(
+            max_length=600,
+            description="`next` of the previous page, as it was given (any other value is refused: 422)",
+        ),
     ] = None,
 ) -> JourneyPage:
     """Journeys from the journal (one read, no query to any journey), newest started first. Each page's
@@ -99,10 +103,13 @@ async def find_journeys(
 class CloseRequest(CloseJourney):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[
-        str, Field(min_length=1, max_length=MAX_CLOSE_REASON, description="why: shown in the journey and the journal")
-    ]
-    by: str = Field("api", description="who closes it (an operator id: 1-64 letters, digits, '_', '.', '@', ':', '-')")
+    by: Annotated[
+        str,
+        Field(
+            pattern=OPERATOR_PATTERN,
+            description="who closes it (an operator id: 1-64 letters, digits, '_', '.', '@', ':', '-')",
+        ),
+    ] = "api"
 
 
 class ClosedJourney(BaseModel):
