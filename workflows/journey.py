@@ -40,7 +40,12 @@ with workflow.unsafe.imports_passed_through():
         record_service_recovered,
         record_suppressed,
     )
-    from workflows.journey_rules import BOUNDED_STATE_PATCH, CURRENT_RULES, OPERATOR_CLOSE_PATCH
+    from workflows.journey_rules import (
+        BOUNDED_STATE_PATCH,
+        CURRENT_RULES,
+        OPERATOR_CLOSE_PATCH,
+        UNREACHABLE_APART_PATCH,
+    )
     from workflows.journey_state import JourneyOutcome, adopt_bounds
     from workflows.journey_view import JourneyView, view_of
     from workflows.next_step import (
@@ -116,6 +121,8 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
         while state.outcome is None:
             if state.bounds is None and workflow.patched(BOUNDED_STATE_PATCH):
                 adopt_bounds(state, StateBounds())
+            if not state.unreachable_apart and workflow.patched(UNREACHABLE_APART_PATCH):
+                state.unreachable_apart = True
             if self._intake:  # a backlog from a flood: a short timer gives the next workflow task
                 await workflow.sleep(timedelta(milliseconds=1))
                 self._take_in()

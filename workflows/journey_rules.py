@@ -23,6 +23,10 @@ OPERATOR_CLOSE_PATCH = "operator-close"
 # A completed journey starts the customer's early-life journey (workflows/early_life_start.py) as an
 # abandoned child workflow before it closes.
 EARLY_LIFE_PATCH = "early-life"
+# A customer no vendor can reach (push unregistered, SMS undelivered) who opted out of nothing is not
+# `opted_out`: the journey stays nudging, suppresses as `unreachable` and ends abandoned at the cutoff
+# (`JourneyState.unreachable_apart`, asked at the top of the journey's loop).
+UNREACHABLE_APART_PATCH = "unreachable-not-opted-out"
 
 
 @dataclass(frozen=True)

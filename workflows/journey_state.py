@@ -165,6 +165,11 @@ class JourneyState(BaseModel):
     unreachable: set[Channel] = Field(
         default_factory=set, description="channels a vendor said cannot reach the customer"
     )
+    unreachable_apart: bool = Field(
+        default=False,
+        description="False: started before the unreachable-not-opted-out patch, where no reachable channel "
+        "at all counted as opted out",
+    )
     deferred_until: datetime | None = None
     service_retry_at: datetime | None = None
     suppressed_attempt: str | None = None
@@ -204,6 +209,12 @@ class JourneyState(BaseModel):
     @property
     def allowed_channels(self) -> list[Channel]:
         return [c for c in (Channel.PUSH, Channel.SMS) if c not in self.opted_out and c not in self.unreachable]
+
+    @property
+    def opted_out_of_everything(self) -> bool:
+        """No channel left, the customer's own opt-out among the reasons (before unreachable-not-opted-out:
+        whatever the reasons)."""
+        return not self.allowed_channels and (bool(self.opted_out) or not self.unreachable_apart)
 
     @property
     def nudges_sent(self) -> int:
@@ -301,7 +312,7 @@ def status_of(state: JourneyState) -> JourneyStatus:
         return JourneyStatus(state.outcome.kind.value)
     if state.live_task is not None:
         return JourneyStatus.AWAITING_AGENT
-    if not state.allowed_channels:
+    if state.opted_out_of_everything:
         return JourneyStatus.OPTED_OUT
     if state.escalated:
         return JourneyStatus.ESCALATED

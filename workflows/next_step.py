@@ -115,7 +115,7 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
     """`rules` say which of the rules this journey runs (journeys started before a rule replay without it)."""
     guardrails = playbook.guardrails
     stage_playbook = playbook.for_stage(state.stage)
-    end_kind = OutcomeKind.ABANDONED if state.allowed_channels else OutcomeKind.OPTED_OUT
+    end_kind = OutcomeKind.OPTED_OUT if state.opted_out_of_everything else OutcomeKind.ABANDONED
     if now >= state.started_at + guardrails.max_lifetime:
         return EndJourney(end_kind, "max_lifetime")
     cutoff = cutoff_of(state, playbook, rules)

@@ -14,7 +14,16 @@ from workflows.human_tasks import CompleteTask, TaskOutcome, TaskReason, TaskSta
 from workflows.journey_changes import apply_event
 from workflows.journey_records import record_completion, record_escalation
 from workflows.journey_rules import CURRENT_RULES, JourneyRules
-from workflows.journey_state import DecisionAction, JourneyState, MessageKind, OutcomeKind, SentMessage, new_journey
+from workflows.journey_state import (
+    DecisionAction,
+    JourneyState,
+    JourneyStatus,
+    MessageKind,
+    OutcomeKind,
+    SentMessage,
+    new_journey,
+    status_of,
+)
 from workflows.next_step import (
     AlertOps,
     Defer,
@@ -246,6 +255,31 @@ def test_ends_as_abandoned_at_the_recovery_window() -> None:
     assert not isinstance(next_step(state, PLAYBOOK, T0 + 48 * H - timedelta(seconds=1), CURRENT_RULES), EndJourney)
     assert next_step(state, PLAYBOOK, T0 + 48 * H, CURRENT_RULES) == EndJourney(
         OutcomeKind.ABANDONED, "no_progress_within_recovery_window"
+    )
+
+
+def test_a_customer_no_vendor_can_reach_is_no_opt_out_and_ends_abandoned() -> None:
+    state = journey(ev("onboarding.phone_verified"))
+    state.unreachable = {Channel.PUSH, Channel.SMS}
+    state.unreachable_apart = True
+    assert status_of(state) is JourneyStatus.ACTIVE, "not opted_out"
+    assert next_step(state, PLAYBOOK, T0 + 48 * H, CURRENT_RULES) == EndJourney(
+        OutcomeKind.ABANDONED, "no_progress_within_recovery_window"
+    )
+    state.opted_out = {Channel.SMS}  # a STOP among the reasons: an opt-out
+    assert status_of(state) is JourneyStatus.OPTED_OUT
+    assert next_step(state, PLAYBOOK, T0 + 48 * H, CURRENT_RULES) == EndJourney(
+        OutcomeKind.OPTED_OUT, "no_progress_within_recovery_window"
+    )
+
+
+def test_journeys_from_before_unreachable_not_opted_out_keep_calling_it_an_opt_out() -> None:
+    state = journey(ev("onboarding.phone_verified"))
+    state.unreachable = {Channel.PUSH, Channel.SMS}
+    assert not state.unreachable_apart, "the patch sets it"
+    assert status_of(state) is JourneyStatus.OPTED_OUT
+    assert next_step(state, PLAYBOOK, T0 + 48 * H, CURRENT_RULES) == EndJourney(
+        OutcomeKind.OPTED_OUT, "no_progress_within_recovery_window"
     )
 
 
