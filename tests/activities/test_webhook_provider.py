@@ -1,12 +1,16 @@
 """The HTTP delivery provider against a vendor gateway over real HTTP."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
 
 from activities.webhook import WebhookProvider
 from tests.fake_vendor import FakeVendor
+from tests.harness import bench_settings
+from workers.worker import build_worker
 
 
 @pytest.fixture
@@ -52,3 +56,19 @@ async def test_unreachable_and_slow_gateways_are_retried() -> None:
     with pytest.raises(ApplicationError) as caught:
         await WebhookProvider("http://127.0.0.1:9", timeout_seconds=1).deliver("msg-1", {})
     assert not caught.value.non_retryable and caught.value.type == "DeliveryUnreachable"
+
+
+async def test_one_pooled_client_serves_every_message_until_the_worker_stops(
+    vendor: FakeVendor, tmp_path: Path, time_skipping_env: WorkflowEnvironment
+) -> None:
+    settings = bench_settings(tmp_path, sms_webhook_url=vendor.url + "/sms", push_webhook_url=vendor.url + "/push")
+    worker = build_worker(time_skipping_env.client, settings)
+    messaging = vars(worker)["_closing"]  # the worker's providers, closed with it
+    sms, push = messaging._sms, messaging._push
+    assert isinstance(sms, WebhookProvider) and isinstance(push, WebhookProvider)
+    async with worker:
+        await sms.deliver("msg-1", {"text": "hello"})
+        await sms.deliver("msg-2", {"text": "hello again"})
+        assert not sms._client.is_closed
+    assert [r.path for r in vendor.requests] == ["/sms", "/sms"]
+    assert [p._client.is_closed for p in (sms, push)] == [True, True], "closed on the worker's shutdown"
