@@ -11,6 +11,7 @@ from typing import Any
 
 from simulator.api import Api, ApiUnavailable
 from simulator.cohort import CustomerPlan
+from workflows.early_life_input import is_early_life_task
 from workflows.funnel import Stage
 from workflows.human_tasks import TaskOutcome
 
@@ -76,6 +77,7 @@ class AgentDesk:
         spawn: Callable[[Any], asyncio.Task[Any]],
         poll: float,
         outcomes: Counter[str],
+        early_life: bool = False,
     ) -> None:
         self.api = api
         self.plans = plans  # the cohort's customers: other journeys' tasks are left alone
@@ -84,6 +86,7 @@ class AgentDesk:
         self.poll = poll
         self.taken: set[str] = set()
         self.outcomes = outcomes  # tasks completed, per outcome
+        self.early_life = early_life  # work early-life retention calls too (only when early life is lived)
 
     async def run(self) -> None:
         while True:
@@ -93,6 +96,8 @@ class AgentDesk:
                 plan = self.plans.get(str(item.get("customer_id")))
                 if plan is None or not task_id or task_id in self.taken:
                     continue  # not ours, or already being worked
+                if is_early_life_task(task_id) and not self.early_life:
+                    continue  # early life is modelled, not lived: its calls are left to real agents
                 self.taken.add(task_id)
                 self.spawn(self._work(plan, task_id, str(task.get("stage", ""))))
             await asyncio.sleep(self.poll)

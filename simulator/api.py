@@ -144,6 +144,23 @@ class Api:
             raise
         return response.json() if response.status_code == 200 else None
 
+    async def early_life(self, customer_id: str) -> dict[str, Any] | None:
+        """The early-life journey's view (`GET /v1/early-life/{id}`), or None while there is none."""
+        try:
+            response = await self._request(
+                "GET", f"/v1/early-life/{quote(customer_id, safe='')}", expect=(200, 404, 409), retry_for=0
+            )
+        except ApiUnavailable:
+            self.raise_if_down_for_long()
+            raise
+        return response.json() if response.status_code == 200 else None
+
+    async def report(self, since: str) -> dict[str, Any]:
+        """The recovery report (`GET /v1/report`) over the journeys since `since` (ISO 8601)."""
+        response = await self._request("GET", "/v1/report", params={"since": since})
+        data = response.json()
+        return data if isinstance(data, dict) else {}
+
     def raise_if_down_for_long(self) -> None:
         """A busy moment is waited out; no successful answer for a long time ends the run."""
         if time.monotonic() - self.last_ok > self.retry_for * 3:

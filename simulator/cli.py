@@ -84,8 +84,22 @@ def simulate(
         str, typer.Option(help="weights of the agents' task outcomes", rich_help_panel="Cohort")
     ] = ("verified_on_call=0.5,customer_will_retry=0.2,activated_in_store=0.2,unreachable=0.1"),
     timeout: Annotated[
-        float, typer.Option(min=1, help="give up on journeys not ended after this many seconds")
+        float,
+        typer.Option(
+            min=1,
+            help="give up on journeys not ended after this many seconds (--early-life live: plus the early-life "
+            "period and a minute)",
+        ),
     ] = 900.0,
+    early_life: Annotated[
+        str,
+        typer.Option(
+            help="after activation: 'model' plays each activated customer's early life on a virtual clock with the "
+            "early-life journey's own rules (seconds, whatever the playbook's period); 'live' sends their activity "
+            "to the running system and waits until every early-life journey ended (the demo playbook: 900 s more); "
+            "'off'",
+        ),
+    ] = "model",
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Drive a synthetic cohort through the running system over the HTTP API (customers and agents),
@@ -119,6 +133,7 @@ def simulate(
         agent_outcomes=agent_outcomes,
         timeout=timeout,
         as_json=as_json,
+        early_life=early_life,
     )
     code = run_simulation(options, console, err_console)
     if code:

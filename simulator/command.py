@@ -11,6 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from simulator.api import SimulationError
 from simulator.cohort import CohortParams
+from simulator.early_life_run import EarlyLifeMode
+from simulator.early_life_truth import early_life_table
 from simulator.options import parse_agent_outcomes, parse_probabilities, resolve_playbook, resolve_token
 from simulator.run import SimulationConfig, SimulationResult, simulate
 from simulator.summary import summary_table
@@ -39,6 +41,7 @@ class SimulateOptions:
     agent_outcomes: str
     timeout: float
     as_json: bool
+    early_life: str = EarlyLifeMode.MODEL.value  # model, live or off (simulator/early_life_run.py)
 
 
 def run_simulation(options: SimulateOptions, console: Console, err_console: Console) -> int:
@@ -48,14 +51,22 @@ def run_simulation(options: SimulateOptions, console: Console, err_console: Cons
     except (ValueError, SimulationError) as exc:  # PlaybookError is a ValueError
         return _fail(err_console, str(exc))
     progress = Progress(
-        TextColumn("journeys ended"),
+        TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console,
         transient=options.as_json,
     )
-    bar = progress.add_task("ended", total=options.customers)
+    bar = progress.add_task("journeys ended", total=options.customers)
+    early_bar = None
+    if config.early_life is EarlyLifeMode.LIVE:
+        period = config.playbook.early_life.period.total_seconds()
+        early_bar = progress.add_task(f"early life ({period:.0f} s each)", total=None, visible=False)
+
+    def early_progress(done: int, started: int) -> None:
+        if early_bar is not None:
+            progress.update(early_bar, completed=done, total=started, visible=True)
 
     def note(message: str) -> None:
         progress.console.print(f"[yellow]note:[/yellow] {message}")
@@ -63,7 +74,12 @@ def run_simulation(options: SimulateOptions, console: Console, err_console: Cons
     with progress:
         try:
             result = asyncio.run(
-                simulate(config, progress=lambda done, total: progress.update(bar, completed=done), note=note)
+                simulate(
+                    config,
+                    progress=lambda done, total: progress.update(bar, completed=done),
+                    note=note,
+                    early_progress=early_progress,
+                )
             )
         except SimulationError as exc:
             progress.stop()
@@ -99,7 +115,16 @@ def _config(options: SimulateOptions) -> SimulationConfig:
         concurrency=options.concurrency,
         timeout=options.timeout,
         playbook=load_playbook(resolve_playbook(options.playbook, options.data_dir)),
+        early_life=_early_life_mode(options.early_life),
     )
+
+
+def _early_life_mode(text: str) -> EarlyLifeMode:
+    try:
+        return EarlyLifeMode(text)
+    except ValueError:
+        modes = ", ".join(m.value for m in EarlyLifeMode)
+        raise ValueError(f"--early-life takes one of {modes}; got {text!r}") from None
 
 
 def _print(result: SimulationResult, console: Console) -> None:
@@ -129,6 +154,27 @@ def _print(result: SimulationResult, console: Console) -> None:
         "true uplift (from the cohort's own draws): each customer's completion if treated minus if held out, "
         "averaged over those who dropped off; the journeys' figure is treated minus holdout completion, as "
         "`recovery report` shows it (its other rows count every drop-off at a stage, not the first)."
+    )
+    early = result.early_life
+    if early is None:
+        return
+    console.print(
+        early_life_table(
+            early.truth,
+            early.report,
+            early.source,
+            title=f"early life after activation ({early.mode.value}: playbook {result.playbook_version})",
+        )
+    )
+    console.print(
+        "true re-engagement uplift (from the cohort's own draws): each customer who went dormant, re-engaged "
+        "if treated minus if held out (the early-life holdout), averaged; the report's is treated minus holdout "
+        "re-engagement with its 95% interval. Retention is what the customers did in their own group."
+        + (
+            " Early life was modelled on a virtual clock, not lived: --early-life live sends it."
+            if early.mode is EarlyLifeMode.MODEL
+            else ""
+        )
     )
 
 

@@ -12,9 +12,11 @@ from simulator.agents import AgentDone
 from simulator.api import ApiUnavailable, already_ran
 from simulator.cohort import CustomerPlan
 from simulator.customer import Customer, Move, event_of, expected_group, message_label
+from simulator.early_life_truth import early_life_groups
+from simulator.live_early_life import LiveEarlyLife, is_early_life_record
 from workflows.funnel import Stage
 from workflows.holdout import RecoveryGroup
-from workflows.journey_state import JourneyOutcome
+from workflows.journey_state import JourneyOutcome, OutcomeKind
 
 if TYPE_CHECKING:
     from simulator.run import Run
@@ -33,6 +35,9 @@ class LiveCustomer:
         self.inbox: asyncio.Queue[dict[str, Any] | AgentDone] = asyncio.Queue()  # outbox records, agents' news
         self.outcome: JourneyOutcome | None = None
         self.messages_seen: set[str] = set()
+        self.early_messages_seen: set[str] = set()
+        self.early_group = early_life_groups([plan], run.config.playbook)[plan.customer_id]
+        self.early_life: LiveEarlyLife | None = None
         # Known before the run from the id and the playbook's share; the journey view has the last word.
         self.group: str | None = expected_group(plan, run.config.playbook).value
         self._events = 0
@@ -40,6 +45,16 @@ class LiveCustomer:
         self._misses = 0  # looks in a row that could not read the journey
 
     def phone_received(self, record: dict[str, Any]) -> None:
+        if is_early_life_record(record):  # after activation: the early-life journey's own holdout
+            self.early_messages_seen.add(str(record.get("id")))
+            if self.early_group is RecoveryGroup.HOLDOUT:
+                self.run_.say_once(
+                    "early-holdout-messaged",
+                    f"{self.plan.customer_id} is in the early-life holdout yet received an early-life message: "
+                    "the holdout must never be messaged, or the re-engagement uplift means nothing.",
+                )
+            self.inbox.put_nowait(record)
+            return
         self.messages_seen.add(str(record.get("id")))
         if self.group == RecoveryGroup.HOLDOUT:
             self.run_.say_once(
@@ -50,6 +65,18 @@ class LiveCustomer:
         self.inbox.put_nowait(record)
 
     async def run(self) -> None:
+        """Onboarding until the journey ended; then, with `--early-life live`, early life once activated."""
+        await self._onboarding()
+        if (
+            self.run_.config.early_life == "live"
+            and self.outcome is not None
+            and self.outcome.kind is OutcomeKind.COMPLETED
+        ):
+            self.early_life = LiveEarlyLife(self)
+            self.run_.early_life_started()
+            await self.early_life.run()
+
+    async def _onboarding(self) -> None:
         """Moves when their behaviour says, hears what reaches them meanwhile, until the journey ended."""
         await asyncio.sleep(self.plan.start_after)
         while self.api.is_struggling():

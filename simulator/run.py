@@ -18,6 +18,10 @@ It ends when every journey has an outcome (`GET /v1/journeys/{id}`), and sums th
 own draws before the run, and the uplift the journeys' outcomes give (`simulator/uplift.py`). Only
 the cohort's own customers and tasks are touched: other journeys on the same system are left alone.
 Customer ids come from the seed, so a seed runs once per system.
+
+Then early life, for the customers who activated (`simulator/early_life_run.py`): modelled on a
+virtual clock by the early-life journey's own rules (the default), or lived against the running system
+until every early-life journey ended (`--early-life live`), with its truth next to the report's figures.
 """
 
 import asyncio
@@ -25,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,7 @@ from journal.report import Uplift
 from simulator.agents import AgentDesk, AgentDone, OutboxWatcher
 from simulator.api import Api, SimulationError, already_ran
 from simulator.cohort import DEMO_PLAYBOOK, CohortParams, CustomerPlan, plan_cohort
+from simulator.early_life_run import EarlyLifeMode, EarlyLifeResult, early_life_result
 from simulator.live_customer import LiveCustomer
 from simulator.summary import Summary, summarize
 from simulator.uplift import StageTruth, observed_uplift, true_uplift
@@ -44,6 +50,7 @@ from workflows.playbook import Playbook, load_playbook
 
 JOURNEY_POLL_S = 2.0  # how often a customer with nothing to do asks whether their journey has ended
 AGENT_POLL_S = 0.5  # how often the agents look at the task inbox
+EARLY_LIFE_SLACK_S = 60.0  # --early-life live: the time-out grows by the early-life period and this
 
 
 def _demo_playbook() -> Playbook:
@@ -61,6 +68,7 @@ class SimulationConfig:
     journey_poll: float = JOURNEY_POLL_S
     agent_poll: float = AGENT_POLL_S
     playbook: Playbook = field(default_factory=_demo_playbook)  # the one `recovery up` runs: groups and the truth
+    early_life: EarlyLifeMode = EarlyLifeMode.MODEL  # simulator/early_life_run.py
 
 
 @dataclass
@@ -81,6 +89,7 @@ class SimulationResult:
     observed_uplift: list[Uplift] = field(default_factory=list)
     event_accept_s: dict[str, float] = field(default_factory=dict)  # sending an event -> API accepted it
     journey_lag_s: dict[str, float] = field(default_factory=dict)  # an event happening -> its journey seeing it
+    early_life: EarlyLifeResult | None = None  # truth and report after activation (None: off, or nobody activated)
 
     @property
     def needing_help(self) -> int:
@@ -120,6 +129,7 @@ class SimulationResult:
             "observed_uplift": [row.model_dump() for row in self.observed_uplift],
             "event_accept_s": self.event_accept_s,
             "journey_lag_s": self.journey_lag_s,
+            "early_life": None if self.early_life is None else self.early_life.model_dump(mode="json"),
             "notes": self.notes,
             "customer_ids": [plan.customer_id for plan in self.plans],
         }
@@ -135,6 +145,7 @@ class Run:
         api: Api,
         progress: Callable[[int, int], None] | None,
         note: Callable[[str], None] | None,
+        early_progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.config = config
         self.api = api
@@ -144,6 +155,8 @@ class Run:
         self.journey_lags: list[float] = []
         self.agent_outcomes: Counter[str] = Counter()
         self._progress = progress
+        self._early_progress = early_progress
+        self.early_started = self.early_ended = 0
         self._note = note
         self._noted: set[str] = set()
 
@@ -160,6 +173,16 @@ class Run:
         if self._progress:
             self._progress(self.ended, len(self.customers))
 
+    def early_life_started(self) -> None:
+        self.early_started += 1
+        if self._early_progress:
+            self._early_progress(self.early_ended, self.early_started)
+
+    def early_life_ended(self) -> None:
+        self.early_ended += 1
+        if self._early_progress:
+            self._early_progress(self.early_ended, self.early_started)
+
     def deliver(self, record: dict[str, Any]) -> None:
         customer = self.customers.get(str(record.get("customer_id")))
         if customer is not None:
@@ -173,8 +196,10 @@ async def simulate(
     config: SimulationConfig,
     progress: Callable[[int, int], None] | None = None,
     note: Callable[[str], None] | None = None,
+    early_progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
-    """Runs the cohort through the API until every journey has ended (or `config.timeout`)."""
+    """Runs the cohort through the API until every journey has ended (or `config.timeout`), then early life
+    as `config.early_life` says (`early_progress`: early-life journeys ended of those started, when live)."""
     params = config.params
     try:
         plans = plan_cohort(params)
@@ -182,8 +207,9 @@ async def simulate(
         raise SimulationError(str(err)) from None
     truth = true_uplift(plans, config.playbook)  # from the draws alone, before anything runs
     api = Api(config.api_url, config.api_token, config.concurrency)
-    run = Run(config, plans, api, progress, note)
-    started = time.monotonic()
+    run = Run(config, plans, api, progress, note, early_progress)
+    started, started_at = time.monotonic(), datetime.now(UTC)
+    early_life: EarlyLifeResult | None = None
     timed_out = interrupted = False
     try:
         if await api.preflight(plans[0].customer_id):
@@ -197,6 +223,11 @@ async def simulate(
             if current is not None:
                 current.uncancel()
             interrupted = True
+        if not (timed_out or interrupted):
+            outcomes = {plan.customer_id: run.customers[plan.customer_id].outcome for plan in plans}
+            early_life = await early_life_result(
+                config.early_life, plans, outcomes, config.playbook, api, started_at, datetime.now(UTC), note
+            )
     finally:
         await api.aclose()
     outcomes = {plan.customer_id: run.customers[plan.customer_id].outcome for plan in plans}
@@ -220,6 +251,7 @@ async def simulate(
         observed_uplift=observed_uplift(outcomes, groups),
         event_accept_s=_spread(api.event_latencies),
         journey_lag_s=_spread(run.journey_lags),
+        early_life=early_life,
     )
 
 
@@ -247,9 +279,13 @@ async def _drive(run: Run, config: SimulationConfig) -> bool:
 
             spawn(OutboxWatcher(config.data_dir / "outbox.jsonl", run.deliver).run())
             plans = {cid: customer.plan for cid, customer in run.customers.items()}
-            spawn(AgentDesk(run.api, plans, run.tell, spawn, config.agent_poll, run.agent_outcomes).run())
+            live = config.early_life is EarlyLifeMode.LIVE
+            spawn(AgentDesk(run.api, plans, run.tell, spawn, config.agent_poll, run.agent_outcomes, live).run())
             customers = [group.create_task(c.run()) for c in run.customers.values()]
-            _, pending = await asyncio.wait(customers, timeout=config.timeout)
+            timeout = config.timeout
+            if config.early_life is EarlyLifeMode.LIVE:  # and the early-life period after the last activation
+                timeout += config.playbook.early_life.period.total_seconds() + EARLY_LIFE_SLACK_S
+            _, pending = await asyncio.wait(customers, timeout=timeout)
             for task in (*pending, *helpers):
                 task.cancel()
             return bool(pending)

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from sqlalchemy import Engine
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.outbox import read_outbox
+from journal.store import migrate, open_journal
 from simulator import cli
 from simulator.api import SimulationError
 from simulator.cohort import (
@@ -39,6 +41,7 @@ from simulator.cohort import (
 )
 from simulator.customer import message_label, next_leg, stall_at
 from simulator.journey_model import journey_outcome
+from simulator.live_early_life import is_early_life_record
 from simulator.options import parse_agent_outcomes, parse_probabilities, resolve_playbook, resolve_token
 from simulator.run import SimulationConfig, simulate
 from simulator.summary import summarize, summary_table
@@ -590,6 +593,13 @@ async def test_an_unreachable_api_is_a_clear_error_without_a_traceback(tmp_path:
 # -- a cohort end to end --------------------------------------------------------------------------
 
 HOLDOUT_SHARE = 0.3  # the demo playbook with a larger holdout, so a small cohort has several held-out customers
+# ... and a short early life, so a run can live it: dormant after 8 s (activity comes every 2.4-7.2 s), watched 30 s
+EARLY_LIFE = {
+    'period = "900s"': 'period = "30s"',
+    'dormant_after = "168s"': 'dormant_after = "8s"',
+    'nudge_spacing = ["30s"]\ndeep_link = "app://home"': 'nudge_spacing = ["3s"]\ndeep_link = "app://home"',
+    'after = "30s", task_kind = "retention_call"': 'after = "3s", task_kind = "retention_call"',
+}
 
 
 def _quick_cohort(customers: int, playbook: Playbook) -> CohortParams:
@@ -659,7 +669,7 @@ def _story(view: JourneyView, plan: CustomerPlan, expected: object) -> str:
 @pytest.fixture
 async def stack(
     dev_server_env: WorkflowEnvironment, tmp_path: Path
-) -> AsyncIterator[tuple[str, RecoveryClient, Path, Path]]:
+) -> AsyncIterator[tuple[str, RecoveryClient, Path, Path, Engine]]:
     """The real API app under uvicorn on a free port, a worker on its own task queue and outbox; journeys pin
     the demo playbook with a larger holdout, kept in a file for the command's --playbook."""
     from starters.api import create_app
@@ -667,8 +677,14 @@ async def stack(
     demo = (ROOT / "playbooks" / "demo.toml").read_text()
     assert "holdout_share = 0.10" in demo
     playbook_file = tmp_path / "demo-holdout.toml"
-    playbook_file.write_text(demo.replace("holdout_share = 0.10", f"holdout_share = {HOLDOUT_SHARE}"))
+    demo = demo.replace("holdout_share = 0.10", f"holdout_share = {HOLDOUT_SHARE}")
+    for old, new in EARLY_LIFE.items():
+        assert demo.count(old) == 1, old
+        demo = demo.replace(old, new)
+    playbook_file.write_text(demo)
     settings = bench_settings(tmp_path, api_token=TOKEN)
+    journal = open_journal(settings.journal_database_url)  # the worker's; the API takes it when a test says so
+    migrate(journal)
     recovery = RecoveryClient(dev_server_env.client, load_playbook(playbook_file), settings.task_queue)
     port = free_port()
     server = uvicorn.Server(
@@ -680,13 +696,13 @@ async def stack(
             assert not serving.done(), "uvicorn did not start"
             await asyncio.sleep(0.05)
         try:
-            yield f"http://127.0.0.1:{port}", recovery, tmp_path, playbook_file
+            yield f"http://127.0.0.1:{port}", recovery, tmp_path, playbook_file, journal
         finally:
             server.should_exit = True
             await serving
 
 
-async def _command(*args: str) -> tuple[int, str, str]:
+async def _command(*args: str, timeout: float = 60) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         RECOVERY,
         "simulate",
@@ -695,16 +711,16 @@ async def _command(*args: str) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=timeout)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(210)
 async def test_a_cohort_runs_through_the_api_until_every_journey_ended(
-    stack: tuple[str, RecoveryClient, Path, Path],
+    stack: tuple[str, RecoveryClient, Path, Path, Engine],
 ) -> None:
-    url, recovery, data_dir, playbook_file = stack
+    url, recovery, data_dir, playbook_file, journal = stack
     playbook = recovery.playbook
     with pytest.raises(SimulationError, match="refused the token"):
         await simulate(
@@ -750,7 +766,8 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(
         holdout = {cid for cid, group in result.groups.items() if group == RecoveryGroup.HOLDOUT}
         assert holdout and result.holdout == len(holdout)
         # no holdout customer received a message
-        assert not [record for record in read_outbox(data_dir / "outbox.jsonl") if record["customer_id"] in holdout]
+        onboarding = [r for r in read_outbox(data_dir / "outbox.jsonl") if not is_early_life_record(r)]
+        assert not [record for record in onboarding if record["customer_id"] in holdout]
         assert result.holdout_messaged == 0 and not any("holdout" in note for note in result.notes)
 
         returned_alone = 0
@@ -799,6 +816,12 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(
         dropped = [cid for cid, view in views.items() if view.outcome and view.outcome.drop_off_stages]
         assert any_stage["treated"] + any_stage["holdout"] == len(dropped) == printed["true_uplift"][0]["customers"]
         assert any_stage["holdout"] == len(holdout & set(dropped))
+        # early life, modelled on a virtual clock (the default): the activated customers, truth and report
+        early = result.early_life
+        assert early is not None and (early.mode.value, early.source) == ("model", "journal filled by the model")
+        assert early.truth.customers == early.report.journeys == early.report.ended == summary.completed
+        assert (early.report.went_dormant, early.report.retained) == (early.truth.went_dormant, early.truth.retained)
+        assert printed["early_life"] == early.model_dump(mode="json")
     finally:
         for plan in result.plans:
             try:
@@ -817,6 +840,10 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(
         f"a cohort with seed {params.seed} already ran against this system: use another --seed or a fresh data folder"
         in " ".join(err.split())
     )
+
+    # from here the API has the journal, as `recovery up`'s has: its report (early life lived below) reads it.
+    # (Not before: its intake ledger makes events slower to accept, and the first run's 1 s drop-offs sharper.)
+    recovery.journal = journal
 
     # a cohort that stops once, at the passport photo, and answers the first nudge: all treated, done in seconds
     stops_once = [
@@ -847,7 +874,9 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(
         "--natural-return=0",
         "--respond-nudge=1,0,0",
         "--opt-out=0",
+        "--early-life=live",
         "--json",
+        timeout=90,
     )
     assert code == 0, err
     printed = json.loads(out)
@@ -868,3 +897,11 @@ async def test_a_cohort_runs_through_the_api_until_every_journey_ended(
         "uplift": 1.0,
     }
     assert printed["holdout"] == {"journeys": 0, "completed": 0, "messaged": 0}
+    # their early life, lived against the running system (activity events, early-life nudges, retention calls):
+    # the running system's report says what the model of the same customers says
+    early = printed["early_life"]
+    assert (early["mode"], early["source"]) == ("live", "GET /v1/report")
+    truth, report = early["truth"], early["report"]
+    assert truth["customers"] == report["journeys"] == report["ended"] == 4
+    assert (report["went_dormant"], report["retained"]) == (truth["went_dormant"], truth["retained"]), early
+    assert not any("early" in note for note in printed["notes"]), printed["notes"]
