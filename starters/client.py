@@ -218,6 +218,8 @@ class RecoveryClient(OperatorControls, EarlyLifeClient):
     async def _record_activity(self, event: IncomingEvent) -> EventReceipt:
         """Activity after activation outlives the journey: it goes straight to the journal."""
         if self.journal is None:
+            if await self.tell_early_life(event):
+                return _receipt(event, "recorded", "told the early-life journey; no journal configured")
             return _receipt(event, "ignored", "no journal configured; activity ignored")
         await asyncio.to_thread(record_activity, self.journal, event.event_id, event.customer_id, event.occurred_at)
         if await self.tell_early_life(event):

@@ -14,8 +14,11 @@ from core.settings import Settings
 from journal.early_life import write_early_life
 from journal.early_life_report import early_life_figures
 from journal.store import migrate, open_journal, record_activity
+from tests.journal.test_store import journal
 from tests.payload_keys import TEST_PAYLOAD_KEYS
 from workflows.early_life_journal import EarlyLifeBatch, EarlyLifeSummary
+
+__all__ = ["journal"]  # the fixture, on SQLite and PostgreSQL
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 D = timedelta(days=1)
@@ -71,10 +74,11 @@ def cohort(engine: Engine) -> None:
     journey(engine, "h2", "holdout", active_days=[], dormant_day=7, re_engaged_day=None, outcome=None)
 
 
-def test_retention_dormancy_and_re_engagement_from_the_journal(tmp_path: Path) -> None:
-    engine = open_journal(f"sqlite:///{tmp_path / 'journal.db'}")
-    migrate(engine)
+def test_retention_dormancy_and_re_engagement_from_the_journal(journal: Engine) -> None:
+    """On SQLite and PostgreSQL alike (the `journal` fixture: PostgreSQL when the server is there)."""
+    engine = journal
     cohort(engine)
+    cohort(engine)  # written twice (a retried activity): the same rows
     figures = early_life_figures(engine, since=None, until=UNTIL)
     assert (figures.journeys, figures.ended, figures.retained, figures.dormant) == (6, 5, 2, 3)
     # Active in days (0, 7]: t1 (3, 6), t2 (2), t3 (1), h1 (5); in days (23, 30]: t1 (27), t2 (26).
