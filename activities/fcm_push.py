@@ -220,7 +220,11 @@ class FcmPush:
             return access_token
 
     async def aclose(self) -> None:
+        """Its pooled client, and the contact directory's when the directory has one (the customer API's)."""
         await self._client.aclose()
+        close = getattr(self._contacts, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

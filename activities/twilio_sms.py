@@ -128,7 +128,11 @@ class TwilioSms:
         raise ApplicationError(what, type="DeliveryRejected", non_retryable=True)
 
     async def aclose(self) -> None:
+        """Its pooled client, and the contact directory's when the directory has one (the customer API's)."""
         await self._client.aclose()
+        close = getattr(self._contacts, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
