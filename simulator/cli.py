@@ -91,6 +91,24 @@ def simulate(
             "period and a minute)",
         ),
     ] = 900.0,
+    early_fade: Annotated[
+        float,
+        typer.Option(help="P(an activated customer stops using the app in early life)", rich_help_panel="Early life"),
+    ] = 0.5,
+    early_natural_return: Annotated[
+        float,
+        typer.Option(
+            help="P(a customer who faded comes back alone after the dormancy began; in both groups)",
+            rich_help_panel="Early life",
+        ),
+    ] = 0.15,
+    early_respond: Annotated[
+        str,
+        typer.Option(
+            help="P(come back) after early-life nudge 1,2,3 and the escalation (retention call or SMS store offer)",
+            rich_help_panel="Early life",
+        ),
+    ] = "0.30,0.15,0.10,0.25",
     early_life: Annotated[
         str,
         typer.Option(
@@ -134,6 +152,9 @@ def simulate(
         timeout=timeout,
         as_json=as_json,
         early_life=early_life,
+        early_fade=early_fade,
+        early_natural_return=early_natural_return,
+        early_respond=early_respond,
     )
     code = run_simulation(options, console, err_console)
     if code:

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from simulator.api import SimulationError
 from simulator.cohort import CohortParams
+from simulator.early_life_cohort import EarlyLifeParams
 from simulator.early_life_run import EarlyLifeMode
 from simulator.early_life_truth import early_life_table
 from simulator.options import parse_agent_outcomes, parse_probabilities, resolve_playbook, resolve_token
@@ -42,6 +43,9 @@ class SimulateOptions:
     timeout: float
     as_json: bool
     early_life: str = EarlyLifeMode.MODEL.value  # model, live or off (simulator/early_life_run.py)
+    early_fade: float = EarlyLifeParams.fade
+    early_natural_return: float = EarlyLifeParams.natural_return
+    early_respond: str = ",".join(str(p) for p in EarlyLifeParams.respond)
 
 
 def run_simulation(options: SimulateOptions, console: Console, err_console: Console) -> int:
@@ -106,6 +110,11 @@ def _config(options: SimulateOptions) -> SimulationConfig:
         opt_out=options.opt_out,
         agent_outcomes=parse_agent_outcomes(options.agent_outcomes),
         start_rate=options.start_rate,
+        early_life=EarlyLifeParams(
+            fade=options.early_fade,
+            natural_return=options.early_natural_return,
+            respond=parse_probabilities(options.early_respond, 4, "--early-respond"),  # type: ignore[arg-type]
+        ),
     )
     return SimulationConfig(
         params=params,

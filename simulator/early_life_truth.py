@@ -171,7 +171,7 @@ def early_life_table(truth: EarlyLifeTruth, figures: EarlyLifeFigures, source: s
             )
     table.add_row("went dormant", str(truth.went_dormant), str(figures.went_dormant), "")
     true_uplift = (
-        f"{_points(truth.uplift)} ({truth.re_engaged_if_treated} if treated, "
+        f"{_points(truth.uplift)} ({truth.re_engaged_if_treated} of {truth.went_dormant} back if treated, "
         f"{truth.re_engaged_if_held_out} if held out)"
     )
     estimate = _points(up.uplift)

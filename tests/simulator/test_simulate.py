@@ -456,6 +456,13 @@ def test_the_cli_defaults_are_the_cohort_defaults() -> None:
     params = CohortParams()
     assert parse_probabilities(defaults["respond_nudge"], 3, "") == params.respond_nudge
     assert parse_agent_outcomes(defaults["agent_outcomes"]) == DEFAULT_AGENT_OUTCOMES
+    early = params.early_life
+    assert (defaults["early_fade"], defaults["early_natural_return"], defaults["early_life"]) == (
+        early.fade,
+        early.natural_return,
+        "model",
+    )
+    assert parse_probabilities(defaults["early_respond"], 4, "") == early.respond
     assert (defaults["natural_return"], defaults["respond_sms"], defaults["opt_out"], defaults["start_rate"]) == (
         params.natural_return,
         params.respond_sms,
