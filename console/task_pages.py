@@ -70,6 +70,13 @@ OUTCOMES: dict[TaskOutcome, tuple[str, str]] = {
     TaskOutcome.ACTIVATED_IN_STORE: ("Activated in store", "the journey ends as completed with help"),
     TaskOutcome.UNREACHABLE: ("Unreachable", "the customer gets the SMS offer to activate in a store"),
 }
+# A retention call (early life) records the agent's word; the customer's own activity ends the dormancy.
+EARLY_LIFE_OUTCOMES: dict[TaskOutcome, tuple[str, str]] = {
+    TaskOutcome.VERIFIED_ON_CALL: ("Talked on the call", "recorded; the customer's next activity ends the dormancy"),
+    TaskOutcome.CUSTOMER_WILL_RETRY: ("Customer will use it again", "recorded; no more messages this dormancy"),
+    TaskOutcome.ACTIVATED_IN_STORE: ("Helped in store", "recorded; no more messages this dormancy"),
+    TaskOutcome.UNREACHABLE: ("Unreachable", "recorded; no more messages this dormancy"),
+}
 NOTICES = {
     "claim": "You claimed this task.",
     "release": "The task is back in the open inbox.",
@@ -197,7 +204,7 @@ async def _task_page(
             audit=task_audit(view, task_id, actions),
             offered={a.value for a in offered},
             agents=others,
-            outcomes=OUTCOMES,
+            outcomes=EARLY_LIFE_OUTCOMES if is_early_life_task(task_id) else OUTCOMES,
             error=error,
             notice=notice,
             max_note=MAX_NOTE,

@@ -69,8 +69,10 @@ async def test_a_retention_call_is_in_visibility_and_the_inbox_and_is_worked_the
 
     await eventually(listed, timeout=10)
     page = await ana.page(f"/console/tasks/{task_id}")
-    assert page.status_code == 200 and "Retention call" in page.text
+    assert page.status_code == 200 and "Retention call" in page.text and "Gone quiet after activation" in page.text
     assert (await ana.act(task_id, "claim")).status_code == 303
+    claimed = await ana.page(f"/console/tasks/{task_id}")
+    assert "Talked on the call" in claimed.text and "next activity ends the dormancy" in claimed.text
     done = await ana.act(task_id, "complete", outcome="unreachable", note="no answer")
     assert done.status_code == 303, done.text
     view = await bench.early_life()
