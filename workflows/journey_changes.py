@@ -27,6 +27,7 @@ from workflows.journey_state import (
     JourneyState,
     MessageKind,
     OutcomeKind,
+    StageProgress,
     keep_within_bounds,
 )
 from workflows.playbook import Playbook, TaskKind
@@ -104,7 +105,9 @@ def _apply(
         if event.type is EventType.BIOMETRIC_FAILED:
             # High intent, as for rejections below; the task is the next step's (`next_step`), so that
             # journeys started before the high-intent patch, which never open it, replay as they ran.
-            state.video_call_requested = state.biometric_failures >= playbook.guardrails.human_after_rejections
+            state.stage_progress.video_call_requested = (
+                state.biometric_failures >= playbook.guardrails.human_after_rejections
+            )
         if event.type is EventType.DOCUMENT_REJECTED and event.attributes.get("reject_type") == "final":
             _escalate_final_rejection(state, playbook, now)
             return EventEffect.ADVANCED, "final rejection"
@@ -131,7 +134,7 @@ def _apply(
             return EventEffect.STALE, "error from an earlier stage"
         if state.last_error is None or at >= state.last_error.occurred_at:
             state.last_error = ErrorRecord(kind=event.error_kind, service=event.failing_service, occurred_at=at)
-            state.service_retry_at = None
+            state.stage_progress.service_retry_at = None
         return EventEffect.RECORDED, event.error_kind.value
     if event.type is EventType.HELP_REQUESTED:
         open_task(
@@ -161,10 +164,10 @@ def _apply(
 def _escalate_final_rejection(state: JourneyState, playbook: Playbook, now: datetime) -> None:
     """A rejection the vendor will not review again is no drop-off to nudge ("try again" cannot work):
     the stage goes straight to its escalation, a person (the shipped playbooks) or the store offer."""
-    state.escalated = True  # the stage's nudges are over before they began
+    state.stage_progress.escalated = True  # the stage's nudges are over before they began
     escalation = playbook.for_stage(state.stage).escalation
     if escalation is not None and escalation.kind == "sms_store_offer":
-        state.store_offer_requested = True
+        state.stage_progress.store_offer_requested = True
         return
     kind = escalation.task_kind if escalation is not None else TaskKind.VIDEO_CALL
     if state.in_holdout:
@@ -182,16 +185,7 @@ def advance_to(state: JourneyState, stage: Stage, at: datetime, now: datetime, r
     state.stage = stage
     state.stage_since = state.stage_event_at = at
     state.last_progress_at = max(state.last_progress_at, at)
-    state.attempts = 0
-    state.last_nudge_at = None
-    state.drop_off_detected = False
-    state.escalated = False
-    state.store_offer_requested = False
-    state.video_call_requested = False
-    state.ops_alerted = False
-    state.deferred_until = None
-    state.service_retry_at = None
-    state.suppressed_attempt = None
+    state.stage_progress = StageProgress()
     # A late event moves the stage, but what happened after it (an error, a call for help) still stands.
     if state.last_error is not None and state.last_error.occurred_at <= at:
         state.last_error = None
@@ -244,7 +238,7 @@ def apply_task_outcome(
     elif outcome is TaskOutcome.ACTIVATED_IN_STORE:
         advance_to(state, Stage.COMPLETED, now, now, reason="activated_in_store")
     elif outcome is TaskOutcome.UNREACHABLE:
-        state.store_offer_requested = True
+        state.stage_progress.store_offer_requested = True
         if rules.offer_ends_nudging:
             state.last_progress_at = max(state.last_progress_at, now)
 

@@ -18,12 +18,12 @@ from workflows.playbook import Playbook
 
 
 def record_deferred(state: JourneyState, step: Defer, now: datetime) -> None:
-    state.deferred_until = step.until
+    state.stage_progress.deferred_until = step.until
     state.record(now, DecisionAction.DEFERRED, step.reason, f"{step.what} until {step.until.isoformat()}")
 
 
 def record_suppressed(state: JourneyState, step: Suppress, now: datetime) -> None:
-    state.suppressed_attempt = step.key
+    state.stage_progress.suppressed_attempt = step.key
     state.record(now, DecisionAction.SUPPRESSED, step.reason, step.what)
 
 
@@ -32,18 +32,18 @@ def record_escalation(state: JourneyState, playbook: Playbook, step: EscalateToA
     if step.reason is TaskReason.REPEATED_BIOMETRIC_FAILURE:
         _record_repeated_failure(state, playbook, step, now)
         return
-    state.escalated = True
+    state.stage_progress.escalated = True
     if step.hold_back:
         state.record(now, DecisionAction.SUPPRESSED, "holdout", f"would have opened a {step.task_kind.value} task")
         return
-    state.record(now, DecisionAction.ESCALATED, "human_task", f"{state.attempts} unanswered nudges")
+    state.record(now, DecisionAction.ESCALATED, "human_task", f"{state.stage_progress.attempts} unanswered nudges")
     open_task(state, playbook, step.task_kind, TaskReason.PLAYBOOK_ESCALATION, now, detail="no answer to the nudges")
 
 
 def _record_repeated_failure(state: JourneyState, playbook: Playbook, step: EscalateToAgent, now: datetime) -> None:
     """The second failed selfie's call for a person, as a repeated rejection's: not the stage's escalation
     (its nudges and escalation stay for after the agent's "customer will retry")."""
-    state.video_call_requested = False
+    state.stage_progress.video_call_requested = False
     why = f"{state.biometric_failures} failed selfies"
     if step.hold_back:
         state.record(
@@ -55,7 +55,7 @@ def _record_repeated_failure(state: JourneyState, playbook: Playbook, step: Esca
 
 def record_service_unhealthy(state: JourneyState, service: str, retry_at: datetime, now: datetime) -> None:
     """A nudge for a known outage waits for the service; the wait is not an attempt."""
-    state.service_retry_at = state.deferred_until = retry_at
+    state.stage_progress.service_retry_at = state.stage_progress.deferred_until = retry_at
     state.record(now, DecisionAction.DEFERRED, "service_unhealthy", f"{service} reported down")
 
 
@@ -63,9 +63,9 @@ def record_service_recovered(state: JourneyState, service: str) -> bool:
     """The service a held nudge waits for was reported healthy: the nudge is looked at again now, not
     at the next recheck. False (and nothing changes) when the journey waits for no such thing."""
     error = state.last_error
-    if state.service_retry_at is None or error is None or error.service != service:
+    if state.stage_progress.service_retry_at is None or error is None or error.service != service:
         return False
-    state.service_retry_at = state.deferred_until = None
+    state.stage_progress.service_retry_at = state.stage_progress.deferred_until = None
     return True
 
 
@@ -159,13 +159,15 @@ def record_attempt(
     """An attempt counts for the stage it was made at; a customer who moved on meanwhile starts afresh."""
     if (state.stage, state.stage_since) != (stage, stage_since):
         return
-    state.deferred_until = state.service_retry_at = None
+    state.stage_progress.deferred_until = state.stage_progress.service_retry_at = None
     if step.kind is MessageKind.NUDGE:
-        state.attempts, state.last_nudge_at = step.attempt, sent_at
+        state.stage_progress.attempts, state.stage_progress.last_nudge_at = step.attempt, sent_at
         return
-    state.store_offer_requested, state.escalated = False, True
+    state.stage_progress.store_offer_requested, state.stage_progress.escalated = False, True
     if not step.hold_back:
-        state.record(now, DecisionAction.ESCALATED, "sms_store_offer", f"{state.attempts} unanswered nudges")
+        state.record(
+            now, DecisionAction.ESCALATED, "sms_store_offer", f"{state.stage_progress.attempts} unanswered nudges"
+        )
 
 
 def record_agents_notified(state: JourneyState, task_id: str) -> None:
@@ -178,7 +180,7 @@ def record_task_overdue(state: JourneyState, task_id: str, now: datetime) -> Non
 
 
 def record_ops_alerted(state: JourneyState, reason: str, now: datetime) -> None:
-    state.ops_alerted = True
+    state.stage_progress.ops_alerted = True
     state.record(now, DecisionAction.OPS_ALERTED, "review_stalled", reason)
 
 
@@ -235,9 +237,11 @@ def record_delivery_status(state: JourneyState, report: DeliveryStatus, now: dat
     state.unreachable.add(sent.channel)
     detail = f"{sent.kind.value} {sent.attempt}" + (f": vendor error {report.error_code}" if report.error_code else "")
     state.record(now, DecisionAction.FAILED, f"{sent.channel.value}_undelivered", detail)
-    latest = sent.kind is MessageKind.NUDGE and sent.stage is state.stage and sent.attempt == state.attempts
+    latest = (
+        sent.kind is MessageKind.NUDGE and sent.stage is state.stage and sent.attempt == state.stage_progress.attempts
+    )
     if latest and state.outcome is None:
-        state.attempts -= 1
+        state.stage_progress.attempts -= 1
         earlier = [m for m in state.messages_out if m.stage is state.stage and m.kind is MessageKind.NUDGE]
-        state.last_nudge_at = earlier[-1].sent_at if earlier else None
+        state.stage_progress.last_nudge_at = earlier[-1].sent_at if earlier else None
     return True

@@ -6,8 +6,9 @@ every rule is tested without a server.
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from workflows.events import CustomerProfile, OnboardingEvent
 from workflows.funnel import Channel, ErrorKind, EventType, Stage
@@ -134,6 +135,26 @@ class JourneyOutcome(BaseModel):
     closed_by: str | None = Field(default=None, description="who closed it (closed journeys only)")
 
 
+class StageProgress(BaseModel):
+    """Where the playbook stands at the customer's current stage: it starts over with every stage."""
+
+    attempts: int = 0
+    last_nudge_at: datetime | None = None
+    drop_off_detected: bool = False
+    escalated: bool = False
+    store_offer_requested: bool = False
+    video_call_requested: bool = Field(
+        default=False, description="a repeated failure at this stage asks for a person at once (high-intent)"
+    )
+    ops_alerted: bool = False
+    deferred_until: datetime | None = None
+    service_retry_at: datetime | None = None
+    suppressed_attempt: str | None = None
+
+
+STAGE_PROGRESS_FIELDS = frozenset(StageProgress.model_fields)
+
+
 class JourneyState(BaseModel):
     customer_id: str
     playbook_version: str
@@ -147,15 +168,7 @@ class JourneyState(BaseModel):
     last_progress_at: datetime
     profile: CustomerProfile = CustomerProfile()
     profile_at: datetime | None = None
-    attempts: int = 0
-    last_nudge_at: datetime | None = None
-    drop_off_detected: bool = False
-    escalated: bool = False
-    store_offer_requested: bool = False
-    video_call_requested: bool = Field(
-        default=False, description="a repeated failure at this stage asks for a person at once (high-intent)"
-    )
-    ops_alerted: bool = False
+    stage_progress: StageProgress = Field(default_factory=StageProgress)
     rejections: int = 0
     rejection_reasons: list[str] = Field(default_factory=list)
     biometric_failures: int = 0
@@ -170,9 +183,6 @@ class JourneyState(BaseModel):
         description="False: started before the unreachable-not-opted-out patch, where no reachable channel "
         "at all counted as opted out",
     )
-    deferred_until: datetime | None = None
-    service_retry_at: datetime | None = None
-    suppressed_attempt: str | None = None
     drop_off_stage: Stage | None = None
     drop_off_stages: list[Stage] = Field(default_factory=list)
     bounds: StateBounds | None = Field(default=None, description="None: started before the bounded-state patch")
@@ -197,6 +207,18 @@ class JourneyState(BaseModel):
     journaled_decisions: int = 0
     outcome_journaled: bool = False
     _digest_index: set[str] | None = PrivateAttr(default=None)  # a lookup over recent_event_digests, never carried
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stage_progress_of_the_flat_shape(cls, data: Any) -> Any:
+        """Journeys continued before the per-stage fields were grouped carry them flat, at the top level
+        of their state (the input of their next run): they are read into `stage_progress`."""
+        if not isinstance(data, dict) or "stage_progress" in data:
+            return data
+        flat = {key: data[key] for key in STAGE_PROGRESS_FIELDS if key in data}
+        if not flat:
+            return data
+        return {key: value for key, value in data.items() if key not in flat} | {"stage_progress": flat}
 
     @property
     def in_holdout(self) -> bool:
@@ -314,8 +336,8 @@ def status_of(state: JourneyState) -> JourneyStatus:
         return JourneyStatus.AWAITING_AGENT
     if state.opted_out_of_everything:
         return JourneyStatus.OPTED_OUT
-    if state.escalated:
+    if state.stage_progress.escalated:
         return JourneyStatus.ESCALATED
-    if state.drop_off_detected:
+    if state.stage_progress.drop_off_detected:
         return JourneyStatus.NUDGING
     return JourneyStatus.ACTIVE

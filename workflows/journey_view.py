@@ -61,7 +61,7 @@ def view_of(state: JourneyState, workflow_id: str, recovery_deadline: datetime) 
         stage_since=state.stage_since,
         started_at=state.started_at,
         recovery_deadline=recovery_deadline,
-        attempts_at_stage=state.attempts,
+        attempts_at_stage=state.stage_progress.attempts,
         nudges_sent=state.nudges_sent,
         drop_off_stage=state.drop_off_stage,
         rejections=state.rejections,

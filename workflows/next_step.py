@@ -101,11 +101,11 @@ def cutoff_of(state: JourneyState, playbook: Playbook, rules: JourneyRules) -> d
 def detect_drop_off(state: JourneyState, playbook: Playbook, now: datetime) -> bool:
     """Marks the drop-off once the next event is overdue; True the first time it is seen."""
     stage_playbook = playbook.for_stage(state.stage)
-    if state.drop_off_detected or stage_playbook.waiting_on == "us" or state.outcome is not None:
+    if state.stage_progress.drop_off_detected or stage_playbook.waiting_on == "us" or state.outcome is not None:
         return False
     if now < state.stage_since + stage_playbook.drop_off_after:
         return False
-    state.drop_off_detected = True
+    state.stage_progress.drop_off_detected = True
     state.drop_off_stage = state.stage
     state.drop_off_stages.append(state.stage)
     return True
@@ -124,7 +124,7 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
     unnotified = next((t for t in state.tasks if t.is_live and not t.notified), None)
     if unnotified is not None:
         return NotifyAgents(unnotified.task_id)
-    if rules.high_intent and state.video_call_requested:  # at once, as a repeated rejection opens one
+    if rules.high_intent and state.stage_progress.video_call_requested:  # at once, as a repeated rejection opens one
         return EscalateToAgent(TaskKind.VIDEO_CALL, state.in_holdout, TaskReason.REPEATED_BIOMETRIC_FAILURE)
     task = state.live_task
     if task is not None:
@@ -135,7 +135,7 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
         return Wait(cutoff, "agent works the task")
     if stage_playbook.waiting_on == "us":
         alert_at = state.stage_since + stage_playbook.drop_off_after
-        if state.ops_alerted:
+        if state.stage_progress.ops_alerted:
             return Wait(cutoff, "waiting on our review")
         if now >= alert_at:
             return AlertOps(f"{state.stage.value} for longer than {stage_playbook.drop_off_after}")
@@ -156,7 +156,7 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
     channels = state.allowed_channels
     if not channels and (due.kind is not None or rules.progress_guards):  # no message, and no call either
         key = f"{state.stage.value}:{due.what}"
-        if state.suppressed_attempt != key:
+        if state.stage_progress.suppressed_attempt != key:
             # The customer's choice if they opted out of any channel; else no vendor can reach them.
             return Suppress(due.what, "opted_out" if state.opted_out else "unreachable", key)
         return Wait(cutoff, f"{due.what} once the customer allows a channel")
@@ -166,11 +166,13 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
     primary = Channel.PUSH if due.kind is MessageKind.NUDGE else Channel.SMS
     channel = primary if primary in channels else channels[0]
 
-    earliest = due.at if state.service_retry_at is None else max(due.at, state.service_retry_at)
+    earliest = (
+        due.at if state.stage_progress.service_retry_at is None else max(due.at, state.stage_progress.service_retry_at)
+    )
     tz = state.profile.timezone or playbook.default_timezone
     send = earliest_send_time(earliest, [m.sent_at for m in state.messages_out], guardrails, tz)
     if send.at > now:
-        if state.deferred_until != send.at:
+        if state.stage_progress.deferred_until != send.at:
             return Defer(send.at, send.deferred_by or "service_unhealthy", due.what)
         return Wait(min(send.at, cutoff), due.what)
 
@@ -187,20 +189,20 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
 
 
 def _due_action(state: JourneyState, stage_playbook: StagePlaybook, rules: JourneyRules) -> _Due | None:
-    if state.store_offer_requested:
+    if state.stage_progress.store_offer_requested:
         return _Due("sms store offer", state.last_progress_at, MessageKind.SMS_STORE_OFFER, attempt=1)
-    if rules.offer_ends_nudging and state.escalated:
+    if rules.offer_ends_nudging and state.stage_progress.escalated:
         return None  # the stage's last word has been said
-    if state.attempts < stage_playbook.nudges:
-        attempt = state.attempts + 1
-        base = state.stage_since if attempt == 1 else state.last_nudge_at
+    if state.stage_progress.attempts < stage_playbook.nudges:
+        attempt = state.stage_progress.attempts + 1
+        base = state.stage_since if attempt == 1 else state.stage_progress.last_nudge_at
         assert base is not None
         return _Due(f"nudge {attempt}", base + stage_playbook.nudge_gap(attempt), MessageKind.NUDGE, attempt)
     escalation = stage_playbook.escalation
-    if escalation is None or state.escalated:
+    if escalation is None or state.stage_progress.escalated:
         return None
-    if state.last_nudge_at is not None:
-        at = state.last_nudge_at + escalation.after
+    if state.stage_progress.last_nudge_at is not None:
+        at = state.stage_progress.last_nudge_at + escalation.after
     else:
         at = state.stage_since + stage_playbook.drop_off_after
     if escalation.kind == "human_task":

@@ -40,7 +40,7 @@ def test_a_message_is_recorded_before_it_goes_and_counts_as_the_stages_attempt()
     sent = record_sent(state, NUDGE_1, "m1", state.stage, "One more step", None, T0 + timedelta(hours=1))
     assert state.messages == [sent] and state.decisions[-1].action is DecisionAction.SENT
     record_attempt(state, NUDGE_1, state.stage, state.stage_since, sent.sent_at, sent.sent_at)
-    assert (state.attempts, state.last_nudge_at) == (1, sent.sent_at)
+    assert (state.stage_progress.attempts, state.stage_progress.last_nudge_at) == (1, sent.sent_at)
 
 
 def test_an_attempt_made_at_a_stage_the_customer_left_does_not_count() -> None:
@@ -51,7 +51,7 @@ def test_an_attempt_made_at_a_stage_the_customer_left_does_not_count() -> None:
     )
     apply_event(state, later, PLAYBOOK, later.occurred_at)
     record_attempt(state, NUDGE_1, stage, since, T0 + timedelta(hours=1), T0 + timedelta(hours=1))
-    assert state.attempts == 0
+    assert state.stage_progress.attempts == 0
 
 
 def test_a_cancelled_delivery_is_not_credited_by_the_ending_it_raced() -> None:
@@ -67,7 +67,7 @@ def test_the_holdout_records_what_it_would_have_done_and_nothing_more() -> None:
     state = verified()
     record_held_back(state, NUDGE_1, "One more step", T0 + timedelta(hours=1))
     record_escalation(state, PLAYBOOK, EscalateToAgent(TaskKind.VIDEO_CALL, hold_back=True), T0 + timedelta(hours=9))
-    assert not state.messages and not state.tasks and state.escalated
+    assert not state.messages and not state.tasks and state.stage_progress.escalated
     assert [(d.action, d.reason) for d in state.decisions[-2:]] == [(DecisionAction.SUPPRESSED, "holdout")] * 2
 
 
@@ -76,7 +76,7 @@ def test_a_channel_the_vendor_cannot_reach_is_not_an_attempt_and_the_next_step_t
     due = T0 + timedelta(hours=1)
     sent = record_sent(state, NUDGE_1, "m1", state.stage, "One more step", None, due)
     record_channel_lost(state, sent, Channel.PUSH, opted_out=False, now=due)
-    assert not state.messages and state.attempts == 0 and state.allowed_channels == [Channel.SMS]
+    assert not state.messages and state.stage_progress.attempts == 0 and state.allowed_channels == [Channel.SMS]
     assert (state.decisions[-1].action, state.decisions[-1].reason) == (DecisionAction.FAILED, "push_unreachable")
     step = next_step(state, PLAYBOOK.model_copy(update={"holdout_share": 0.0}), due, CURRENT_RULES)
     assert step == SendMessage(MessageKind.NUDGE, 1, Channel.SMS, fallback=True, check_service=None)
@@ -97,7 +97,7 @@ def test_an_undelivered_nudge_stays_in_the_view_but_is_no_attempt_and_the_other_
     later = due + timedelta(minutes=2)
     assert record_delivery_status(state, DeliveryStatus(message_id="m1", status="undelivered", at=later), later)
     assert state.messages == [sent] and sent.delivery_status == "undelivered"
-    assert (state.attempts, state.nudges_sent, state.allowed_channels) == (0, 0, [Channel.SMS])
+    assert (state.stage_progress.attempts, state.nudges_sent, state.allowed_channels) == (0, 0, [Channel.SMS])
     step = next_step(state, PLAYBOOK.model_copy(update={"holdout_share": 0.0}), later, CURRENT_RULES)
     assert step == SendMessage(MessageKind.NUDGE, 1, Channel.SMS, fallback=True, check_service=None)
     assert not record_delivery_status(state, DeliveryStatus(message_id="m1", status="delivered", at=later), later)
@@ -119,10 +119,10 @@ def test_a_service_reported_healthy_releases_the_nudge_held_for_it_now_and_nothi
     recheck_at = held_at + PLAYBOOK.guardrails.service_recheck
     record_service_unhealthy(state, "ocr", recheck_at, held_at)
     assert not record_service_recovered(state, "liveness"), "another service: still held"
-    assert state.service_retry_at == recheck_at
+    assert state.stage_progress.service_retry_at == recheck_at
     decisions = state.decisions_recorded
     assert record_service_recovered(state, "ocr")
-    released = state.model_dump(include={"service_retry_at", "deferred_until"})
+    released = state.stage_progress.model_dump(include={"service_retry_at", "deferred_until"})
     assert released == {"service_retry_at": None, "deferred_until": None} and state.decisions_recorded == decisions
     step = next_step(state, PLAYBOOK, held_at + timedelta(seconds=1), CURRENT_RULES)
     assert step == SendMessage(MessageKind.NUDGE, 1, Channel.PUSH, fallback=False, check_service="ocr")

@@ -1,6 +1,7 @@
 """How events and agents' outcomes change what a journey knows: duplicates, order, consent, tasks, the end."""
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from workflows.journey_state import (
     MessageKind,
     OutcomeKind,
     SentMessage,
+    StageProgress,
     new_journey,
     status_of,
 )
@@ -292,12 +294,22 @@ def test_one_live_task_at_a_time_per_customer() -> None:
 
 def playbook_progress(state: JourneyState) -> tuple[int, datetime | None, bool, bool]:
     """Where the stage's playbook stands: attempts, the last nudge, drop-off detected, escalated."""
-    return state.attempts, state.last_nudge_at, state.drop_off_detected, state.escalated
+    return (
+        state.stage_progress.attempts,
+        state.stage_progress.last_nudge_at,
+        state.stage_progress.drop_off_detected,
+        state.stage_progress.escalated,
+    )
 
 
 def test_progress_closes_tasks_of_an_earlier_stage_and_resets_the_playbook() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", 5))
-    state.attempts, state.last_nudge_at, state.drop_off_detected, state.escalated = 2, at(5), True, True
+    (
+        state.stage_progress.attempts,
+        state.stage_progress.last_nudge_at,
+        state.stage_progress.drop_off_detected,
+        state.stage_progress.escalated,
+    ) = 2, at(5), True, True
     feed(state, ev("onboarding.document_uploaded", 30))
     [task] = state.tasks
     assert task.state is TaskState.CLOSED and task.note == "customer moved on to document_uploaded"
@@ -365,10 +377,15 @@ def rejected_twice() -> tuple[JourneyState, HumanTask]:
 
 def test_verified_on_call_moves_the_customer_past_the_stuck_step() -> None:
     state, task = rejected_twice()
-    state.attempts = 2
+    state.stage_progress.attempts = 2
     complete(task, TaskOutcome.VERIFIED_ON_CALL, 60)
     apply_task_outcome(state, task, TaskOutcome.VERIFIED_ON_CALL, at(60), CURRENT_RULES)
-    assert (state.stage, state.stage_since, state.attempts, state.outcome) == (Stage.DOCUMENT_APPROVED, at(60), 0, None)
+    assert (state.stage, state.stage_since, state.stage_progress.attempts, state.outcome) == (
+        Stage.DOCUMENT_APPROVED,
+        at(60),
+        0,
+        None,
+    )
 
 
 def test_verified_on_call_at_the_last_step_completes_the_journey_as_assisted() -> None:
@@ -388,11 +405,16 @@ def test_verified_on_call_at_the_last_step_completes_the_journey_as_assisted() -
 
 def test_customer_will_retry_restarts_the_stage_with_a_fresh_window() -> None:
     state, task = rejected_twice()
-    state.attempts, state.escalated = 3, True
+    state.stage_progress.attempts, state.stage_progress.escalated = 3, True
     complete(task, TaskOutcome.CUSTOMER_WILL_RETRY, 120)
     apply_task_outcome(state, task, TaskOutcome.CUSTOMER_WILL_RETRY, at(120), CURRENT_RULES)
     assert state.stage is Stage.DOCUMENT_REJECTED
-    assert (state.stage_since, state.last_progress_at, state.attempts, state.escalated) == (at(120), at(120), 0, False)
+    assert (
+        state.stage_since,
+        state.last_progress_at,
+        state.stage_progress.attempts,
+        state.stage_progress.escalated,
+    ) == (at(120), at(120), 0, False)
     assert state.outcome is None and status_of(state) is JourneyStatus.ACTIVE
 
 
@@ -414,7 +436,7 @@ def test_unreachable_customer_gets_the_store_offer_instead() -> None:
     state, task = rejected_twice()
     complete(task, TaskOutcome.UNREACHABLE, 200)
     apply_task_outcome(state, task, TaskOutcome.UNREACHABLE, at(200), CURRENT_RULES)
-    assert state.store_offer_requested
+    assert state.stage_progress.store_offer_requested
     assert (state.stage, state.outcome) == (Stage.DOCUMENT_REJECTED, None)
 
 
@@ -451,13 +473,13 @@ def test_status_of_each_state() -> None:
 
     assert status_of(pv()) is JourneyStatus.ACTIVE
     nudging = pv()
-    nudging.drop_off_detected = True
+    nudging.stage_progress.drop_off_detected = True
     assert status_of(nudging) is JourneyStatus.NUDGING
     escalated = pv()
-    escalated.drop_off_detected = escalated.escalated = True
+    escalated.stage_progress.drop_off_detected = escalated.stage_progress.escalated = True
     assert status_of(escalated) is JourneyStatus.ESCALATED
     awaiting = journey(ev("onboarding.phone_verified"), ev("onboarding.help_requested", 5))
-    awaiting.escalated = True
+    awaiting.stage_progress.escalated = True
     assert status_of(awaiting) is JourneyStatus.AWAITING_AGENT
     opted_out = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", 5, channel="all"))
     assert status_of(opted_out) is JourneyStatus.OPTED_OUT
@@ -500,7 +522,31 @@ def test_unreachable_after_the_window_still_leaves_the_store_offer_time_to_work(
                 escalate_overdue_tasks=True, progress_guards=True, offer_ends_nudging=gets_a_window, high_intent=True
             ),
         )
-        assert state.store_offer_requested
+        assert state.stage_progress.store_offer_requested
         assert cutoff_of(state, playbook, CURRENT_RULES) == deadline, (
             "journeys from before the change keep their window"
         )
+
+
+# -- the shape carried across continue-as-new -----------------------------------------------------
+
+
+def test_a_state_carried_in_the_flat_shape_reads_its_stage_progress() -> None:
+    """Journeys continued before the per-stage fields were grouped carry them at the top level."""
+    state = journey(ev("onboarding.phone_verified"))
+    state.stage_progress = StageProgress(
+        attempts=2,
+        last_nudge_at=at(300),
+        drop_off_detected=True,
+        deferred_until=at(900),
+        service_retry_at=at(900),
+        suppressed_attempt="phone_verified:nudge 3",
+    )
+    nested = state.model_dump(mode="json")
+    flat = {key: value for key, value in nested.items() if key != "stage_progress"} | nested["stage_progress"]
+    assert "attempts" in flat and "stage_progress" not in flat
+    assert JourneyState.model_validate(flat).model_dump() == state.model_dump()
+    assert JourneyState.model_validate_json(json.dumps(flat)).model_dump() == state.model_dump()
+    assert JourneyState.model_validate(nested).model_dump() == state.model_dump(), "and the new shape as it is"
+    fresh = {key: value for key, value in flat.items() if key not in StageProgress.model_fields}
+    assert JourneyState.model_validate(fresh).stage_progress == StageProgress()

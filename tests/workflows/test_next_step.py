@@ -83,7 +83,11 @@ def nudged(state: JourneyState, attempt: int, when: datetime) -> None:
             text="...",
         )
     )
-    state.attempts, state.last_nudge_at, state.deferred_until = attempt, when, None
+    state.stage_progress.attempts, state.stage_progress.last_nudge_at, state.stage_progress.deferred_until = (
+        attempt,
+        when,
+        None,
+    )
 
 
 def three_unanswered_nudges(stage_event: str, **attributes: Any) -> tuple[JourneyState, datetime]:
@@ -137,7 +141,7 @@ def test_nudge_due_in_quiet_hours_is_deferred_then_waits_then_goes() -> None:
     morning = T0 + timedelta(hours=23)  # 09:00 next day
     step = next_step(state, PLAYBOOK, T0 + evening + H, CURRENT_RULES)
     assert step == Defer(morning, "quiet_hours", "nudge 1")
-    state.deferred_until = step.until
+    state.stage_progress.deferred_until = step.until
     assert next_step(state, PLAYBOOK, T0 + evening + H, CURRENT_RULES) == Wait(morning, "nudge 1")
     # A deferred nudge is not an attempt: at 09:00 it is still nudge 1.
     assert next_step(state, PLAYBOOK, morning, CURRENT_RULES) == SendMessage(
@@ -164,7 +168,7 @@ def test_nudge_for_a_service_reported_down_waits_for_the_recheck() -> None:
         ev("onboarding.phone_verified"),
         ev("onboarding.error", timedelta(minutes=5), error="maintenance", service="ocr"),
     )
-    state.service_retry_at = T0 + 90 * timedelta(minutes=1)
+    state.stage_progress.service_retry_at = T0 + 90 * timedelta(minutes=1)
     assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Defer(
         T0 + 90 * timedelta(minutes=1), "service_unhealthy", "nudge 1"
     )
@@ -177,7 +181,7 @@ def test_all_channels_opted_out_suppresses_once_then_waits_for_the_cutoff() -> N
     state = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", timedelta(minutes=10), channel="all"))
     step = next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES)
     assert step == Suppress("nudge 1", "opted_out", "phone_verified:nudge 1")
-    state.suppressed_attempt = step.key
+    state.stage_progress.suppressed_attempt = step.key
     assert next_step(state, PLAYBOOK, T0 + H, CURRENT_RULES) == Wait(
         T0 + 48 * H, "nudge 1 once the customer allows a channel"
     )
@@ -188,7 +192,7 @@ def test_all_channels_opted_out_suppresses_once_then_waits_for_the_cutoff() -> N
 
 def test_opted_back_in_after_a_suppression_gets_the_nudge() -> None:
     state = journey(ev("onboarding.phone_verified"), ev("customer.opted_out", timedelta(minutes=10), channel="all"))
-    state.suppressed_attempt = "phone_verified:nudge 1"
+    state.stage_progress.suppressed_attempt = "phone_verified:nudge 1"
     apply_event(state, ev("customer.opted_in", 2 * H, channel="push"), PLAYBOOK, T0 + 2 * H)
     assert next_step(state, PLAYBOOK, T0 + 2 * H, CURRENT_RULES) == SendMessage(
         MessageKind.NUDGE, 1, Channel.PUSH, False, None
@@ -226,7 +230,7 @@ def test_stage_a_sends_the_sms_store_offer_after_the_last_nudge() -> None:
         MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None
     )
     # Once the offer went out, nothing is left but the cutoff.
-    state.escalated = True
+    state.stage_progress.escalated = True
     assert next_step(state, PLAYBOOK, T0 + 30 * H, CURRENT_RULES) == Wait(
         T0 + 48 * H, "end as abandoned without progress"
     )
@@ -240,7 +244,7 @@ def test_stage_b_escalates_to_a_video_call_after_the_last_nudge() -> None:
 
 def test_unreachable_customer_gets_the_store_offer_at_once() -> None:
     state, last = three_unanswered_nudges("onboarding.document_rejected", reason="blur")
-    state.escalated, state.store_offer_requested = True, True
+    state.stage_progress.escalated, state.stage_progress.store_offer_requested = True, True
     assert next_step(state, PLAYBOOK, last + 5 * H, CURRENT_RULES) == SendMessage(
         MessageKind.SMS_STORE_OFFER, 1, Channel.SMS, False, None
     )
@@ -311,7 +315,7 @@ def test_stalled_review_alerts_ops_and_never_abandons_the_customer_at_48h() -> N
     )
     step = next_step(state, PLAYBOOK, review_since + 2 * H, CURRENT_RULES)
     assert isinstance(step, AlertOps) and "document_uploaded" in step.reason
-    state.ops_alerted = True
+    state.stage_progress.ops_alerted = True
     lifetime_end = T0 + timedelta(days=7)
     assert next_step(state, PLAYBOOK, review_since + 3 * H, CURRENT_RULES) == Wait(
         lifetime_end, "waiting on our review"
@@ -392,7 +396,7 @@ def test_nobody_calls_a_customer_who_opted_out_of_everything() -> None:
     state = journey(
         ev("onboarding.document_rejected", reason="blur"), ev("customer.opted_out", timedelta(minutes=1), channel="all")
     )
-    state.attempts, state.last_nudge_at = 3, T0 + 13 * H
+    state.stage_progress.attempts, state.stage_progress.last_nudge_at = 3, T0 + 13 * H
     step = next_step(state, PLAYBOOK, T0 + 18 * H, CURRENT_RULES)
     assert isinstance(step, Suppress) and step.reason == "opted_out" and "human task" in step.what
     assert isinstance(
@@ -449,7 +453,7 @@ def test_second_failed_selfie_goes_to_a_human_at_once() -> None:
         "2 failed selfies",
     )
     assert next_step(state, PLAYBOOK, now, CURRENT_RULES) == NotifyAgents(task.task_id), "no nudge in between"
-    assert not state.escalated, "the stage's own escalation is still to come if the customer retries"
+    assert not state.stage_progress.escalated, "the stage's own escalation is still to come if the customer retries"
 
 
 def test_second_failed_selfie_before_high_intent_was_nudged() -> None:
