@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from journal.figures import EarlyLifeFigures, RecoveryReport, rate, uplift_from_counts
+from journal.figures import EarlyLifeFigures, rate, uplift_from_counts
 from journal.schema import customer_activity, early_life_journeys
 from journal.sql_functions import days_later
 from journal.store import utc_naive
@@ -76,12 +76,6 @@ def early_life_figures(engine: Engine, *, since: datetime | None, until: datetim
         re_engagement_rate=rate(t["t_k"], t["t_n"]),
         re_engagement_uplift=uplift_from_counts("re-engagement", t["t_n"], t["t_k"], t["h_n"], t["h_k"]),
     )
-
-
-def with_early_life(engine: Engine, report: RecoveryReport) -> RecoveryReport:
-    """The recovery report with its early-life figures, over the same period."""
-    until = report.until or datetime.max
-    return report.model_copy(update={"early_life": early_life_figures(engine, since=report.since, until=until)})
 
 
 def early_life_lines(figures: EarlyLifeFigures) -> list[str]:

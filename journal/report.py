@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from journal.delivery_rates import ChannelDelivery, delivery_by_channel
+from journal.early_life_report import early_life_figures
 from journal.figures import (
     INTERVENTIONS,
     CohortWeek,
@@ -331,4 +332,5 @@ def report_from_journal(
         uplift=uplift,
         guardrails=guardrails,
         delivery=delivery_by_channel(engine, in_scope),
+        early_life=early_life_figures(engine, since=since, until=until),
     )

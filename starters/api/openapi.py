@@ -37,6 +37,8 @@ def _attributes_of(event_type: EventType) -> dict[str, Any]:
             "words": {"anyOf": [{"type": "string", "pattern": WORDS_PATTERN}, {"type": "null"}]},
         }
         required = ["channel"]
+    elif event_type is EventType.ACTIVE:
+        properties = {"kind": _OPTIONAL_TEXT}
     assert set(properties) == set(ATTRIBUTES_OF.get(event_type, ())), (
         event_type
     )  # one list of names, here and at the door

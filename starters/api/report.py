@@ -12,7 +12,6 @@ from pydantic import BeforeValidator
 
 from core.deps import journal_of
 from journal.chart import chart_png
-from journal.early_life_report import with_early_life
 from journal.report import RecoveryReport, report_from_journal
 from journal.store import utc
 from starters.api.auth import ERRORS
@@ -40,7 +39,7 @@ def _report_bound(moment: datetime | None) -> datetime | None:
 async def _report(
     request: Request, since: datetime | None, until: datetime | None, playbook_version: str | None, dormancy_days: int
 ) -> RecoveryReport:
-    report = await asyncio.to_thread(
+    return await asyncio.to_thread(
         report_from_journal,
         journal_of(request),
         since=_report_bound(since),
@@ -48,7 +47,6 @@ async def _report(
         playbook_version=playbook_version,
         dormancy_days=dormancy_days,
     )
-    return await asyncio.to_thread(with_early_life, journal_of(request), report)  # journal/early_life_report.py
 
 
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from journal.figures import Duration
 from journal.report import INTERVENTIONS, RecoveryReport
+from journal.store import utc
 from journal.time_spans import readable_hours
 from starters.cli.common import console, err_console, fail, journal_engine, journal_errors
 
@@ -35,17 +36,15 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
 ) -> None:
     """The recovery report from the journal: completion, funnel, friction, recovery, uplift, guardrails."""
-    from journal.early_life_report import early_life_lines, with_early_life
+    from journal.early_life_report import early_life_lines
     from journal.report import report_from_journal
 
     engine = journal_engine()
-    until_utc = (until or datetime.now(UTC)).replace(tzinfo=(until.tzinfo if until and until.tzinfo else UTC))
-    since_utc = since.replace(tzinfo=since.tzinfo or UTC) if since else None
+    until_utc, since_utc = utc(until or datetime.now(UTC)), utc(since)
     with journal_errors(engine):
         result = report_from_journal(
             engine, since=since_utc, until=until_utc, playbook_version=playbook_version, dormancy_days=dormancy_days
         )
-        result = with_early_life(engine, result)
     if as_json:
         console.print_json(result.model_dump_json())
     else:
