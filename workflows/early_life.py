@@ -1,17 +1,18 @@
 """EarlyLifeJourney: after activation, one durable workflow per customer watches their early life.
 
-Seed 004's "fast offboarding": a customer who activated, transacted twice and went quiet. The
-onboarding journey starts this one as a child workflow when it completes (parent close policy
-ABANDON: it outlives its parent), id `early-life-<customer_id>`, on the same task queue, with the
-pinned playbook's early-life section, the customer's language, time zone and opt-outs, and the
-completion time. Its own workflow type rather than a phase of the onboarding journey: its clock
+Seed 004's "fast offboarding": a customer who activated, transacted twice and went quiet. When the
+onboarding journey completes, it asks the `start_early_life` activity (activities/early_life_start.py,
+patch `early-life`; see workflows/early_life_start.py for why not a child workflow) to start this one:
+id `early-life-<customer_id>`, on the same task queue, with the pinned playbook's early-life section,
+the customer's language, time zone and opt-outs, and the completion time; it does not depend on the
+journey that started it. Its own workflow type rather than a phase of the onboarding journey: its clock
 (days of dormancy, not hours of drop-off), its events (activity, not funnel steps), its holdout and
 its outcome (retained or dormant) are all its own, and onboarding's histories stay as they are.
 
 It reads like its playbook: wait for activity or the next due moment, decide
 (`next_early_life_step`, pure), act (early_life_acting.py). Activity (`customer.active`, with an
 optional `kind`) and opt-out/opt-in events arrive by the `record_event` signal; agents claim and
-complete its retention calls by the same Updates as onboarding's tasks; ops read the `view` query
+complete its retention calls by the same Updates as onboarding's tasks (task_updates.py); ops read the `view` query
 and its search attributes.
 """
 
@@ -48,15 +49,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.early_life_state import EarlyLifeOutcome
     from workflows.early_life_view import EarlyLifeView, view_of
     from workflows.events import OnboardingEvent
-    from workflows.human_tasks import (
-        ClaimTask,
-        CompleteTask,
-        HumanTask,
-        ReleaseTask,
-        check_claim,
-        check_complete,
-        check_release,
-    )
+    from workflows.human_tasks import CompleteTask, HumanTask
+    from workflows.task_updates import TaskUpdates
 
 __all__ = ["EarlyLifeInput", "EarlyLifeJourney", "early_life_workflow_id"]
 
@@ -65,7 +59,7 @@ CONTINUE_AS_NEW_AFTER_EVENTS = 2_000
 
 
 @workflow.defn
-class EarlyLifeJourney(EarlyLifeActing):
+class EarlyLifeJourney(TaskUpdates, EarlyLifeActing):
     @workflow.init
     def __init__(self, journey: EarlyLifeInput) -> None:
         self._set_up(journey)
@@ -134,43 +128,22 @@ class EarlyLifeJourney(EarlyLifeActing):
         if effect is not None and effect not in ("stale", "after_end", "ignored"):
             self._changed = True
 
-    # -- agents: the same contracts as the onboarding journey's tasks --------------------------------
+    # -- agents: the same Updates as the onboarding journey's tasks (TaskUpdates) -------------------
 
-    @workflow.update
-    def claim_task(self, request: ClaimTask) -> HumanTask:
-        state = self._journey()
-        task = check_claim(state.tasks, request)
-        if record_claim(state, task, request.agent_id, workflow.now()):
-            self._changed = True
-        return task
+    def _task_list(self) -> list[HumanTask]:
+        return self._journey().tasks
 
-    @claim_task.validator
-    def _validate_claim(self, request: ClaimTask) -> None:
-        check_claim(self._journey().tasks, request)
+    def _task_clock(self) -> datetime:
+        return workflow.now()
 
-    @workflow.update
-    def release_task(self, request: ReleaseTask) -> HumanTask:
-        state = self._journey()
-        task = check_release(state.tasks, request)
-        record_release(state, task, request.agent_id, workflow.now())
-        self._changed = True
-        return task
+    def _record_claim(self, task: HumanTask, agent_id: str, now: datetime) -> bool:
+        return record_claim(self._journey(), task, agent_id, now)
 
-    @release_task.validator
-    def _validate_release(self, request: ReleaseTask) -> None:
-        check_release(self._journey().tasks, request)
+    def _record_release(self, task: HumanTask, agent_id: str, now: datetime) -> None:
+        record_release(self._journey(), task, agent_id, now)
 
-    @workflow.update
-    def complete_task(self, request: CompleteTask) -> HumanTask:
-        state = self._journey()
-        task = check_complete(state.tasks, request)
-        record_completion(state, task, request, workflow.now())
-        self._changed = True
-        return task
-
-    @complete_task.validator
-    def _validate_complete(self, request: CompleteTask) -> None:
-        check_complete(self._journey().tasks, request)
+    def _record_completion(self, task: HumanTask, request: CompleteTask, now: datetime) -> None:
+        record_completion(self._journey(), task, request, now)
 
     # -- ops -------------------------------------------------------------------------------------
 

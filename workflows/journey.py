@@ -15,15 +15,7 @@ from temporalio.common import RawValue
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import DeliveryStatus
     from workflows.early_life_start import start_early_life
-    from workflows.human_tasks import (
-        ClaimTask,
-        CompleteTask,
-        HumanTask,
-        ReleaseTask,
-        check_claim,
-        check_complete,
-        check_release,
-    )
+    from workflows.human_tasks import CompleteTask, HumanTask
     from workflows.journey_acting import JourneyActing
     from workflows.journey_changes import finish
     from workflows.journey_controls import CANCELLED_IN_TEMPORAL, TEMPORAL_OPERATOR, CloseJourney, check_close
@@ -63,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         next_step,
     )
     from workflows.state_bounds import StateBounds
+    from workflows.task_updates import TaskUpdates
 
 __all__ = ["EVENTS_PER_TASK", "JourneyInput", "OnboardingJourney", "workflow_id_for"]
 
@@ -78,7 +71,7 @@ HISTORY_BYTES_LIMIT = 4 * 1024 * 1024
 
 
 @workflow.defn
-class OnboardingJourney(JourneyIntake, JourneyActing):
+class OnboardingJourney(TaskUpdates, JourneyIntake, JourneyActing):
     @workflow.init
     def __init__(self, journey: JourneyInput) -> None:
         self._set_up(journey)
@@ -249,43 +242,22 @@ class OnboardingJourney(JourneyIntake, JourneyActing):
             self._changed = True
             self._log("service_recovered", service=service)
 
-    # -- agents ---------------------------------------------------------------------------------
+    # -- agents: the Updates are TaskUpdates'; the journey gives them its tasks, clock and records -----
 
-    @workflow.update
-    def claim_task(self, request: ClaimTask) -> HumanTask:
-        state = self._journey()
-        task = check_claim(state.tasks, request)
-        if record_claim(state, task, request.agent_id, self._now()):
-            self._changed = True
-        return task
+    def _task_list(self) -> list[HumanTask]:
+        return self._journey().tasks
 
-    @claim_task.validator
-    def _validate_claim(self, request: ClaimTask) -> None:
-        check_claim(self._journey().tasks, request)
+    def _task_clock(self) -> datetime:
+        return self._now()
 
-    @workflow.update
-    def release_task(self, request: ReleaseTask) -> HumanTask:
-        state = self._journey()
-        task = check_release(state.tasks, request)
-        record_release(state, task, request.agent_id, self._now())
-        self._changed = True
-        return task
+    def _record_claim(self, task: HumanTask, agent_id: str, now: datetime) -> bool:
+        return record_claim(self._journey(), task, agent_id, now)
 
-    @release_task.validator
-    def _validate_release(self, request: ReleaseTask) -> None:
-        check_release(self._journey().tasks, request)
+    def _record_release(self, task: HumanTask, agent_id: str, now: datetime) -> None:
+        record_release(self._journey(), task, agent_id, now)
 
-    @workflow.update
-    def complete_task(self, request: CompleteTask) -> HumanTask:
-        state = self._journey()
-        task = check_complete(state.tasks, request)
-        record_completion(state, task, request, self._now(), self._rules_of_this_journey())
-        self._changed = True
-        return task
-
-    @complete_task.validator
-    def _validate_complete(self, request: CompleteTask) -> None:
-        check_complete(self._journey().tasks, request)
+    def _record_completion(self, task: HumanTask, request: CompleteTask, now: datetime) -> None:
+        record_completion(self._journey(), task, request, now, self._rules_of_this_journey())
 
     # -- ops ------------------------------------------------------------------------------------
 
