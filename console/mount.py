@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from console.context import PREFIX, ConsoleContext, ConsoleError, SignInRequired, render
+from console.erasure_page import router as erasure_router
 from console.journeys_page import router as journeys_router
 from console.report_page import router as report_router
 from console.sign_in import router as sign_in_router
@@ -50,7 +51,7 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
     app.state.console = ConsoleContext(settings)
     if getattr(app.state, "sign_in_throttle", None) is None:  # the API app shares its own with its bearer-token check
         app.state.sign_in_throttle = SignInThrottle.from_settings(settings)
-    for router in (sign_in_router, journeys_router, task_router, report_router):
+    for router in (sign_in_router, journeys_router, erasure_router, task_router, report_router):
         app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(ConsoleError, _console_error)

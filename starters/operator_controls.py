@@ -1,4 +1,5 @@
-"""Operators' controls the `RecoveryClient` offers: closing a journey, and finding journeys.
+"""Operators' controls the `RecoveryClient` offers: closing a journey, finding journeys, and erasing a
+customer (the same `starters.erasure.erase_customer` the API's DELETE and the CLI run; the console's door).
 
 Closing is the journey's `close_journey` Update (its validator refuses an ended journey); finding
 reads the journal's `journeys` rows (journal/listing.py), one database read per page, no query to
@@ -14,7 +15,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.deps import JourneyNotFound
+from core.settings import Settings
 from journal.listing import DEFAULT_LIMIT, JourneyPage, list_journeys
+from starters import erasure
 from workflows.journey import OnboardingJourney, workflow_id_for
 from workflows.journey_controls import CloseJourney, CloseRefused
 from workflows.journey_state import JourneyOutcome
@@ -47,6 +50,14 @@ class OperatorControls:
             raise await self._why_not_running(customer_id) from None
         log.info("journey_closed", customer_id=customer_id, workflow_id=workflow_id, by=request.by)
         return outcome
+
+    async def erase_customer(self, customer_id: str, actor: str, settings: Settings) -> erasure.Erasure | None:
+        """Erases the customer everywhere (starters/erasure.py), the journal and `settings`' outbox files;
+        None when nothing at all was known of them."""
+        if self.journal is None:
+            raise JournalMissing("no journal database is configured (RECOVERY_JOURNAL_URL): nothing can be erased")
+        target = erasure.ErasureTarget.of(settings, self.journal)
+        return await erasure.erase_customer(self.temporal, target, customer_id, actor)
 
     async def _why_not_running(self, customer_id: str) -> Exception:
         """An Update finds no running journey: none at all (404), or one that has ended (409)."""
