@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from workflows.contracts import JournalEntry, TaskSnapshot
 from workflows.early_life_state import EarlyLifeState, status_of
 from workflows.funnel import Stage
+from workflows.journal_entries import task_snapshots
 
 
 class EarlyLifeSummary(BaseModel):
@@ -72,23 +73,7 @@ def early_life_batch(state: EarlyLifeState, workflow_id: str, run_key: str) -> E
             outcome=state.outcome.kind.value if state.outcome else None,
         ),
         entries=entries,
-        tasks=[
-            TaskSnapshot(
-                task_id=t.task_id,
-                kind=t.kind.value,
-                reason=t.reason.value,
-                stage=t.stage,
-                detail=t.detail,
-                state=t.state.value,
-                claimed_by=t.claimed_by,
-                opened_at=t.opened_at,
-                due_at=t.due_at,
-                customer_id=state.customer_id,
-                workflow_id=workflow_id,
-                timezone=state.timezone,
-            )
-            for t in state.tasks
-        ],
+        tasks=task_snapshots(state.tasks, state.customer_id, workflow_id, state.timezone),
     )
 
 

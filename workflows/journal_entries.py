@@ -2,6 +2,7 @@
 
 from workflows.contracts import JournalBatch, JournalEntry, JourneySummary, TaskSnapshot
 from workflows.funnel import MAIN_PATH, Stage, funnel_position
+from workflows.human_tasks import HumanTask
 from workflows.journey_state import TASK_ACTIONS, DecisionAction, EventEffect, JourneyState, status_of
 
 
@@ -66,13 +67,16 @@ def unjournaled_batch(state: JourneyState, workflow_id: str, run_key: str) -> Jo
             ended_at=outcome.ended_at if outcome else None,
         ),
         entries=entries,
-        tasks=task_snapshots(state, workflow_id),
+        tasks=task_snapshots(state.tasks, state.customer_id, workflow_id, state.profile.timezone),
     )
 
 
-def task_snapshots(state: JourneyState, workflow_id: str) -> list[TaskSnapshot]:
-    """Every task the journey holds (bounded: live ones and the last few ended), as the inbox lists it.
-    Task moves are decisions, so a batch goes out after each; an ended task's snapshot takes it off the list."""
+def task_snapshots(
+    tasks: list[HumanTask], customer_id: str, workflow_id: str, timezone: str | None
+) -> list[TaskSnapshot]:
+    """Every task a journey holds (bounded: live ones and the last few ended), as the inbox lists it; both
+    journey types (onboarding, early life) send theirs this way. Task moves are decisions, so a batch
+    goes out after each; an ended task's snapshot takes it off the list."""
     return [
         TaskSnapshot(
             task_id=t.task_id,
@@ -84,11 +88,11 @@ def task_snapshots(state: JourneyState, workflow_id: str) -> list[TaskSnapshot]:
             claimed_by=t.claimed_by,
             opened_at=t.opened_at,
             due_at=t.due_at,
-            customer_id=state.customer_id,
+            customer_id=customer_id,
             workflow_id=workflow_id,
-            timezone=state.profile.timezone,
+            timezone=timezone,
         )
-        for t in state.tasks
+        for t in tasks
     ]
 
 
