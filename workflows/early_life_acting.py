@@ -25,7 +25,7 @@ from workflows.early_life_rules import SendMessage, nudge_text, offer_text
 from workflows.early_life_state import EarlyLifeState
 from workflows.early_life_view import early_life_search_attributes
 from workflows.funnel import Channel, Stage
-from workflows.journey_acting import DELIVERY_RETRY, JOURNAL_RETRY, LOOKUP_RETRY
+from workflows.journey_acting import DELIVERY_RETRY, LOOKUP_RETRY, write_journal
 from workflows.journey_state import MessageKind
 from workflows.search_attributes import updates_for
 
@@ -153,15 +153,7 @@ class EarlyLifeActing:
         info = workflow.info()
         position = state.decisions_recorded
         batch = early_life_batch(state, info.workflow_id, info.first_execution_run_id[:8])
-        try:
-            await workflow.execute_activity(
-                activity_stubs.record_early_life,
-                batch,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(minutes=10),
-                retry_policy=JOURNAL_RETRY,
-            )
-        except ActivityError:
+        if not await write_journal(activity_stubs.record_early_life, batch):
             self._log("journal_unavailable")  # kept in state: the next wake-up writes it
             return
         mark_journaled(state, position)

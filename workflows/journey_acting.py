@@ -5,7 +5,9 @@ calls the activities, with explicit timeouts and retries, and records what becam
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -58,6 +60,25 @@ JOURNAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_inter
 LOOKUP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5
 )
+
+
+B = TypeVar("B")  # a journal batch: onboarding's or early life's
+
+
+async def write_journal(record: Callable[[B], Awaitable[int]], batch: B) -> bool:
+    """One journal write (a billed activity) for either journey type; False when the journal stayed
+    unavailable: what was not written stays in state and the next wake-up writes it."""
+    try:
+        await workflow.execute_activity(
+            record,
+            batch,
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(minutes=10),
+            retry_policy=JOURNAL_RETRY,
+        )
+    except ActivityError:
+        return False
+    return True
 
 
 class JourneyActing(JourneyBase):
@@ -175,15 +196,7 @@ class JourneyActing(JourneyBase):
         batch = unjournaled_batch(state, info.workflow_id, info.first_execution_run_id[:8])
         if batch is None:
             return
-        try:
-            await workflow.execute_activity(
-                activity_stubs.record_journal,
-                batch,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(minutes=10),
-                retry_policy=JOURNAL_RETRY,
-            )
-        except ActivityError:
+        if not await write_journal(activity_stubs.record_journal, batch):
             self._log("journal_unavailable")  # kept in state: the next wake-up writes it
             return
         mark_journaled(state, position)
