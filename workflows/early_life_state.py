@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from workflows.funnel import Channel
 from workflows.holdout import RecoveryGroup
 from workflows.human_tasks import HumanTask
+from workflows.reach import Reach
 
 RECENT_EVENT_IDS = 200
 RECENT_DECISIONS = 60
@@ -53,7 +54,7 @@ class EarlyLifeOutcome(BaseModel):
     reason: str
 
 
-class EarlyLifeState(BaseModel):
+class EarlyLifeState(Reach, BaseModel):
     customer_id: str
     playbook_version: str
     group: RecoveryGroup = RecoveryGroup.TREATMENT
@@ -90,18 +91,6 @@ class EarlyLifeState(BaseModel):
     next_action: str | None = None
     next_action_at: datetime | None = None
     outcome: EarlyLifeOutcome | None = None
-
-    @property
-    def in_holdout(self) -> bool:
-        return self.group is RecoveryGroup.HOLDOUT
-
-    @property
-    def live_task(self) -> HumanTask | None:
-        return next((t for t in self.tasks if t.is_live), None)
-
-    @property
-    def allowed_channels(self) -> list[Channel]:
-        return [c for c in (Channel.PUSH, Channel.SMS) if c not in self.opted_out and c not in self.unreachable]
 
     @property
     def decisions_recorded(self) -> int:

@@ -15,6 +15,7 @@ from workflows.funnel import Channel, ErrorKind, EventType, Stage
 from workflows.holdout import RecoveryGroup, recovery_group
 from workflows.human_tasks import HumanTask
 from workflows.playbook import Playbook
+from workflows.reach import Reach
 from workflows.state_bounds import StateBounds, clip, event_id_digest, keep_last
 
 
@@ -155,7 +156,7 @@ class StageProgress(BaseModel):
 STAGE_PROGRESS_FIELDS = frozenset(StageProgress.model_fields)
 
 
-class JourneyState(BaseModel):
+class JourneyState(Reach, BaseModel):
     customer_id: str
     playbook_version: str
     group: RecoveryGroup = RecoveryGroup.TREATMENT
@@ -219,18 +220,6 @@ class JourneyState(BaseModel):
         if not flat:
             return data
         return {key: value for key, value in data.items() if key not in flat} | {"stage_progress": flat}
-
-    @property
-    def in_holdout(self) -> bool:
-        return self.group is RecoveryGroup.HOLDOUT
-
-    @property
-    def live_task(self) -> HumanTask | None:
-        return next((t for t in self.tasks if t.is_live), None)
-
-    @property
-    def allowed_channels(self) -> list[Channel]:
-        return [c for c in (Channel.PUSH, Channel.SMS) if c not in self.opted_out and c not in self.unreachable]
 
     @property
     def opted_out_of_everything(self) -> bool:
