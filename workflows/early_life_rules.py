@@ -11,19 +11,23 @@ holdout): the workflow only carries the step out, and `recovery simulate` can ru
   of its end, else `dormant`.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from workflows.early_life_input import EarlyLifePlan
 from workflows.early_life_state import EarlyLifeOutcomeKind, EarlyLifeState
-from workflows.frequency_cap import earliest_under_cap
-from workflows.funnel import Channel
 from workflows.journey_state import MessageKind
-from workflows.next_step import Defer, EscalateToAgent, NotifyAgents, SendMessage, Suppress, Wait
-from workflows.playbook import TaskKind
-from workflows.quiet_hours import quiet_hours_end
-from workflows.send_time import SendTime
+from workflows.next_step import (
+    Defer,
+    DueAction,
+    EscalateToAgent,
+    NotifyAgents,
+    SendMessage,
+    Suppress,
+    Wait,
+    channel_for,
+)
+from workflows.send_time import earliest_send_time
 
 __all__ = [
     "Defer",
@@ -38,7 +42,6 @@ __all__ = [
     "is_dormant",
     "next_early_life_step",
     "outcome_at_period_end",
-    "send_time",
 ]
 
 
@@ -49,15 +52,6 @@ class EndEarlyLife:
 
 
 EarlyLifeStep = Wait | EndEarlyLife | NotifyAgents | Defer | Suppress | SendMessage | EscalateToAgent
-
-
-@dataclass(frozen=True)
-class _Due:
-    what: str
-    at: datetime
-    kind: MessageKind | None  # None: a human task
-    attempt: int = 0
-    task_kind: TaskKind | None = None
 
 
 def dormancy_due_at(state: EarlyLifeState, plan: EarlyLifePlan) -> datetime:
@@ -81,20 +75,6 @@ def outcome_at_period_end(state: EarlyLifeState, plan: EarlyLifePlan) -> EarlyLi
     if is_dormant(state, plan, state.period_ends_at):
         return EarlyLifeOutcomeKind.DORMANT
     return EarlyLifeOutcomeKind.RETAINED
-
-
-def send_time(due: datetime, sent_at: Sequence[datetime], plan: EarlyLifePlan, tz_name: str) -> SendTime:
-    """The first moment at or after `due` within the frequency cap and outside quiet hours."""
-    candidate, reason = due, None
-    while True:
-        if plan.frequency_cap is not None:
-            capped = earliest_under_cap(candidate, sent_at, plan.frequency_cap)
-            if capped > candidate:
-                candidate, reason = capped, reason or "frequency_cap"
-        quiet_end = quiet_hours_end(candidate, tz_name, plan.quiet_hours)
-        if quiet_end is None:
-            return SendTime(candidate, reason)
-        candidate, reason = quiet_end, reason or "quiet_hours"
 
 
 def next_early_life_step(state: EarlyLifeState, plan: EarlyLifePlan, now: datetime) -> EarlyLifeStep:
@@ -122,19 +102,18 @@ def next_early_life_step(state: EarlyLifeState, plan: EarlyLifePlan, now: dateti
     if due.kind is None:
         assert due.task_kind is not None
         return EscalateToAgent(due.task_kind, hold_back=state.in_holdout)
-    primary = Channel.PUSH if due.kind is MessageKind.NUDGE else Channel.SMS
-    channel = primary if primary in channels else channels[0]
-    send = send_time(due.at, state.message_times, plan, state.timezone or plan.default_timezone)
+    channel, fallback = channel_for(due.kind, channels)
+    send = earliest_send_time(due.at, state.message_times, plan, state.timezone or plan.default_timezone)
     if send.at > now:
         if state.deferred_until != send.at:
             return Defer(send.at, send.deferred_by or "frequency_cap", due.what)
         return Wait(min(send.at, period_end), due.what)
     return SendMessage(
-        due.kind, due.attempt, channel, fallback=channel is not primary, check_service=None, hold_back=state.in_holdout
+        due.kind, due.attempt, channel, fallback=fallback, check_service=None, hold_back=state.in_holdout
     )
 
 
-def _due_action(state: EarlyLifeState, plan: EarlyLifePlan) -> _Due | None:
+def _due_action(state: EarlyLifeState, plan: EarlyLifePlan) -> DueAction | None:
     assert state.dormant_since is not None
     if state.attempts < plan.nudges:
         attempt = state.attempts + 1
@@ -142,14 +121,14 @@ def _due_action(state: EarlyLifeState, plan: EarlyLifePlan) -> _Due | None:
             at = state.dormant_since
         else:
             at = state.last_nudge_at + plan.nudge_spacing[attempt - 2]
-        return _Due(f"nudge {attempt}", at, MessageKind.NUDGE, attempt)
+        return DueAction(f"nudge {attempt}", at, MessageKind.NUDGE, attempt)
     escalation = plan.escalation
     if escalation is None or state.escalated:
         return None
     at = state.dormant_since if state.last_nudge_at is None else state.last_nudge_at + escalation.after
     if escalation.kind == "human_task":
-        return _Due(f"retention call ({escalation.task_kind.value})", at, None, task_kind=escalation.task_kind)
-    return _Due("sms store offer", at, MessageKind.SMS_STORE_OFFER, attempt=plan.nudges + 1)
+        return DueAction(f"retention call ({escalation.task_kind.value})", at, None, task_kind=escalation.task_kind)
+    return DueAction("sms store offer", at, MessageKind.SMS_STORE_OFFER, attempt=plan.nudges + 1)
 
 
 def _locales(preferred: str | None, default: str) -> list[str]:
