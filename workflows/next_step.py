@@ -79,12 +79,21 @@ Step = (
 
 
 @dataclass(frozen=True)
-class _Due:
+class DueAction:
+    """The next message or task a playbook has due, and when (onboarding's stage, or early life's dormancy)."""
+
     what: str
     at: datetime
     kind: MessageKind | None  # None: a human task
     attempt: int = 0
     task_kind: TaskKind | None = None
+
+
+def channel_for(kind: MessageKind, channels: list[Channel]) -> tuple[Channel, bool]:
+    """A nudge goes by push, a store offer by SMS, else by the first channel left: (channel, is a fallback)."""
+    primary = Channel.PUSH if kind is MessageKind.NUDGE else Channel.SMS
+    channel = primary if primary in channels else channels[0]
+    return channel, channel is not primary
 
 
 def cutoff_of(state: JourneyState, playbook: Playbook, rules: JourneyRules) -> datetime:
@@ -163,8 +172,7 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
     if due.kind is None:
         assert due.task_kind is not None
         return EscalateToAgent(due.task_kind, hold_back=state.in_holdout)
-    primary = Channel.PUSH if due.kind is MessageKind.NUDGE else Channel.SMS
-    channel = primary if primary in channels else channels[0]
+    channel, fallback = channel_for(due.kind, channels)
 
     earliest = (
         due.at if state.stage_progress.service_retry_at is None else max(due.at, state.stage_progress.service_retry_at)
@@ -182,22 +190,22 @@ def next_step(state: JourneyState, playbook: Playbook, now: datetime, rules: Jou
         due.kind,
         due.attempt,
         channel,
-        fallback=channel is not primary,
+        fallback=fallback,
         check_service=check_service,
         hold_back=state.in_holdout,
     )
 
 
-def _due_action(state: JourneyState, stage_playbook: StagePlaybook, rules: JourneyRules) -> _Due | None:
+def _due_action(state: JourneyState, stage_playbook: StagePlaybook, rules: JourneyRules) -> DueAction | None:
     if state.stage_progress.store_offer_requested:
-        return _Due("sms store offer", state.last_progress_at, MessageKind.SMS_STORE_OFFER, attempt=1)
+        return DueAction("sms store offer", state.last_progress_at, MessageKind.SMS_STORE_OFFER, attempt=1)
     if rules.offer_ends_nudging and state.stage_progress.escalated:
         return None  # the stage's last word has been said
     if state.stage_progress.attempts < stage_playbook.nudges:
         attempt = state.stage_progress.attempts + 1
         base = state.stage_since if attempt == 1 else state.stage_progress.last_nudge_at
         assert base is not None
-        return _Due(f"nudge {attempt}", base + stage_playbook.nudge_gap(attempt), MessageKind.NUDGE, attempt)
+        return DueAction(f"nudge {attempt}", base + stage_playbook.nudge_gap(attempt), MessageKind.NUDGE, attempt)
     escalation = stage_playbook.escalation
     if escalation is None or state.stage_progress.escalated:
         return None
@@ -206,5 +214,5 @@ def _due_action(state: JourneyState, stage_playbook: StagePlaybook, rules: Journ
     else:
         at = state.stage_since + stage_playbook.drop_off_after
     if escalation.kind == "human_task":
-        return _Due(f"human task ({escalation.task_kind.value})", at, None, task_kind=escalation.task_kind)
-    return _Due("sms store offer", at, MessageKind.SMS_STORE_OFFER, attempt=1)
+        return DueAction(f"human task ({escalation.task_kind.value})", at, None, task_kind=escalation.task_kind)
+    return DueAction("sms store offer", at, MessageKind.SMS_STORE_OFFER, attempt=1)
