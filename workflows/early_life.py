@@ -16,7 +16,7 @@ complete its retention calls by the same Updates as onboarding's tasks (task_upd
 and its search attributes.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
 
@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.early_life_view import EarlyLifeView, view_of
     from workflows.events import OnboardingEvent
     from workflows.human_tasks import CompleteTask, HumanTask
+    from workflows.news_wait import NewsWait
     from workflows.task_updates import TaskUpdates
 
 __all__ = ["EarlyLifeInput", "EarlyLifeJourney", "early_life_workflow_id"]
@@ -59,7 +60,7 @@ CONTINUE_AS_NEW_AFTER_EVENTS = 2_000
 
 
 @workflow.defn
-class EarlyLifeJourney(TaskUpdates, EarlyLifeActing):
+class EarlyLifeJourney(TaskUpdates, NewsWait, EarlyLifeActing):
     @workflow.init
     def __init__(self, journey: EarlyLifeInput) -> None:
         self._set_up(journey)
@@ -105,20 +106,8 @@ class EarlyLifeJourney(TaskUpdates, EarlyLifeActing):
         self._log("early_life_ended", outcome=state.outcome.kind.value)
         return state.outcome
 
-    async def _wait_for_news(self, until: datetime) -> str:
-        """One timer until `until`, an event that changes something, or a history to roll over."""
-        timeout = until - workflow.now()
-        if timeout <= timedelta(0) or self._changed:
-            return "changed" if self._changed else "due"
-        try:
-            await workflow.wait_condition(lambda: self._changed or self._history_is_long(), timeout=timeout)
-        except TimeoutError:
-            return "due"
-        return "continue_as_new" if not self._changed and self._history_is_long() else "changed"
-
-    def _history_is_long(self) -> bool:
-        info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= CONTINUE_AS_NEW_AFTER_EVENTS
+    def _history_limit(self) -> int:
+        return CONTINUE_AS_NEW_AFTER_EVENTS
 
     # -- events from the app: activity, opt-out, opt-in --------------------------------------------
 
@@ -133,7 +122,7 @@ class EarlyLifeJourney(TaskUpdates, EarlyLifeActing):
     def _task_list(self) -> list[HumanTask]:
         return self._journey().tasks
 
-    def _task_clock(self) -> datetime:
+    def _clock(self) -> datetime:
         return workflow.now()
 
     def _record_claim(self, task: HumanTask, agent_id: str, now: datetime) -> bool:

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.journey_state import JourneyOutcome, adopt_bounds
     from workflows.journey_view import JourneyView, view_of
+    from workflows.news_wait import NewsWait
     from workflows.next_step import (
         AlertOps,
         Defer,
@@ -71,7 +72,7 @@ HISTORY_BYTES_LIMIT = 4 * 1024 * 1024
 
 
 @workflow.defn
-class OnboardingJourney(TaskUpdates, JourneyIntake, JourneyActing):
+class OnboardingJourney(TaskUpdates, NewsWait, JourneyIntake, JourneyActing):
     @workflow.init
     def __init__(self, journey: JourneyInput) -> None:
         self._set_up(journey)
@@ -173,18 +174,11 @@ class OnboardingJourney(TaskUpdates, JourneyIntake, JourneyActing):
         self._log("journey_ended", outcome=state.outcome.kind.value, reason=state.outcome.reason)
         return state.outcome
 
-    async def _wait_for_news(self, until: datetime) -> str:
-        """Sleeps on one timer until `until`, an event that changes something, or a history to roll over."""
-        timeout = until - self._now()
-        if timeout <= timedelta(0) or self._changed:
-            return "changed" if self._changed else "due"
-        if self._journey().bounds is not None:
-            return await self._wait_on_kept_timer(until, timeout)
-        try:
-            await workflow.wait_condition(lambda: self._changed or self._history_is_long(), timeout=timeout)
-        except TimeoutError:
-            return "due"
-        return "continue_as_new" if not self._changed and self._history_is_long() else "changed"
+    def _history_limit(self) -> int:
+        return self._playbook.guardrails.continue_as_new_after_events
+
+    def _keeps_timer(self) -> bool:
+        return self._journey().bounds is not None
 
     async def _wait_on_kept_timer(self, until: datetime, timeout: timedelta) -> str:
         """Bounded journeys keep their timer while the deadline stands: an event that changes nothing
@@ -199,12 +193,6 @@ class OnboardingJourney(TaskUpdates, JourneyIntake, JourneyActing):
             self._timer = None
             return "due"
         return "continue_as_new" if not self._changed and self._history_is_long() else "changed"
-
-    def _history_is_long(self) -> bool:
-        self._now()  # checked in every activation that may wake the wait: see `_now`
-        info = workflow.info()
-        limit = self._playbook.guardrails.continue_as_new_after_events
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
 
     def _history_is_heavy(self) -> bool:
         """Bounded journeys also roll over on bytes: a few big batches are few events but many megabytes."""
@@ -247,7 +235,7 @@ class OnboardingJourney(TaskUpdates, JourneyIntake, JourneyActing):
     def _task_list(self) -> list[HumanTask]:
         return self._journey().tasks
 
-    def _task_clock(self) -> datetime:
+    def _clock(self) -> datetime:
         return self._now()
 
     def _record_claim(self, task: HumanTask, agent_id: str, now: datetime) -> bool:

@@ -29,7 +29,7 @@ class TaskUpdates:
     def _task_list(self) -> list[HumanTask]:
         raise NotImplementedError
 
-    def _task_clock(self) -> datetime:
+    def _clock(self) -> datetime:
         raise NotImplementedError
 
     def _record_claim(self, task: HumanTask, agent_id: str, now: datetime) -> bool:
@@ -46,7 +46,7 @@ class TaskUpdates:
     @workflow.update
     def claim_task(self, request: ClaimTask) -> HumanTask:
         task = check_claim(self._task_list(), request)
-        if self._record_claim(task, request.agent_id, self._task_clock()):
+        if self._record_claim(task, request.agent_id, self._clock()):
             self._changed = True
         return task
 
@@ -57,7 +57,7 @@ class TaskUpdates:
     @workflow.update
     def release_task(self, request: ReleaseTask) -> HumanTask:
         task = check_release(self._task_list(), request)
-        self._record_release(task, request.agent_id, self._task_clock())
+        self._record_release(task, request.agent_id, self._clock())
         self._changed = True
         return task
 
@@ -68,7 +68,7 @@ class TaskUpdates:
     @workflow.update
     def complete_task(self, request: CompleteTask) -> HumanTask:
         task = check_complete(self._task_list(), request)
-        self._record_completion(task, request, self._task_clock())
+        self._record_completion(task, request, self._clock())
         self._changed = True
         return task
 
