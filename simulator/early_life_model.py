@@ -11,11 +11,12 @@ task's outcome after its call time (as the simulator's agent desk does in a live
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from simulator.cohort import AGENT_DESK_S, CustomerPlan
+from simulator.agent_desk import AGENT, AgentAction, AgentDesk
+from simulator.cohort import CustomerPlan
 from simulator.early_life_customer import EarlyLifeCustomer, activity_event, call_reached, early_message_label
-from simulator.journey_model import EPOCH, AgentAction
+from simulator.journey_model import EPOCH
 from workflows.early_life_input import EarlyLifeInput, early_life_workflow_id, plan_of
 from workflows.early_life_journal import EarlyLifeBatch, early_life_batch
 from workflows.early_life_records import (
@@ -45,10 +46,8 @@ from workflows.early_life_rules import (
 from workflows.early_life_state import EarlyLifeOutcomeKind, EarlyLifeState
 from workflows.events import OnboardingEvent
 from workflows.holdout import RecoveryGroup
-from workflows.human_tasks import ClaimTask, CompleteTask, TaskRefused, check_claim, check_complete
+from workflows.human_tasks import CompleteTask, HumanTask
 from workflows.playbook import Playbook
-
-AGENT = "sim-agent"
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class EarlyLifePrediction:
     batch: EarlyLifeBatch | None = field(default=None, compare=False)  # what the journey writes to the journal
 
 
-class _VirtualEarlyLife:
+class _VirtualEarlyLife(AgentDesk):
     def __init__(self, plan: CustomerPlan, playbook: Playbook, treated: bool, activated_at: datetime) -> None:
         self.plan = plan
         self.rules = plan_of(playbook)
@@ -106,12 +105,6 @@ class _VirtualEarlyLife:
             wake = self._journey_acts(now)
         return self._prediction()
 
-    def _at(self, seconds: float) -> datetime:
-        return self.start + timedelta(seconds=seconds)
-
-    def _seconds(self, at: datetime) -> float:
-        return (at - self.start).total_seconds()
-
     def _journey_acts(self, now: datetime) -> datetime | None:
         """The workflow's loop at `now`, until it waits: returns when it wakes (None: it ended)."""
         state, rules = self.state, self.rules
@@ -143,31 +136,18 @@ class _VirtualEarlyLife:
         return None
 
     def _agents_take(self, task_id: str, now: datetime) -> None:
-        work = self.plan.task(1)  # the agent desk reads an early-life task's number as none: the first task's draws
-        claim = self._seconds(now) + AGENT_DESK_S + work.pickup_delay
-        self.pending += [
-            AgentAction(claim, task_id, None),
-            AgentAction(claim + work.call_duration, task_id, work.outcome),
-        ]
-        self.pending.sort(key=lambda action: action.at)
+        # the agent desk reads an early-life task's number as none: the first task's draws
+        self._schedule_agent(task_id, 1, now)
 
-    def _agent_acts(self, action: AgentAction, now: datetime) -> None:
-        """As the workflow's `claim_task` and `complete_task` updates; a refused one ends the agent's work."""
-        state = self.state
-        self.agent_actions.append(action)
-        try:
-            if action.outcome is None:
-                record_claim(
-                    state, check_claim(state.tasks, ClaimTask(task_id=action.task_id, agent_id=AGENT)), AGENT, now
-                )
-                return
-            request = CompleteTask(task_id=action.task_id, agent_id=AGENT, outcome=action.outcome)
-            task = check_complete(state.tasks, request)
-        except TaskRefused:
-            self.pending = [a for a in self.pending if a.task_id != action.task_id]
-            return
-        record_completion(state, task, request, now)
-        if call_reached(action.outcome):
+    def _tasks(self) -> list[HumanTask]:
+        return self.state.tasks
+
+    def _record_claim(self, task: HumanTask, now: datetime) -> None:
+        record_claim(self.state, task, AGENT, now)
+
+    def _task_completed(self, task: HumanTask, request: CompleteTask, now: datetime) -> None:
+        record_completion(self.state, task, request, now)
+        if call_reached(request.outcome):
             self.messages.append("escalation")
             self.customer.heard(self._seconds(now), "escalation")
 

@@ -18,19 +18,12 @@ and the end of the window, say) may go either way in a run.
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from simulator.cohort import AGENT_DESK_S, CustomerPlan
+from simulator.agent_desk import AGENT, AgentAction, AgentDesk
+from simulator.cohort import CustomerPlan
 from simulator.customer import Customer, Move, event_of, message_label
 from workflows.events import OnboardingEvent
 from workflows.funnel import Stage
-from workflows.human_tasks import (
-    ClaimTask,
-    CompleteTask,
-    TaskOutcome,
-    TaskRefused,
-    TaskState,
-    check_claim,
-    check_complete,
-)
+from workflows.human_tasks import CompleteTask, HumanTask, TaskOutcome, TaskState
 from workflows.journey_changes import apply_event, finish
 from workflows.journey_records import (
     record_agents_notified,
@@ -64,17 +57,7 @@ from workflows.playbook import Playbook
 from workflows.state_bounds import StateBounds
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the virtual clock's zero unless the caller gives one
-AGENT = "sim-agent"
 LOOKUP = timedelta(microseconds=1)  # the store lookup before an SMS store offer: the clock's smallest step
-
-
-@dataclass(frozen=True)
-class AgentAction:
-    """An agent claims (`outcome` None) or completes a task, `at` seconds from the first event."""
-
-    at: float
-    task_id: str
-    outcome: TaskOutcome | None
 
 
 @dataclass(frozen=True)
@@ -97,7 +80,7 @@ class JourneyPrediction:
         return self.kind is OutcomeKind.COMPLETED
 
 
-class _VirtualJourney:
+class _VirtualJourney(AgentDesk):
     """One customer's journey played through on the virtual clock."""
 
     def __init__(self, plan: CustomerPlan, playbook: Playbook, treated: bool, start: datetime) -> None:
@@ -126,12 +109,6 @@ class _VirtualJourney:
             self.wake = self._journey_acts(now)
         return self._prediction(self.state)
 
-    def _at(self, seconds: float) -> datetime:
-        return self.start + timedelta(seconds=seconds)
-
-    def _seconds(self, at: datetime) -> float:
-        return (at - self.start).total_seconds()
-
     def _customer_moves(self, move: Move, now: datetime) -> None:
         event = event_of(self.plan, len(self.events) + 1, move, now)
         self.events.append(event)
@@ -141,22 +118,15 @@ class _VirtualJourney:
         apply_event(self.state, event, self.playbook, now)
         self.customer.moved(move, self._seconds(now))
 
-    def _agent_acts(self, action: AgentAction, now: datetime) -> None:
-        """As the workflow's `claim_task` and `complete_task` updates; a refused one ends the agent's work."""
-        state = self._journey()
-        self.agent_actions.append(action)
-        try:
-            if action.outcome is None:
-                task = check_claim(state.tasks, ClaimTask(task_id=action.task_id, agent_id=AGENT))
-                record_claim(state, task, AGENT, now)
-                return
-            request = CompleteTask(task_id=action.task_id, agent_id=AGENT, outcome=action.outcome)
-            task = check_complete(state.tasks, request)
-        except TaskRefused:
-            self.pending = [a for a in self.pending if a.task_id != action.task_id]
-            return
-        record_completion(state, task, request, now, CURRENT_RULES)
-        self.customer.agent_done(self._seconds(now), task.stage, action.outcome)
+    def _tasks(self) -> list[HumanTask]:
+        return self._journey().tasks
+
+    def _record_claim(self, task: HumanTask, now: datetime) -> None:
+        record_claim(self._journey(), task, AGENT, now)
+
+    def _task_completed(self, task: HumanTask, request: CompleteTask, now: datetime) -> None:
+        record_completion(self._journey(), task, request, now, CURRENT_RULES)
+        self.customer.agent_done(self._seconds(now), task.stage, request.outcome)
 
     def _journey_acts(self, now: datetime) -> datetime | None:
         """The workflow's loop at `now`, until it waits: returns when it wakes (None: it ended)."""
@@ -204,13 +174,7 @@ class _VirtualJourney:
 
     def _agents_take(self, task_id: str, now: datetime) -> None:
         number = task_id.rpartition(":task-")[2]
-        work = self.plan.task(int(number) if number.isdigit() else 1)
-        claim = self._seconds(now) + AGENT_DESK_S + work.pickup_delay
-        self.pending += [
-            AgentAction(claim, task_id, None),
-            AgentAction(claim + work.call_duration, task_id, work.outcome),
-        ]
-        self.pending.sort(key=lambda action: action.at)
+        self._schedule_agent(task_id, int(number) if number.isdigit() else 1, now)
 
     def _journey(self) -> JourneyState:
         assert self.state is not None, "the customer's first event starts the journey"

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from simulator.agent_desk import AgentAction
 from simulator.cohort import CohortParams, CustomerPlan, TaskPlan, plan_cohort
 from simulator.early_life_cohort import EarlyLifeDraw
 from simulator.early_life_model import early_life_outcome
-from simulator.journey_model import AgentAction
 from tests.harness import Bench
 from tests.workflows.test_early_life import early_messages, journal_row, period_outcome
 from workflows.early_life_input import plan_of

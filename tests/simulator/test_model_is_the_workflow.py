@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from simulator.agent_desk import AgentAction
 from simulator.cohort import (
     STALL_STAGES,
     CohortParams,
@@ -19,7 +20,7 @@ from simulator.cohort import (
     plan_cohort,
 )
 from simulator.customer import message_label
-from simulator.journey_model import AgentAction, journey_outcome
+from simulator.journey_model import journey_outcome
 from tests.harness import Bench
 from workflows.events import OnboardingEvent
 from workflows.funnel import Stage
