@@ -73,9 +73,10 @@ def delivery_by_channel(engine: Engine, in_scope: ColumnElement[bool]) -> list[C
     return [_push(push_sent), _sms(sms_sent, sms)]
 
 
-def _push(sent: int) -> ChannelDelivery:
+def _without_receipts(channel: str, sent: int) -> ChannelDelivery:
+    """A channel none of whose messages has a receipt (push never does): what was sent, and no rate."""
     return ChannelDelivery(
-        channel="push",
+        channel=channel,
         sent=sent,
         with_receipts=0,
         delivered=None,
@@ -87,19 +88,13 @@ def _push(sent: int) -> ChannelDelivery:
     )
 
 
+def _push(sent: int) -> ChannelDelivery:
+    return _without_receipts("push", sent)
+
+
 def _sms(sent: int, rows: list[tuple[str, str, int]]) -> ChannelDelivery:
     if not rows:
-        return ChannelDelivery(
-            channel="sms",
-            sent=sent,
-            with_receipts=0,
-            delivered=None,
-            undelivered=None,
-            failed=None,
-            pending=None,
-            delivery_rate=None,
-            note=NO_RECEIPTS,
-        )
+        return _without_receipts("sms", sent)
     delivered = sum(n for _, status, n in rows if status in DELIVERED)
     undelivered = sum(n for _, status, n in rows if status in UNDELIVERED)
     failed = sum(n for _, status, n in rows if status in FAILED)
