@@ -18,7 +18,7 @@ from journal.contacts import E164, contact_of, save_contact
 from journal.erasure import latest_erasure
 from starters.api.auth import ERRORS, Recovery
 from starters.api.errors import RequestRejected
-from starters.api.journeys import CustomerIdInPath
+from starters.api.journey_views import CustomerIdInPath
 from starters.erasure import Erasure, ErasureTarget, erase_customer
 from workflows.human_tasks import AGENT_ID_PATTERN
 

@@ -4,15 +4,15 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.client import WorkflowQueryFailedError
 
 from core.deps import JourneyNotFound, within
 from journal.listing import DEFAULT_LIMIT, MAX_LIMIT, BadCursor, JourneyPage, decode_cursor
 from starters.api.auth import ERRORS, Recovery
 from starters.api.errors import Problem, RequestRejected
+from starters.api.journey_views import CustomerIdInPath, journey_view
 from starters.operator_controls import JournalMissing
 from workflows.events import CUSTOMER_ID_PATTERN
 from workflows.funnel import Stage
@@ -24,9 +24,6 @@ from workflows.journey_view import JourneyView
 router = APIRouter(prefix="/v1")  # prefixed here: the route keeps its full path (metrics label routes by it)
 
 
-CustomerIdInPath = Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN, description="as sent in the customer's events")]
-
-
 @router.get(
     "/journeys/{customer_id}",
     response_model=JourneyView,
@@ -34,14 +31,7 @@ CustomerIdInPath = Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN, description=
     summary="The whole journey of one customer",
 )
 async def get_journey(customer_id: CustomerIdInPath, request: Request, recovery: Recovery) -> JourneyView:
-    try:
-        return await within(request, recovery.journey(customer_id), "journey query")
-    except JourneyNotFound as err:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
-    except WorkflowQueryFailedError as err:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"journey of customer {customer_id} has no view: {err.message}"
-        ) from None
+    return await journey_view(request, recovery.journey(customer_id), "journey", customer_id, "journey query")
 
 
 # -- operators' controls: finding journeys, closing one ---------------------------------------------
