@@ -13,6 +13,7 @@ from rich.text import Text
 from core.deps import JourneyNotFound
 from journal.listing import DEFAULT_LIMIT, MAX_LIMIT, BadCursor, JourneyPage, list_journeys
 from starters.cli.common import TemporalAddress, console, fail, journal_engine, journal_errors, run, settings_from
+from starters.cli.views import moment_text, show_view
 from starters.client import RecoveryClient
 from workflows.funnel import Stage
 from workflows.holdout import RecoveryGroup
@@ -31,23 +32,7 @@ def journey(
     temporal_address: TemporalAddress = None,
 ) -> None:
     """Show one customer's journey: stage, status, and the timeline of events and messages."""
-
-    async def show() -> None:
-        client = await RecoveryClient.connect(settings_from(temporal_address))
-        try:
-            view = await client.journey(customer)
-        except JourneyNotFound as exc:
-            fail(str(exc))
-        if as_json:
-            console.print_json(view.model_dump_json())
-        else:
-            console.print(render_journey(view))
-
-    run(show())
-
-
-def _at(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+    show_view(temporal_address, lambda client: client.journey(customer), render_journey, as_json=as_json)
 
 
 def render_journey(view: JourneyView) -> Group:
@@ -59,19 +44,19 @@ def render_journey(view: JourneyView) -> Group:
     head.add_row("status", view.status.value)
     holdout = view.recovery_group is RecoveryGroup.HOLDOUT
     head.add_row("group", "holdout (watched, never messaged: the control group)" if holdout else "treatment")
-    head.add_row("stage", f"{view.stage.value} (since {_at(view.stage_since)})")
+    head.add_row("stage", f"{view.stage.value} (since {moment_text(view.stage_since)})")
     head.add_row("nudges", f"{view.nudges_sent} sent, {view.attempts_at_stage} at this stage")
     if view.drop_off_stage:
         head.add_row("dropped off at", view.drop_off_stage.value)
     if view.opted_out:
         head.add_row("opted out of", ", ".join(c.value for c in view.opted_out))
     if view.next_action:
-        head.add_row("next", f"{view.next_action} at {_at(view.next_action_at)}")
+        head.add_row("next", f"{view.next_action} at {moment_text(view.next_action_at)}")
     if view.open_task:
         task = view.open_task
         who = f", claimed by {task.claimed_by}" if task.claimed_by else ""
         head.add_row(
-            "human task", f"{task.task_id} {task.kind.value} ({task.reason.value}{who}), due {_at(task.due_at)}"
+            "human task", f"{task.task_id} {task.kind.value} ({task.reason.value}{who}), due {moment_text(task.due_at)}"
         )
     if view.outcome:
         o = view.outcome
@@ -91,7 +76,7 @@ def render_journey(view: JourneyView) -> Group:
         if decision.action.value != "sent":
             rows.append((decision.at, decision.action.value, f"{decision.reason} {decision.detail}".strip()))
     for when, what, detail in sorted(rows, key=lambda r: r[0]):
-        timeline.add_row(_at(when), what, detail)
+        timeline.add_row(moment_text(when), what, detail)
     return Group(head, Text(""), timeline)
 
 
