@@ -8,8 +8,8 @@ onboarding's tasks.
 
 from sqlalchemy import Engine
 
-from journal.schema import early_life_entries, early_life_journeys, human_tasks
-from journal.store import _fit, insert_into, utc_naive
+from journal.schema import early_life_entries, early_life_journeys
+from journal.store import _fit, insert_into, insert_new_entries, utc_naive, write_tasks
 from workflows.early_life_journal import EarlyLifeBatch
 
 _TIMES = ("activated_at", "last_activity_at", "dormant_at", "re_engaged_at", "ended_at")
@@ -29,27 +29,7 @@ def write_early_life(engine: Engine, batch: EarlyLifeBatch) -> int:
             )
         )
         if batch.tasks:
-            task_rows = [
-                _fit(
-                    human_tasks,
-                    {
-                        **t.model_dump(mode="python"),
-                        "journey_id": summary.journey_id,
-                        "stage": t.stage.value,
-                        "journey_stage": "early_life",
-                        "opened_at": utc_naive(t.opened_at),
-                        "due_at": utc_naive(t.due_at),
-                    },
-                )
-                for t in batch.tasks
-            ]
-            tasks = insert_into(engine, human_tasks).values(task_rows)
-            keys = ("journey_id", "task_id")
-            connection.execute(
-                tasks.on_conflict_do_update(
-                    index_elements=list(keys), set_={k: tasks.excluded[k] for k in task_rows[0] if k not in keys}
-                )
-            )
+            write_tasks(engine, connection, batch.tasks, summary.journey_id, "early_life")
         if not batch.entries:
             return 0
         entries = [
@@ -67,10 +47,4 @@ def write_early_life(engine: Engine, batch: EarlyLifeBatch) -> int:
             )
             for e in batch.entries
         ]
-        statement = (
-            insert_into(engine, early_life_entries)
-            .values(entries)
-            .on_conflict_do_nothing(index_elements=["entry_id"])
-            .returning(early_life_entries.c.entry_id)
-        )
-        return len(connection.execute(statement).all())
+        return insert_new_entries(engine, connection, early_life_entries, entries)

@@ -6,7 +6,7 @@ what the database holds are clamped, strings cut to their column). The intake le
 and the tasks listing (`journal/tasks.py`) build on the helpers here.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from core.private_files import create_owner_only
 from journal.schema import customer_activity, human_tasks, journal_entries, journeys
-from workflows.contracts import JournalBatch
+from workflows.contracts import JournalBatch, TaskSnapshot
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -134,7 +134,7 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
         updates["updated_at"] = case((journeys.c.updated_at > latest, journeys.c.updated_at), else_=latest)
         connection.execute(upsert.on_conflict_do_update(index_elements=["journey_id"], set_=updates))
         if batch.tasks:
-            _write_tasks(engine, connection, batch, journey_id)
+            write_tasks(engine, connection, batch.tasks, journey_id, batch.journey.stage.value)
         if not batch.entries:
             return 0
         rows = [
@@ -156,13 +156,7 @@ def write_batch(engine: Engine, batch: JournalBatch) -> int:
             )
             for e in batch.entries
         ]
-        statement = (
-            insert_into(engine, journal_entries)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["entry_id"])
-            .returning(journal_entries.c.entry_id)
-        )
-        return len(connection.execute(statement).all())
+        return insert_new_entries(engine, connection, journal_entries, rows)
 
 
 def _latest_of(batch: JournalBatch) -> datetime | None:
@@ -172,8 +166,10 @@ def _latest_of(batch: JournalBatch) -> datetime | None:
     return max(utc_naive(m) for m in moments)
 
 
-def _write_tasks(engine: Engine, connection: Any, batch: JournalBatch, journey_id: str) -> None:
-    """Upserts the batch's task snapshots: the journey's latest word on each of its tasks wins."""
+def write_tasks(
+    engine: Engine, connection: Any, tasks: Sequence[TaskSnapshot], journey_id: str, journey_stage: str
+) -> None:
+    """Upserts a journey's task snapshots (onboarding's or early life's): its latest word on each task wins."""
     rows = [
         _fit(
             human_tasks,
@@ -181,12 +177,12 @@ def _write_tasks(engine: Engine, connection: Any, batch: JournalBatch, journey_i
                 **t.model_dump(mode="python"),
                 "journey_id": journey_id,
                 "stage": t.stage.value,
-                "journey_stage": batch.journey.stage.value,
+                "journey_stage": journey_stage,
                 "opened_at": utc_naive(t.opened_at),
                 "due_at": utc_naive(t.due_at),
             },
         )
-        for t in batch.tasks or ()
+        for t in tasks
     ]
     upsert = insert_into(engine, human_tasks).values(rows)
     keys = ("journey_id", "task_id")
@@ -195,6 +191,17 @@ def _write_tasks(engine: Engine, connection: Any, batch: JournalBatch, journey_i
             index_elements=list(keys), set_={k: upsert.excluded[k] for k in rows[0] if k not in keys}
         )
     )
+
+
+def insert_new_entries(engine: Engine, connection: Any, table: Table, rows: list[dict[str, Any]]) -> int:
+    """Inserts a journey's entries (keyed by `entry_id`) that are not there yet; returns how many were new."""
+    statement = (
+        insert_into(engine, table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["entry_id"])
+        .returning(table.c.entry_id)
+    )
+    return len(connection.execute(statement).all())
 
 
 def record_activity(engine: Engine, event_id: str, customer_id: str, occurred_at: datetime) -> None:
