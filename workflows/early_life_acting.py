@@ -27,7 +27,7 @@ from workflows.early_life_view import early_life_search_attributes
 from workflows.funnel import Channel, Stage
 from workflows.journey_acting import DELIVERY_RETRY, LOOKUP_RETRY, write_journal
 from workflows.journey_state import MessageKind
-from workflows.search_attributes import updates_for
+from workflows.search_attributes import publish
 
 
 class EarlyLifeActing:
@@ -48,11 +48,7 @@ class EarlyLifeActing:
         workflow.logger.info(event, extra={"customer_id": self._customer_id, "journey": "early_life", **fields})
 
     def _publish_search_attributes(self) -> None:
-        values = early_life_search_attributes(self._journey())
-        updates = updates_for(values, self._published)
-        if updates:
-            workflow.upsert_search_attributes(updates)
-            self._published = values
+        self._published = publish(early_life_search_attributes(self._journey()), self._published)
 
     async def _send(self, step: SendMessage) -> None:
         state = self._journey()

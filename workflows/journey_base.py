@@ -22,7 +22,7 @@ from workflows.journey_rules import (
     JourneyRules,
 )
 from workflows.journey_state import JourneyState
-from workflows.search_attributes import search_attribute_values, updates_for
+from workflows.search_attributes import publish, search_attribute_values
 
 
 class StaleWorkflowClock(RuntimeError):
@@ -108,11 +108,7 @@ class JourneyBase:
         self._metrics_cursor = state.decisions_recorded
 
     def _publish_search_attributes(self) -> None:
-        values = search_attribute_values(self._journey())
-        updates = updates_for(values, self._published)
-        if updates:
-            workflow.upsert_search_attributes(updates)
-            self._published = values
+        self._published = publish(search_attribute_values(self._journey()), self._published)
 
     def _log(self, event: str, **fields: object) -> None:
         state = self._state

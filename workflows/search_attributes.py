@@ -5,6 +5,7 @@ Stored in plain text by Temporal, so only funnel facts go here: never names, pho
 
 from typing import Any
 
+from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
 from workflows.journey_state import JourneyState, status_of
@@ -54,6 +55,15 @@ def updates_for(values: dict[str, Any], published: dict[str, Any]) -> list[Searc
             continue
         updates.append(key.value_unset() if value is None else key.value_set(value))
     return updates
+
+
+def publish(values: dict[str, Any], published: dict[str, Any]) -> dict[str, Any]:
+    """Upserts what changed since `published` (either journey type's values); returns what is published now."""
+    updates = updates_for(values, published)
+    if not updates:
+        return published
+    workflow.upsert_search_attributes(updates)
+    return values
 
 
 def initial_search_attributes(playbook_version: str) -> TypedSearchAttributes:
