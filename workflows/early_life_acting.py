@@ -25,7 +25,7 @@ from workflows.early_life_rules import SendMessage, nudge_text, offer_text
 from workflows.early_life_state import EarlyLifeState
 from workflows.early_life_view import early_life_search_attributes
 from workflows.funnel import Channel, Stage
-from workflows.journey_acting import DELIVERY_RETRY, LOOKUP_RETRY, write_journal
+from workflows.journey_acting import DELIVERY_RETRY, LOOKUP_RETRY, notification_id, notify_staff, write_journal
 from workflows.journey_state import MessageKind
 from workflows.search_attributes import publish
 
@@ -118,10 +118,9 @@ class EarlyLifeActing:
         task = next(t for t in state.tasks if t.task_id == task_id)
         info = workflow.info()
         try:
-            await workflow.execute_activity(
-                activity_stubs.notify_staff,
+            await notify_staff(
                 StaffNotification(
-                    notification_id=f"{info.workflow_id}:{info.first_execution_run_id[:8]}:task_opened:{task_id}",
+                    notification_id=notification_id(info, "task_opened", task_id),
                     kind="task_opened",
                     customer_id=state.customer_id,
                     workflow_id=info.workflow_id,
@@ -131,10 +130,7 @@ class EarlyLifeActing:
                     due_at=task.due_at,
                     created_at=workflow.now(),
                 ),
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(hours=1),
-                retry_policy=DELIVERY_RETRY,
-                task_queue=self._messaging_queue,
+                self._messaging_queue,
             )
         except ActivityError:
             state.record(workflow.now(), "failed", "notification_failed", task_id)

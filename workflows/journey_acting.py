@@ -62,6 +62,23 @@ LOOKUP_RETRY = RetryPolicy(
 )
 
 
+def notification_id(info: workflow.Info, kind: str, subject: object) -> str:
+    """A staff notification's idempotency key: the journey's run, what happened, and to what."""
+    return f"{info.workflow_id}:{info.first_execution_run_id[:8]}:{kind}:{subject}"
+
+
+async def notify_staff(notification: StaffNotification, task_queue: str | None) -> None:
+    """One staff notification (either journey type's); raises ActivityError when it could not be delivered."""
+    await workflow.execute_activity(
+        activity_stubs.notify_staff,
+        notification,
+        start_to_close_timeout=timedelta(seconds=30),
+        schedule_to_close_timeout=timedelta(hours=1),
+        retry_policy=DELIVERY_RETRY,
+        task_queue=task_queue,
+    )
+
+
 B = TypeVar("B")  # a journal batch: onboarding's or early life's
 
 
@@ -265,21 +282,15 @@ class JourneyActing(JourneyBase):
         self, kind: str, summary: str, task: HumanTask | None, state: JourneyState, info: workflow.Info
     ) -> None:
         subject = task.task_id if task else state.decisions_recorded
-        await workflow.execute_activity(
-            activity_stubs.notify_staff,
-            StaffNotification(
-                notification_id=f"{info.workflow_id}:{info.first_execution_run_id[:8]}:{kind}:{subject}",
-                kind=kind,
-                customer_id=state.customer_id,
-                workflow_id=info.workflow_id,
-                stage=state.stage,
-                summary=summary,
-                task_id=task.task_id if task else None,
-                due_at=task.due_at if task else None,
-                created_at=self._now(),
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-            schedule_to_close_timeout=timedelta(hours=1),
-            retry_policy=DELIVERY_RETRY,
-            task_queue=self._messaging_queue,
+        notification = StaffNotification(
+            notification_id=notification_id(info, kind, subject),
+            kind=kind,
+            customer_id=state.customer_id,
+            workflow_id=info.workflow_id,
+            stage=state.stage,
+            summary=summary,
+            task_id=task.task_id if task else None,
+            due_at=task.due_at if task else None,
+            created_at=self._now(),
         )
+        await notify_staff(notification, self._messaging_queue)
