@@ -24,8 +24,8 @@ from workflows.early_life_records import (
 from workflows.early_life_rules import SendMessage, nudge_text, offer_text
 from workflows.early_life_state import EarlyLifeState
 from workflows.early_life_view import early_life_search_attributes
-from workflows.funnel import Channel, Stage
-from workflows.journey_acting import DELIVERY_RETRY, LOOKUP_RETRY, notification_id, notify_staff, write_journal
+from workflows.funnel import Stage
+from workflows.journey_acting import LOOKUP_RETRY, notification_id, notify_staff, start_delivery, write_journal
 from workflows.journey_state import MessageKind
 from workflows.search_attributes import publish
 
@@ -87,14 +87,7 @@ class EarlyLifeActing:
             created_at=workflow.now(),
         )
         try:
-            await workflow.execute_activity(
-                activity_stubs.send_push if message.channel is Channel.PUSH else activity_stubs.send_sms,
-                message,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(hours=1),
-                retry_policy=DELIVERY_RETRY,
-                task_queue=self._messaging_queue,
-            )
+            await start_delivery(message, self._messaging_queue)
         except ActivityError as err:
             lost = err.cause.type if isinstance(err.cause, ApplicationError) else None
             if lost in (CHANNEL_UNREACHABLE, CHANNEL_OPTED_OUT):

@@ -62,6 +62,20 @@ LOOKUP_RETRY = RetryPolicy(
 )
 
 
+def start_delivery(message: OutboundMessage, task_queue: str | None) -> workflow.ActivityHandle[DeliveryReceipt]:
+    """A message's delivery (either journey type's): push or SMS by its channel, with the delivery retries;
+    cancelling it cancels the attempt under way or the wait between retries (TRY_CANCEL)."""
+    return workflow.start_activity(
+        activity_stubs.send_push if message.channel is Channel.PUSH else activity_stubs.send_sms,
+        message,
+        start_to_close_timeout=timedelta(seconds=30),
+        schedule_to_close_timeout=timedelta(hours=1),
+        retry_policy=DELIVERY_RETRY,
+        task_queue=task_queue,
+        cancellation_type=ActivityCancellationType.TRY_CANCEL,
+    )
+
+
 def notification_id(info: workflow.Info, kind: str, subject: object) -> str:
     """A staff notification's idempotency key: the journey's run, what happened, and to what."""
     return f"{info.workflow_id}:{info.first_execution_run_id[:8]}:{kind}:{subject}"
@@ -175,15 +189,7 @@ class JourneyActing(JourneyBase):
         """Delivers, unless the customer moves on (or the journey ends) first: then the delivery is
         cancelled, even while it waits between retries, and None says so. Journeys started before
         bounded-state wait for the delivery whatever happens, as they did."""
-        delivery = workflow.start_activity(
-            activity_stubs.send_push if message.channel is Channel.PUSH else activity_stubs.send_sms,
-            message,
-            start_to_close_timeout=timedelta(seconds=30),
-            schedule_to_close_timeout=timedelta(hours=1),
-            retry_policy=DELIVERY_RETRY,
-            task_queue=self._messaging_queue,
-            cancellation_type=ActivityCancellationType.TRY_CANCEL,
-        )
+        delivery = start_delivery(message, self._messaging_queue)
         if self._journey().bounds is None:
             return await delivery
         state = self._journey()
