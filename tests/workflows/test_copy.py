@@ -136,7 +136,7 @@ def test_repeated_rejection_uses_the_latest_reason() -> None:
         (
             [at("onboarding.started")],
             "auth_failed",
-            "Signing in did not work last time. Have your code ready and continue with the phone number check.",
+            "Signing in did not work last time. Have your code ready and continue with the phone number verification.",
         ),
         (
             [PV, at("onboarding.document_approved")],

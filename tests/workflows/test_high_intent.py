@@ -99,7 +99,7 @@ async def test_our_error_as_the_first_event_is_nudged_with_the_error_copy_once_t
     [nudge] = bench.outbox()
     assert (nudge["stage"], nudge["attempt"], nudge["channel"]) == ("started", 1, "push")
     assert nudge["text"] == (
-        "Sorry: our phone number check service failed, not you. It works again, continue where you left off."
+        "Sorry: our phone number verification service failed, not you. It works again, continue where you left off."
     )
     assert nudge["deep_link"] == "app://onboarding/phone"
     await bench.send("onboarding.phone_verified")

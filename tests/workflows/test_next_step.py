@@ -499,7 +499,7 @@ def test_our_error_as_the_first_event_is_nudged_with_the_error_copy_after_the_se
         MessageKind.NUDGE, 1, Channel.PUSH, False, check_service="ocr"
     )
     assert nudge_text(state, PLAYBOOK) == (
-        "Sorry: our phone number check service failed, not you. It works again, continue where you left off."
+        "Sorry: our phone number verification service failed, not you. It works again, continue where you left off."
     )
     assert next_step(state, PLAYBOOK, T0 + H, OLD_RULES) == Wait(
         T0 + 48 * H, "waiting for the first onboarding step"
