@@ -46,8 +46,11 @@ def default_playbook() -> Playbook:
     return load_playbook().model_copy(update={"holdout_share": 0.0})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping server per test module: a journey left with a workflow task outstanding can stop
+    that server from skipping time for good, and then every later test on it times out; a fresh server per
+    module keeps such a failure in the module that caused it."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER), data_converter=converter_for_tests()
     )
