@@ -33,6 +33,7 @@ from journal.store import open_journal, record_activity
 from journal.tasks import TaskSummary, live_tasks
 from starters.early_life_client import EarlyLifeClient, workflow_of_task
 from starters.operator_controls import OperatorControls
+from workflows.early_life_input import early_life_workflow_id
 from workflows.events import IncomingEvent, OnboardingEvent, fingerprint
 from workflows.funnel import EventType
 from workflows.human_tasks import (
@@ -82,11 +83,14 @@ class EventReceipt(BaseModel):
     note: str
 
 
-def _receipt(event: OnboardingEvent, status: ReceiptStatus, note: str | None = None) -> EventReceipt:
+def _receipt(
+    event: OnboardingEvent, status: ReceiptStatus, note: str | None = None, *, early_life: bool = False
+) -> EventReceipt:
+    """`early_life`: the event went to the customer's early-life journey, whose id the receipt names."""
     return EventReceipt(
         event_id=event.event_id,
         customer_id=event.customer_id,
-        workflow_id=workflow_id_for(event.customer_id),
+        workflow_id=(early_life_workflow_id if early_life else workflow_id_for)(event.customer_id),
         status=status,
         accepted=status == "recorded",
         note=note or NOTES.get(status, ENDED_NOTE),
@@ -192,7 +196,9 @@ class RecoveryClient(OperatorControls, EarlyLifeClient):
                         receipts[index] = receipt
                 for index in journey:  # consent after activation matters to the early-life journey too
                     if admitted[index].type in CONSENT_EVENTS and await self.tell_early_life(admitted[index]):
-                        receipts[index] = _receipt(admitted[index], "recorded", "told the early-life journey")
+                        receipts[index] = _receipt(
+                            admitted[index], "recorded", "told the early-life journey", early_life=True
+                        )
 
         results = await asyncio.gather(*(one_customer(ix) for ix in to_send.values()), return_exceptions=True)
         settled = {
@@ -219,11 +225,13 @@ class RecoveryClient(OperatorControls, EarlyLifeClient):
         """Activity after activation outlives the journey: it goes straight to the journal."""
         if self.journal is None:
             if await self.tell_early_life(event):
-                return _receipt(event, "recorded", "told the early-life journey; no journal configured")
+                return _receipt(
+                    event, "recorded", "told the early-life journey; no journal configured", early_life=True
+                )
             return _receipt(event, "ignored", "no journal configured; activity ignored")
         await asyncio.to_thread(record_activity, self.journal, event.event_id, event.customer_id, event.occurred_at)
         if await self.tell_early_life(event):
-            return _receipt(event, "recorded", "activity recorded; told the early-life journey")
+            return _receipt(event, "recorded", "activity recorded; told the early-life journey", early_life=True)
         return _receipt(event, "recorded", "activity recorded")
 
     async def _deliver(self, events: list[IncomingEvent], floor: datetime | None) -> list[EventReceipt]:

@@ -98,6 +98,7 @@ async def test_activity_resets_the_clock_and_a_nudged_customer_who_comes_back_is
     await bench.skip(days=5)
     receipt = await bench.send("customer.active", kind="transaction")
     assert receipt.accepted and "early-life" in receipt.note
+    assert receipt.workflow_id == f"early-life-{bench.customer_id}", "the receipt names the journey that took it"
     await bench.skip(days=5)
     assert early_messages(bench) == [], "active 5 days ago: not dormant"
     view = await bench.early_life()
