@@ -10,6 +10,8 @@ from pathlib import Path
 from journal.services import is_healthy
 from tests.harness import Bench, eventually
 from tests.payload_keys import TEST_PAYLOAD_KEYS
+from workflows.holdout import recovery_group
+from workflows.playbook import load_playbook
 
 RECOVERY = str(Path(sys.executable).parent / "recovery")
 
@@ -56,7 +58,8 @@ async def test_event_then_journey_shows_stage_and_timeline(live_bench: Bench) ->
     code, out, err = await recovery(live_bench, "journey", c)
     assert code == 0, err
     assert "document_rejected" in out and "active" in out and "event onboarding.document_rejected" in out
-    assert "treatment" in out  # the group: a holdout customer is watched, never messaged
+    group = recovery_group(c, load_playbook().holdout_share)  # the CLI journeys run the default playbook
+    assert group.value in out  # the group: a holdout customer is watched, never messaged
     code, out, _ = await recovery(live_bench, "journey", c, "--json")
     assert json.loads(out)["stage"] == "document_rejected"
 
