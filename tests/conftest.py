@@ -3,6 +3,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -46,17 +47,33 @@ def default_playbook() -> Playbook:
     return load_playbook().model_copy(update={"holdout_share": 0.0})
 
 
-@pytest.fixture(scope="module")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One time-skipping server per test module: a journey left with a workflow task outstanding can stop
-    that server from skipping time for good, and then every later test on it times out; a fresh server per
-    module keeps such a failure in the module that caused it."""
+@asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER), data_converter=converter_for_tests()
     )
     await register_search_attributes(env)
-    yield env
-    await env.shutdown()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own (it starts in a tenth of a second). The server can stop
+    skipping time for good: it holds a lock for a workflow task or activity that was outstanding when its
+    journey was terminated or ended (sdk-java#1138), and then every later sleep on it runs in real time. A
+    server per test keeps that in the test that caused it."""
+    async with time_skipping_server() as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+async def module_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One server for a module whose tests read one shared cohort."""
+    async with time_skipping_server() as env:
+        yield env
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -30,7 +28,6 @@ from workflows.journey_view import JourneyView
 from workflows.playbook import Playbook
 
 SAMARKAND = {"lat": 39.66, "lon": 66.96}
-_TASK_OUTSTANDING = (EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
 _ids = itertools.count(1)
 
 
@@ -103,37 +100,13 @@ class Bench:
         )
 
     async def stop_journeys(self) -> None:
-        """Ends what a test left running: on the time-skipping server, time is shared by all tests."""
+        """Ends what a test left running, both journeys of each of its customers."""
         for customer_id in self.customers:
-            handle = self.env.client.get_workflow_handle(workflow_id_for(customer_id))
-            try:
-                await handle.terminate("test finished")
-            except RPCError:
-                pass  # already ended
-            await self.stop_early_life(customer_id)
-
-    async def stop_early_life(self, customer_id: str) -> None:
-        """Ends a customer's early-life journey once it is idle, no workflow task or activity outstanding
-        (terminating one with work outstanding stops the time-skipping server from skipping time for every
-        later test)."""
-        handle = self.env.client.get_workflow_handle(early_life_workflow_id(customer_id))
-        for _ in range(200):
-            try:
-                description = await handle.describe()
-            except RPCError:
-                return  # never started
-            if description.status is not WorkflowExecutionStatus.RUNNING:
-                return
-            raw = description.raw_description
-            events = [e async for e in handle.fetch_history_events()]
-            idle = not raw.pending_activities and not raw.HasField("pending_workflow_task")
-            if idle and events and events[-1].event_type not in _TASK_OUTSTANDING:
-                break
-            await asyncio.sleep(0.05)
-        try:
-            await handle.terminate("test finished")
-        except RPCError:
-            pass
+            for workflow_id in (workflow_id_for(customer_id), early_life_workflow_id(customer_id)):
+                try:
+                    await self.env.client.get_workflow_handle(workflow_id).terminate("test finished")
+                except RPCError:
+                    pass  # never started, or already ended
 
     async def early_life(self, customer_id: str | None = None) -> EarlyLifeView:
         return await self.client.early_life(customer_id or self.customer_id)

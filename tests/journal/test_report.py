@@ -39,7 +39,7 @@ def customers_in(group: RecoveryGroup, prefix: str, count: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 async def cohort(
-    time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path_factory: pytest.TempPathFactory
+    module_time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Cohort]:
     """Seven customers: five treated, two in the holdout."""
     tmp = tmp_path_factory.mktemp("cohort")
@@ -48,8 +48,8 @@ async def cohort(
     prefix = f"rep-{settings.task_queue[-6:]}"
     t1, t2, t3, t4, t5 = customers_in(RecoveryGroup.TREATMENT, prefix, 5)
     h1, h2 = customers_in(RecoveryGroup.HOLDOUT, prefix, 2)
-    async with build_worker(time_skipping_env.client, settings):
-        bench = Bench(time_skipping_env, recovery_client(time_skipping_env, playbook, settings), settings)
+    async with build_worker(module_time_skipping_env.client, settings):
+        bench = Bench(module_time_skipping_env, recovery_client(module_time_skipping_env, playbook, settings), settings)
         day = zone_where_local_hour_is(await bench.now(), 10)
         try:
             bench.timezone = day
