@@ -31,6 +31,12 @@ atexit.register(shutil.rmtree, os.environ["RECOVERY_DATA_DIR"], ignore_errors=Tr
 os.environ["RECOVERY_PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """A worker per core, at most four: each starts its own dev server, and a machine that reports many
+    cores it is not allowed to use should not get a server for each."""
+    return min(len(os.sched_getaffinity(0)), 4)
+
+
 async def register_search_attributes(env: WorkflowEnvironment) -> None:
     """The time-skipping server knows no custom search attributes until they are registered."""
     await env.client.operator_service.add_search_attributes(

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.fake_vendor import FakeVendor
+from tests.fake_vendor import FakeVendor, VendorRequest
 from tests.harness import Bench, bench_settings, running_bench
 from workflows.human_tasks import TaskOutcome
 from workflows.playbook import Playbook
@@ -15,6 +15,11 @@ from workflows.playbook import Playbook
 # customer's next event real time passes, and on a busy machine it can reach the next retry: 40 s past the
 # first try leaves 22 s of real time before the sixth.
 PAST_THE_FIFTH_TRY = 40
+
+
+def push_tries(vendor: FakeVendor) -> list[VendorRequest]:
+    """The nudge's tries: a journey left at a stage may also alert ops through the same stand-in."""
+    return [r for r in vendor.requests if r.path == "/push"]
 
 
 @pytest.fixture
@@ -86,11 +91,11 @@ async def test_a_send_waiting_on_retries_is_cancelled_when_the_customer_moves_on
     vendor.scripted_statuses = [503] * 8  # the vendor is down while nudge 1 is due
     await bench.send("onboarding.phone_verified")
     await bench.skip(hours=1, seconds=PAST_THE_FIFTH_TRY)  # nudge 1 is due after an hour: it has failed and waits
-    failed_attempts = len(vendor.requests)
+    failed_attempts = len(push_tries(vendor))
     assert failed_attempts >= 1 and not vendor.delivered
     await bench.send("onboarding.document_uploaded")  # the customer moves on: the nudge is moot
     await bench.skip(hours=2)
-    assert len(vendor.requests) == failed_attempts, "no attempt after the customer progressed"
+    assert len(push_tries(vendor)) == failed_attempts, "no attempt after the customer progressed"
     assert not [r for r in vendor.requests if r.path == "/push" and r.status < 300]
     view = await bench.view()
     assert [(d.action, d.reason) for d in view.decisions if d.action == "cancelled"] == [
@@ -106,9 +111,9 @@ async def test_a_send_waiting_on_retries_is_cancelled_when_the_journey_ends(
     vendor.scripted_statuses = [503] * 8
     await bench.send("onboarding.phone_verified")
     await bench.skip(hours=1, seconds=PAST_THE_FIFTH_TRY)
-    failed_attempts = len(vendor.requests)
+    failed_attempts = len(push_tries(vendor))
     await bench.send("onboarding.completed")
     outcome = await bench.outcome()
     await bench.skip(hours=2)
     assert outcome.kind == "completed" and outcome.messages_sent == 0
-    assert len(vendor.requests) == failed_attempts, "no attempt after the journey ended"
+    assert len(push_tries(vendor)) == failed_attempts, "no attempt after the journey ended"
