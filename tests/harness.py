@@ -100,13 +100,23 @@ class Bench:
         )
 
     async def stop_journeys(self) -> None:
-        """Ends what a test left running, both journeys of each of its customers."""
-        for customer_id in self.customers:
-            for workflow_id in (workflow_id_for(customer_id), early_life_workflow_id(customer_id)):
+        """Ends what a test left running, both journeys of each of its customers, fifty at a time."""
+        at_once = asyncio.Semaphore(50)
+
+        async def terminate(workflow_id: str) -> None:
+            async with at_once:
                 try:
                     await self.env.client.get_workflow_handle(workflow_id).terminate("test finished")
                 except RPCError:
                     pass  # never started, or already ended
+
+        await asyncio.gather(
+            *(
+                terminate(workflow_id)
+                for customer_id in self.customers
+                for workflow_id in (workflow_id_for(customer_id), early_life_workflow_id(customer_id))
+            )
+        )
 
     async def early_life(self, customer_id: str | None = None) -> EarlyLifeView:
         return await self.client.early_life(customer_id or self.customer_id)
