@@ -55,9 +55,6 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["EarlyLifeInput", "EarlyLifeJourney", "early_life_workflow_id"]
 
-# Far below Temporal's limits: a month of logins rolls over a few times at most.
-CONTINUE_AS_NEW_AFTER_EVENTS = 2_000
-
 
 @workflow.defn
 class EarlyLifeJourney(TaskUpdates, NewsWait, EarlyLifeActing):
@@ -107,7 +104,7 @@ class EarlyLifeJourney(TaskUpdates, NewsWait, EarlyLifeActing):
         return state.outcome
 
     def _history_limit(self) -> int:
-        return CONTINUE_AS_NEW_AFTER_EVENTS
+        return self._plan.continue_as_new_after_events
 
     # -- events from the app: activity, opt-out, opt-in --------------------------------------------
 

@@ -48,6 +48,9 @@ class EarlyLifePlan(BaseModel):
     task_sla: Duration = timedelta(days=1)
     default_locale: str = "en"
     default_timezone: str = "UTC"
+    # The playbook's guardrail; far below Temporal's limits (a month of logins rolls over a few times at
+    # most). Plans pinned before it was carried read the 2,000 they always had.
+    continue_as_new_after_events: int = 2_000
 
 
 def plan_of(playbook: Playbook) -> EarlyLifePlan:
@@ -70,6 +73,7 @@ def plan_of(playbook: Playbook) -> EarlyLifePlan:
         task_sla=task_policy.sla if task_policy is not None else timedelta(days=1),
         default_locale=playbook.default_locale,
         default_timezone=playbook.default_timezone,
+        continue_as_new_after_events=playbook.guardrails.continue_as_new_after_events,
     )
 
 

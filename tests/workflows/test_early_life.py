@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from journal.schema import early_life_journeys
@@ -180,3 +181,40 @@ async def test_an_agents_activation_in_store_starts_early_life_and_opt_outs_reac
     await bench.send("customer.opted_in", channel="push")
     await bench.skip(hours=1)
     assert [m["channel"] for m in early_messages(bench)] == ["push"], "the nudge goes once a channel is allowed"
+
+
+@pytest.fixture
+async def short_history_bench(
+    time_skipping_env: WorkflowEnvironment, default_playbook: Playbook, tmp_path: Path
+) -> AsyncIterator[Bench]:
+    guardrails = default_playbook.guardrails.model_copy(update={"continue_as_new_after_events": 50})
+    playbook = default_playbook.model_copy(update={"guardrails": guardrails})
+    async with running_bench(time_skipping_env, playbook, bench_settings(tmp_path)) as bench:
+        yield bench
+
+
+async def test_a_busy_customer_rolls_the_journey_over_and_it_carries_on(short_history_bench: Bench) -> None:
+    """The playbook's history guardrail holds for early life too: a customer active often enough to fill a
+    history continues as new, with what the journey knew, and the period still ends once, in the journal."""
+    bench = short_history_bench
+    await activate(bench)
+    await bench.skip(days=7, hours=1)
+    assert [m["attempt"] for m in early_messages(bench)] == [1], "dormant: nudged once"
+    handle = bench.env.client.get_workflow_handle(early_life_workflow_id(bench.customer_id))
+    first_run = (await handle.describe()).run_id
+    for n in range(30):
+        await bench.send("customer.active", kind="login" if n % 2 else "transaction")
+    first = await bench.env.client.get_workflow_handle(handle.id, run_id=first_run).describe()
+    assert first.status is WorkflowExecutionStatus.CONTINUED_AS_NEW
+    assert (await handle.describe()).run_id != first_run
+    view = await bench.early_life()
+    assert view.nudges == 1 and view.re_engaged_at is not None and view.last_activity_kind == "login"
+    assert view.status == "watching"
+    for _ in range(4):  # active every five days until the period ends
+        await bench.skip(days=5)
+        await bench.send("customer.active", kind="login")
+    await bench.skip(days=5)
+    assert (await period_outcome(bench)).kind.value == "retained"
+    row = journal_row(bench)
+    assert (row["outcome"], row["nudges"]) == ("retained", 1)
+    assert len(early_messages(bench)) == 1
