@@ -1,6 +1,7 @@
 """The journey at a glance for an agent: where the customer stopped, what happened, what they
 were already told, and who touched the task. Pure functions of the journey view."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
@@ -8,9 +9,10 @@ from urllib.parse import quote
 from console.audit import AgentAction
 from console.inbox import kind_label, reason_label
 from workflows.copy import locale_fallbacks
+from workflows.early_life_state import EarlyLifeDecision
 from workflows.funnel import MAIN_PATH, Stage
 from workflows.human_tasks import HumanTask
-from workflows.journey_state import TASK_ACTIONS, DecisionAction
+from workflows.journey_state import TASK_ACTIONS, Decision, DecisionAction
 from workflows.journey_view import JourneyView
 from workflows.playbook import Playbook
 
@@ -98,17 +100,19 @@ class AuditEntry:
     source: str  # console, journey
 
 
-def task_audit(view: JourneyView, task_id: str, actions: list[AgentAction]) -> list[AuditEntry]:
-    """What agents did in the console, next to what the journey recorded about the same task."""
+def task_audit(
+    decisions: Sequence[Decision | EarlyLifeDecision], task_id: str, actions: list[AgentAction]
+) -> list[AuditEntry]:
+    """What agents did in the console, next to what the journey holding the task recorded about it."""
     entries = [
         AuditEntry(a.at, a.agent, " ".join(p for p in (a.action.replace("_", " "), a.detail) if p), "console")
         for a in actions
     ]
-    for decision in view.decisions:
+    for decision in decisions:
         words = decision.detail.split()
         if decision.action in TASK_ACTIONS and words and words[0] == task_id:
             who = words[-1] if len(words) >= 3 and words[-2] == "by" else "journey"
-            what = decision.action.value.replace("_", " ")
+            what = str(decision.action).replace("_", " ")
             if decision.reason != "agent":  # claims and releases say nothing more than who did them
                 what = f"{what} ({decision.reason.replace('_', ' ')})"
             entries.append(AuditEntry(decision.at, who, what, "journey"))

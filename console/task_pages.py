@@ -5,7 +5,8 @@ their refusals are shown to the agent as they are.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -56,8 +57,10 @@ from console.inbox import (
 from console.permissions import TaskAction, allowed_actions, forbidden
 from core.deps import JourneyNotFound
 from workflows.early_life_input import early_life_workflow_id, is_early_life_task
+from workflows.early_life_state import EarlyLifeDecision
 from workflows.human_tasks import HumanTask, TaskOutcome, TaskRefused, TaskState, customer_of_task
 from workflows.journey import workflow_id_for
+from workflows.journey_state import Decision
 from workflows.journey_view import JourneyView
 
 MAX_NOTE = 2000
@@ -155,18 +158,43 @@ def _customer_of(task_id: str) -> str:
         raise ConsoleError(404, str(err)) from None
 
 
-async def _task_of(request: Request, task_id: str) -> tuple[JourneyView, HumanTask]:
-    """The task, and the customer's onboarding journey for the page's glance (an early-life task's is in
-    the customer's early-life journey: starters/early_life_client.py)."""
+@dataclass(frozen=True)
+class TaskAt:
+    """A task with what its page shows of the customer: the journey holding it (its decisions, the
+    customer's time zone and language) and the onboarding journey for the glance. An early-life task
+    outlives the ended onboarding journey, which Temporal deletes after the namespace's retention: then
+    the page goes without the glance."""
+
+    task: HumanTask
+    customer_id: str
+    decisions: Sequence[Decision | EarlyLifeDecision]
+    timezone: str | None
+    locale: str | None
+    onboarding: JourneyView | None
+
+
+async def _task_of(request: Request, task_id: str) -> TaskAt:
     customer_id = _customer_of(task_id)
-    view = await _journey(request, customer_id)
-    task = find_task(view, task_id)
-    if is_early_life_task(task_id):
+    if not is_early_life_task(task_id):
+        view = await _journey(request, customer_id)
+        task = find_task(view, task_id)
+        if task is None:
+            raise ConsoleError(404, f"No task {task_id} in this customer's journey.")
+        return TaskAt(task, customer_id, view.decisions, view.timezone, view.locale, view)
+    try:
         early = await temporal(request, journeys_for(request).early_life(customer_id), "Reading the early-life journey")
-        task = next((t for t in early.tasks if t.task_id == task_id), None)
-    if task is None:
-        raise ConsoleError(404, f"No task {task_id} in this customer's journey.")
-    return view, task
+    except JourneyNotFound:
+        raise ConsoleError(404, f"No early-life journey for customer {customer_id}.") from None
+    found = next((t for t in early.tasks if t.task_id == task_id), None)
+    if found is None:
+        raise ConsoleError(404, f"No task {task_id} in this customer's early-life journey.")
+    try:
+        onboarding: JourneyView | None = await temporal(
+            request, journeys_for(request).journey(customer_id), "Reading the journey"
+        )
+    except JourneyNotFound:
+        onboarding = None
+    return TaskAt(found, customer_id, early.decisions, early.timezone, early.locale, onboarding)
 
 
 async def _task_page(
@@ -177,7 +205,8 @@ async def _task_page(
     error: str | None = None,
     notice: str | None = None,
 ) -> HTMLResponse:
-    view, task = await _task_of(request, task_id)
+    at = await _task_of(request, task_id)
+    task = at.task
     recovery = journeys_for(request)
     journal = journal_for(request)
     actions = await asyncio.to_thread(actions_for_task, journal, task_id)
@@ -186,12 +215,15 @@ async def _task_page(
     if TaskAction.REASSIGN in offered:
         others = [a.username for a in await asyncio.to_thread(list_agents, journal) if a.username != task.claimed_by]
     now = datetime.now(UTC)
+    glance: dict[str, Any] = _glance(request, at.onboarding) if at.onboarding is not None else {"view": None}
+    glance["local"] = customer_local_time(at.timezone, now, recovery.playbook)  # of the journey holding the task
     return render(
         request,
         "task.html",
         base(
             session,
-            **_glance(request, view),
+            **glance,
+            customer_id=at.customer_id,
             task=task,
             heading=task_heading(task),
             kind=kind_label(task.kind),
@@ -200,8 +232,8 @@ async def _task_page(
             sla=sla_label(task),
             due=due_label(task, now),
             overdue=is_overdue(task, now),
-            script=suggested_script(recovery.playbook, task, view.locale),
-            audit=task_audit(view, task_id, actions),
+            script=suggested_script(recovery.playbook, task, at.locale),
+            audit=task_audit(at.decisions, task_id, actions),
             offered={a.value for a in offered},
             agents=others,
             outcomes=EARLY_LIFE_OUTCOMES if is_early_life_task(task_id) else OUTCOMES,
@@ -229,7 +261,7 @@ async def _act(
     me = signed.session.agent.username
     journal = journal_for(request)
     customer_id = _customer_of(task_id)
-    _, task = await _task_of(request, task_id)
+    task = (await _task_of(request, task_id)).task
     early = is_early_life_task(task_id)
     workflow_id = early_life_workflow_id(customer_id) if early else workflow_id_for(customer_id)
     audit = {"task_id": task_id, "customer_id": customer_id, "workflow_id": workflow_id}

@@ -7,14 +7,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.testing import WorkflowEnvironment
 
 from console.accounts import add_agent
+from core.deps import JourneyNotFound
 from starters.api import create_app
 from tests.console.conftest import PASSWORDS, ROLES, Console
 from tests.harness import Bench, bench_settings, eventually, running_bench
 from tests.starters.test_cli import recovery
 from workflows.early_life_input import early_life_workflow_id
+from workflows.journey import workflow_id_for
 from workflows.playbook import Escalation, Playbook, TaskKind
 
 
@@ -70,6 +74,29 @@ async def test_a_retention_call_is_in_visibility_and_the_inbox_and_is_worked_the
     await eventually(listed, timeout=10)
     page = await ana.page(f"/console/tasks/{task_id}")
     assert page.status_code == 200 and "Retention call" in page.text and "Gone quiet after activation" in page.text
+    assert "Where the customer stopped" in page.text, "the onboarding journey's glance, while Temporal keeps it"
+
+    # A dormancy comes days after activation: by then the namespace's retention has deleted the ended
+    # onboarding journey. The retention call's page and actions do not need it.
+    await bench.env.client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=bench.env.client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id_for(bench.customer_id)),
+        )
+    )
+
+    async def onboarding_gone() -> bool:
+        try:
+            await bench.view()
+        except JourneyNotFound:
+            return True
+        return False
+
+    await eventually(onboarding_gone, timeout=20)
+    page = await ana.page(f"/console/tasks/{task_id}")
+    assert page.status_code == 200, page.text
+    assert "Retention call" in page.text and "no longer keeps it" in page.text
+    assert "Where the customer stopped" not in page.text
     assert (await ana.act(task_id, "claim")).status_code == 303
     claimed = await ana.page(f"/console/tasks/{task_id}")
     assert "Talked on the call" in claimed.text and "next activity ends the dormancy" in claimed.text

@@ -19,6 +19,7 @@ from console.sessions import console_secret, session_id_of
 from console.task_feed import TaskFeed
 from core.settings import Settings
 from journal.tasks import TaskSummary
+from workflows.early_life_state import EarlyLifeDecision
 from workflows.funnel import Stage
 from workflows.human_tasks import HumanTask, TaskReason, TaskState
 from workflows.journey_state import Decision, DecisionAction, JourneyStatus
@@ -206,12 +207,32 @@ def test_the_audit_merges_console_actions_with_what_the_journey_recorded_for_thi
         ),
     ]
     actions = [AgentAction(NOW + timedelta(minutes=1), "ana", "claim", "c-1:task-1", "c-1", "")]
-    audit = task_audit(view(Stage.PHONE_VERIFIED, decisions=decisions), "c-1:task-1", actions)
+    audit = task_audit(view(Stage.PHONE_VERIFIED, decisions=decisions).decisions, "c-1:task-1", actions)
     assert [(a.who, a.what, a.source) for a in audit] == [
         ("journey", "task opened (help requested)", "journey"),
         ("ana", "claim", "console"),
         ("ana", "task claimed", "journey"),
         ("journey", "task overdue (unclaimed past due)", "journey"),
+    ]
+
+
+def test_an_early_life_tasks_audit_reads_the_early_life_journeys_decisions() -> None:
+    decisions = [
+        EarlyLifeDecision(at=NOW, action="dormant", reason="quiet", detail=""),
+        EarlyLifeDecision(
+            at=NOW + timedelta(hours=1), action="task_opened", reason="dormancy", detail="c-1:early-task-1"
+        ),
+        EarlyLifeDecision(
+            at=NOW + timedelta(hours=2), action="task_opened", reason="dormancy", detail="c-1:early-task-2"
+        ),
+        EarlyLifeDecision(
+            at=NOW + timedelta(hours=3), action="task_completed", reason="unreachable", detail="c-1:early-task-1 by ana"
+        ),
+    ]
+    audit = task_audit(decisions, "c-1:early-task-1", [])
+    assert [(a.who, a.what) for a in audit] == [
+        ("journey", "task opened (dormancy)"),
+        ("ana", "task completed (unreachable)"),
     ]
 
 
