@@ -28,6 +28,18 @@ CONFIRM_FIELD = "confirm_customer_id"
 
 @router.post("/journeys/{customer_id}/erase")
 async def erase_customer(request: Request, signed: Form, customer_id: str) -> Response:
+    """From the journey page."""
+    return await _erase(request, signed, customer_id)
+
+
+@router.post("/customers/erase")
+async def erase_customer_by_id(request: Request, signed: Form) -> Response:
+    """From the journeys page, for a customer whose journeys Temporal no longer keeps (the namespace's
+    retention deleted them, and with them the journey page): erasure is asked for long after onboarding."""
+    return await _erase(request, signed, signed.text("customer_id"))
+
+
+async def _erase(request: Request, signed: Form, customer_id: str) -> Response:
     """Erases the customer when the confirmation repeats their id exactly; shows what was erased."""
     supervisor_only(signed.session, "erase a customer")
     me, journal = signed.session.agent.username, journal_for(request)

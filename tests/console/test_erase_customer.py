@@ -5,6 +5,9 @@ refused; a wrong confirmation erases nothing."""
 
 import hashlib
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+
 from journal.erasure import latest_erasure
 from journal.schema import agent_actions
 from journal.store import read_rows
@@ -68,3 +71,38 @@ async def test_only_supervisors_erase_a_customer_after_typing_their_id_again(con
     again = await sue.post(f"{journey}/erase", confirm_customer_id=customer)
     assert again.status_code == 404 and "already erased" in again.text
     assert customer not in journal_text(database)
+
+
+async def test_a_customer_temporal_no_longer_keeps_is_erased_from_the_journeys_page(console: Console) -> None:
+    """Erasure is asked for long after onboarding, when the namespace's retention has deleted the ended
+    journey and with it the journey page: the journeys page takes the customer id instead."""
+    bench = console.bench
+    customer, _ = await console.customer_with_task("kept-in-journal")
+    database = bench.settings.data_dir / "journal.db"
+    await bench.env.client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=bench.env.client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id_for(customer)),
+        )
+    )
+    sue = await console.signed_in("sue")
+
+    async def journey_page_gone() -> bool:
+        return (await sue.page(f"/console/journeys/{customer}")).status_code == 404
+
+    await eventually(journey_page_gone, timeout=20)
+    assert customer in journal_text(database)
+
+    ana = await console.signed_in("ana")
+    assert "Erase a customer" not in (await ana.page("/console/journeys")).text
+    refused = await ana.post("/console/customers/erase", customer_id=customer, confirm_customer_id=customer)
+    assert refused.status_code == 403
+
+    assert "Erase a customer" in (await sue.page("/console/journeys")).text
+    wrong = await sue.post("/console/customers/erase", customer_id=customer, confirm_customer_id="someone-else")
+    assert wrong.status_code == 422 and customer in journal_text(database)
+    erased = await sue.post("/console/customers/erase", customer_id=customer, confirm_customer_id=customer)
+    assert erased.status_code == 200, erased.text
+    assert f"Customer {customer} erased" in erased.text
+    assert customer not in journal_text(database)
+    assert latest_erasure(console.journal, customer) is not None
