@@ -104,7 +104,13 @@ async def test_worker_metrics_count_journeys_nudges_and_outcomes(
         handle = dev_server_env.client.get_workflow_handle(workflow_id_for(customer_id), result_type=JourneyOutcome)
         assert (await asyncio.wait_for(handle.result(), timeout=20)).kind is OutcomeKind.COMPLETED
 
-        after = await scrape_until(url, lambda s: total(s, "onboarding_journeys_ended_total", **ours) >= 1)
+        after = await scrape_until(
+            url,
+            lambda s: (
+                total(s, "onboarding_journeys_ended_total", **ours) >= 1
+                and total(s, "temporal_workflow_completed_total", **ours) >= 1
+            ),  # the SDK's may come a moment later
+        )
         assert total(after, "onboarding_journeys_ended_total", outcome="completed", **ours) == 1
         assert total(after, "onboarding_journeys_started_total", group="treatment", **ours) == 1
         assert total(after, "onboarding_messages_total", action="sent", **ours) == 1

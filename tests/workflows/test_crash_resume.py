@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -150,6 +150,17 @@ def quiet_playbook() -> Playbook:
     )
 
 
+async def timer_started(handle: WorkflowHandle[Any, JourneyOutcome], within: float = 20.0) -> None:
+    """Waits for the journey's first timer in its history (a busy machine may take seconds to get there)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        history = await handle.fetch_history()
+        if any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events):
+            return
+        assert asyncio.get_running_loop().time() < deadline, "the journey never started its cutoff timer"
+        await asyncio.sleep(0.1)
+
+
 def kill_9(worker: WorkerProcess) -> None:
     assert worker.process is not None
     os.killpg(worker.process.pid, signal.SIGKILL)  # its own session (start_new_session): the worker and nothing else
@@ -185,7 +196,7 @@ async def test_a_query_waiting_through_a_crash_does_not_fork_the_journey(
             )
         )
         assert receipt.accepted
-        await asyncio.sleep(2.0)  # the journey sleeps on its cutoff timer
+        await timer_started(handle)  # the journey sleeps on its cutoff timer
         kill_9(first)
 
         # Looked at just before the cutoff, as the simulator does: no task pending, so the server sends the
