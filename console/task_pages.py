@@ -173,7 +173,8 @@ class TaskAt:
     onboarding: JourneyView | None
 
 
-async def _task_of(request: Request, task_id: str) -> TaskAt:
+async def _task_of(request: Request, task_id: str, *, with_onboarding: bool = True) -> TaskAt:
+    """`with_onboarding=False`: a task action needs only the task, not the ended onboarding journey."""
     customer_id = _customer_of(task_id)
     if not is_early_life_task(task_id):
         view = await _journey(request, customer_id)
@@ -188,12 +189,12 @@ async def _task_of(request: Request, task_id: str) -> TaskAt:
     found = next((t for t in early.tasks if t.task_id == task_id), None)
     if found is None:
         raise ConsoleError(404, f"No task {task_id} in this customer's early-life journey.")
-    try:
-        onboarding: JourneyView | None = await temporal(
-            request, journeys_for(request).journey(customer_id), "Reading the journey"
-        )
-    except JourneyNotFound:
-        onboarding = None
+    onboarding: JourneyView | None = None
+    if with_onboarding:
+        try:
+            onboarding = await temporal(request, journeys_for(request).journey(customer_id), "Reading the journey")
+        except JourneyNotFound:
+            pass  # deleted after the namespace's retention: the page goes without the glance
     return TaskAt(found, customer_id, early.decisions, early.timezone, early.locale, onboarding)
 
 
@@ -261,7 +262,7 @@ async def _act(
     me = signed.session.agent.username
     journal = journal_for(request)
     customer_id = _customer_of(task_id)
-    task = (await _task_of(request, task_id)).task
+    task = (await _task_of(request, task_id, with_onboarding=False)).task
     early = is_early_life_task(task_id)
     workflow_id = early_life_workflow_id(customer_id) if early else workflow_id_for(customer_id)
     audit = {"task_id": task_id, "customer_id": customer_id, "workflow_id": workflow_id}

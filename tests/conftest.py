@@ -33,8 +33,11 @@ os.environ["RECOVERY_PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """A worker per core, at most four: each starts its own dev server, and a machine that reports many
-    cores it is not allowed to use should not get a server for each."""
-    return min(len(os.sched_getaffinity(0)), 4)
+    cores it is not allowed to use should not get a server for each. PYTEST_XDIST_AUTO_NUM_WORKERS wins."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").isdigit():
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(usable, 4)
 
 
 async def register_search_attributes(env: WorkflowEnvironment) -> None:
@@ -58,8 +61,8 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER), data_converter=converter_for_tests()
     )
-    await register_search_attributes(env)
     try:
+        await register_search_attributes(env)
         yield env
     finally:
         await env.shutdown()

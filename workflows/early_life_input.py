@@ -50,7 +50,7 @@ class EarlyLifePlan(BaseModel):
     default_timezone: str = "UTC"
     # The playbook's guardrail; far below Temporal's limits (a month of logins rolls over a few times at
     # most). Plans pinned before it was carried read the 2,000 they always had.
-    continue_as_new_after_events: int = 2_000
+    continue_as_new_after_events: int = Field(default=2_000, ge=50)
 
 
 def plan_of(playbook: Playbook) -> EarlyLifePlan:

@@ -185,13 +185,13 @@ def record_claim(state: EarlyLifeState, task: HumanTask, agent_id: str, now: dat
     if task.state is TaskState.CLAIMED:
         return False  # claimed again by the same agent: nothing changes
     task.state, task.claimed_by, task.claimed_at = TaskState.CLAIMED, agent_id, now
-    state.record(now, "task_claimed", agent_id, task.task_id, milestone=True)
+    state.record(now, "task_claimed", "agent", f"{task.task_id} by {agent_id}", milestone=True)  # as onboarding's
     return True
 
 
 def record_release(state: EarlyLifeState, task: HumanTask, agent_id: str, now: datetime) -> None:
     task.state, task.claimed_by, task.claimed_at = TaskState.OPEN, None, None
-    state.record(now, "task_released", agent_id, task.task_id, milestone=True)
+    state.record(now, "task_released", "agent", f"{task.task_id} by {agent_id}", milestone=True)
 
 
 def record_completion(state: EarlyLifeState, task: HumanTask, request: CompleteTask, now: datetime) -> None:

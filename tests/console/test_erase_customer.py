@@ -94,11 +94,15 @@ async def test_a_customer_temporal_no_longer_keeps_is_erased_from_the_journeys_p
     assert customer in journal_text(database)
 
     ana = await console.signed_in("ana")
-    assert "Erase a customer" not in (await ana.page("/console/journeys")).text
+    assert (await ana.page("/console/journeys")).status_code == 403, "the journeys page is for supervisors"
     refused = await ana.post("/console/customers/erase", customer_id=customer, confirm_customer_id=customer)
     assert refused.status_code == 403
 
     assert "Erase a customer" in (await sue.page("/console/journeys")).text
+    forged = await sue.post(
+        "/console/customers/erase", token="not-the-token", customer_id=customer, confirm_customer_id=customer
+    )
+    assert forged.status_code == 403 and customer in journal_text(database)
     wrong = await sue.post("/console/customers/erase", customer_id=customer, confirm_customer_id="someone-else")
     assert wrong.status_code == 422 and customer in journal_text(database)
     erased = await sue.post("/console/customers/erase", customer_id=customer, confirm_customer_id=customer)

@@ -19,9 +19,11 @@ from console.sessions import console_secret, session_id_of
 from console.task_feed import TaskFeed
 from core.settings import Settings
 from journal.tasks import TaskSummary
+from workflows.early_life_input import EarlyLifeInput, plan_of
+from workflows.early_life_records import new_early_life, record_claim, record_completion
 from workflows.early_life_state import EarlyLifeDecision
 from workflows.funnel import Stage
-from workflows.human_tasks import HumanTask, TaskReason, TaskState
+from workflows.human_tasks import CompleteTask, HumanTask, TaskOutcome, TaskReason, TaskState
 from workflows.journey_state import Decision, DecisionAction, JourneyStatus
 from workflows.journey_view import JourneyView
 from workflows.playbook import Playbook, TaskKind, load_playbook
@@ -225,13 +227,26 @@ def test_an_early_life_tasks_audit_reads_the_early_life_journeys_decisions() -> 
         EarlyLifeDecision(
             at=NOW + timedelta(hours=2), action="task_opened", reason="dormancy", detail="c-1:early-task-2"
         ),
-        EarlyLifeDecision(
-            at=NOW + timedelta(hours=3), action="task_completed", reason="unreachable", detail="c-1:early-task-1 by ana"
-        ),
     ]
-    audit = task_audit(decisions, "c-1:early-task-1", [])
+    task = HumanTask(
+        task_id="c-1:early-task-1",
+        kind=TaskKind.RETENTION_CALL,
+        reason=TaskReason.DORMANCY,
+        stage=Stage.STARTED,
+        opened_at=NOW,
+        due_at=NOW + timedelta(days=1),
+    )
+    state = new_early_life(
+        EarlyLifeInput(customer_id="c-1", plan=plan_of(load_playbook()), activated_at=NOW, timezone="UTC"), NOW
+    )
+    state.decisions.extend(decisions)
+    record_claim(state, task, "ana", NOW + timedelta(hours=3))
+    done = CompleteTask(task_id=task.task_id, agent_id="ana", outcome=TaskOutcome.UNREACHABLE)
+    record_completion(state, task, done, NOW + timedelta(hours=4))
+    audit = task_audit(state.decisions, "c-1:early-task-1", [])
     assert [(a.who, a.what) for a in audit] == [
         ("journey", "task opened (dormancy)"),
+        ("ana", "task claimed"),
         ("ana", "task completed (unreachable)"),
     ]
 

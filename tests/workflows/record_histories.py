@@ -255,16 +255,18 @@ async def record(names: list[str]) -> None:
     if unknown:
         raise SystemExit(f"no such scenario: {', '.join(sorted(unknown))}")
     HISTORIES.mkdir(exist_ok=True)
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
-    )
-    try:
-        from tests.conftest import register_search_attributes
+    from tests.conftest import register_search_attributes
 
-        await register_search_attributes(env)
-        for scenario in SCENARIOS:
-            if names and scenario.__name__ not in names:
-                continue
+    for scenario in SCENARIOS:
+        if names and scenario.__name__ not in names:
+            continue
+        # A server per scenario, as the tests have: a journey ended with work outstanding can leave a
+        # time-skipping server running its sleeps in real time (sdk-java#1138).
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+        )
+        try:
+            await register_search_attributes(env)
             with tempfile.TemporaryDirectory() as data_dir:
                 settings = bench_settings(Path(data_dir))
                 async with build_worker(env.client, settings):
@@ -280,11 +282,11 @@ async def record(names: list[str]) -> None:
                         workflow_id = f"early-life-{bench.customer_id}"
                     history = await env.client.get_workflow_handle(workflow_id).fetch_history()
                     await bench.stop_journeys()
-            target = HISTORIES / f"{scenario.__name__}.json"
-            target.write_text(history.to_json(), encoding="utf-8")
-            print(f"{target.name}: {len(history.events)} events")
-    finally:
-        await env.shutdown()
+        finally:
+            await env.shutdown()
+        target = HISTORIES / f"{scenario.__name__}.json"
+        target.write_text(history.to_json(), encoding="utf-8")
+        print(f"{target.name}: {len(history.events)} events")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from journal.schema import early_life_journeys
 from journal.store import open_journal
-from tests.harness import Bench, bench_settings, running_bench
+from tests.harness import Bench, bench_settings, eventually, running_bench
 from workflows.early_life_input import early_life_workflow_id
 from workflows.early_life_state import EarlyLifeOutcome, early_life_group
 from workflows.holdout import RecoveryGroup
@@ -204,8 +204,12 @@ async def test_a_busy_customer_rolls_the_journey_over_and_it_carries_on(short_hi
     first_run = (await handle.describe()).run_id
     for n in range(30):
         await bench.send("customer.active", kind="login" if n % 2 else "transaction")
-    first = await bench.env.client.get_workflow_handle(handle.id, run_id=first_run).describe()
-    assert first.status is WorkflowExecutionStatus.CONTINUED_AS_NEW
+
+    async def rolled_over() -> bool:
+        first = await bench.env.client.get_workflow_handle(handle.id, run_id=first_run).describe()
+        return first.status is WorkflowExecutionStatus.CONTINUED_AS_NEW
+
+    await eventually(rolled_over, timeout=20)
     assert (await handle.describe()).run_id != first_run
     view = await bench.early_life()
     assert view.nudges == 1 and view.re_engaged_at is not None and view.last_activity_kind == "login"
