@@ -25,14 +25,23 @@ class FakeVendor:
     scripted_statuses: list[int] = field(default_factory=list)
     requests: list[VendorRequest] = field(default_factory=list)
     delivered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Set: requests are answered at once. Cleared: each waits (the send is in flight) until it is set again.
+    answering: threading.Event = field(default_factory=threading.Event)
+    arrived: int = 0
 
     def __post_init__(self) -> None:
+        self.answering.set()
+        self._start()
+
+    def _start(self) -> None:
         vendor = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                vendor.arrived += 1
+                vendor.answering.wait(timeout=60)
                 key = self.headers.get("Idempotency-Key")
                 status = vendor.scripted_statuses.pop(0) if vendor.scripted_statuses else 202
                 if status < 300 and key in vendor.delivered:
@@ -58,5 +67,6 @@ class FakeVendor:
         return f"http://{host!s}:{port}"
 
     def close(self) -> None:
+        self.answering.set()
         self._server.shutdown()
         self._server.server_close()

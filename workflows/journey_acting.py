@@ -43,7 +43,7 @@ from workflows.journey_records import (
     record_store_lookup_failed,
     record_task_overdue,
 )
-from workflows.journey_rules import JOURNAL_AND_HOLDOUT_PATCH, JOURNAL_BATCHING_PATCH
+from workflows.journey_rules import DELIVERY_OUTCOME_PATCH, JOURNAL_AND_HOLDOUT_PATCH, JOURNAL_BATCHING_PATCH
 from workflows.journey_state import DecisionAction, JourneyState, MessageKind
 from workflows.next_step import SendMessage
 
@@ -62,9 +62,14 @@ LOOKUP_RETRY = RetryPolicy(
 )
 
 
-def start_delivery(message: OutboundMessage, task_queue: str | None) -> workflow.ActivityHandle[DeliveryReceipt]:
-    """A message's delivery (either journey type's): push or SMS by its channel, with the delivery retries;
-    cancelling it cancels the attempt under way or the wait between retries (TRY_CANCEL)."""
+def start_delivery(
+    message: OutboundMessage,
+    task_queue: str | None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+) -> workflow.ActivityHandle[DeliveryReceipt]:
+    """A message's delivery (either journey type's): push or SMS by its channel, with the delivery retries.
+    Cancelling it stops the wait between retries at once; an attempt under way (the activity does not
+    heartbeat) runs to its end, and WAIT_CANCELLATION_COMPLETED tells the journey how it ended."""
     return workflow.start_activity(
         activity_stubs.send_push if message.channel is Channel.PUSH else activity_stubs.send_sms,
         message,
@@ -72,7 +77,7 @@ def start_delivery(message: OutboundMessage, task_queue: str | None) -> workflow
         schedule_to_close_timeout=timedelta(hours=1),
         retry_policy=DELIVERY_RETRY,
         task_queue=task_queue,
-        cancellation_type=ActivityCancellationType.TRY_CANCEL,
+        cancellation_type=cancellation_type,
     )
 
 
@@ -187,12 +192,20 @@ class JourneyActing(JourneyBase):
 
     async def _deliver(self, message: OutboundMessage, stage: Stage, stage_since: datetime) -> DeliveryReceipt | None:
         """Delivers, unless the customer moves on (or the journey ends) first: then the delivery is
-        cancelled, even while it waits between retries, and None says so. Journeys started before
-        bounded-state wait for the delivery whatever happens, as they did."""
-        delivery = start_delivery(message, self._messaging_queue)
-        if self._journey().bounds is None:
-            return await delivery
+        cancelled, even while it waits between retries, and None says so; an attempt already under way
+        is waited for (patch `delivery-outcome-kept`), and a message it got out is returned as sent.
+        Journeys started before bounded-state wait for the delivery whatever happens, as they did."""
         state = self._journey()
+        if state.bounds is None:
+            return await start_delivery(message, self._messaging_queue)
+        keep_outcome = workflow.patched(DELIVERY_OUTCOME_PATCH)
+        delivery = start_delivery(
+            message,
+            self._messaging_queue,
+            ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+            if keep_outcome
+            else ActivityCancellationType.TRY_CANCEL,
+        )
         await workflow.wait_condition(
             lambda: (
                 delivery.done() or state.outcome is not None or (state.stage, state.stage_since) != (stage, stage_since)
@@ -202,10 +215,10 @@ class JourneyActing(JourneyBase):
             return await delivery  # raises the delivery's failure, if it failed
         delivery.cancel()
         try:
-            await delivery
+            receipt = await delivery
         except (ActivityError, asyncio.CancelledError):
-            pass
-        return None
+            return None
+        return receipt if keep_outcome else None
 
     async def _flush_journal(self) -> None:
         """One activity per wake-up, not per decision: the journal costs a few actions per journey."""

@@ -27,6 +27,10 @@ EARLY_LIFE_PATCH = "early-life"
 # `opted_out`: the journey stays nudging, suppresses as `unreachable` and ends abandoned at the cutoff
 # (`JourneyState.unreachable_apart`, asked at the top of the journey's loop).
 UNREACHABLE_APART_PATCH = "unreachable-not-opted-out"
+# A delivery called off because the customer moved on waits for the attempt under way, so a nudge the vendor
+# took meanwhile is recorded as sent (it was: the customer has it) instead of as cancelled. Asked at a
+# journey's first delivery only, so a journey that never sends records no marker.
+DELIVERY_OUTCOME_PATCH = "delivery-outcome-kept"
 
 
 @dataclass(frozen=True)

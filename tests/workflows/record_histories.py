@@ -9,12 +9,16 @@ names it records them all.
 import asyncio
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import Bench, bench_settings, recovery_client, zone_where_local_hour_is
+from tests.fake_vendor import FakeVendor
+from tests.harness import Bench, bench_settings, eventually, recovery_client, zone_where_local_hour_is
 from tests.temporal_binaries import TEST_SERVER
 from workers.worker import build_worker
 from workflows.human_tasks import TaskOutcome
@@ -234,6 +238,31 @@ async def early_life_nudged_then_re_engaged(bench: Bench) -> None:
     await bench.env.client.get_workflow_handle(early_life_workflow_id(bench.customer_id)).result()
 
 
+async def delivery_under_way_then_progressed(bench: Bench, vendor: FakeVendor) -> None:
+    """The vendor holds nudge 1 while the customer uploads their document; then it takes it."""
+    vendor.answering.clear()
+    await bench.send("onboarding.phone_verified")
+    await bench.skip(hours=1, seconds=1)
+    await eventually(lambda: _true(vendor.arrived == 1))
+    await bench.send("onboarding.document_uploaded")
+    await eventually(lambda: _stage_is(bench, "document_uploaded"))
+    vendor.answering.set()
+    await eventually(lambda: _true(len(vendor.delivered) == 1))
+    await bench.skip(hours=1)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _stage_is(bench: Bench, stage: str) -> bool:
+    return (await bench.view()).stage == stage
+
+
+# Scenarios whose push, SMS and staff messages go to a vendor stand-in the scenario steers.
+VENDOR_SCENARIOS = [delivery_under_way_then_progressed]
+Scenario = Callable[[Bench], Awaitable[None]] | Callable[[Bench, FakeVendor], Awaitable[None]]
+
 SCENARIOS = [
     completed_then_early_life,
     early_life_nudged_then_re_engaged,
@@ -251,42 +280,55 @@ SCENARIOS = [
 
 
 async def record(names: list[str]) -> None:
-    unknown = set(names) - {scenario.__name__ for scenario in SCENARIOS}
+    every: list[Scenario] = [*SCENARIOS, *VENDOR_SCENARIOS]
+    unknown = set(names) - {scenario.__name__ for scenario in every}
     if unknown:
         raise SystemExit(f"no such scenario: {', '.join(sorted(unknown))}")
     HISTORIES.mkdir(exist_ok=True)
-    from tests.conftest import register_search_attributes
-
-    for scenario in SCENARIOS:
+    for scenario in every:
         if names and scenario.__name__ not in names:
             continue
-        # A server per scenario, as the tests have: a journey ended with work outstanding can leave a
-        # time-skipping server running its sleeps in real time (sdk-java#1138).
-        env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
-        )
-        try:
-            await register_search_attributes(env)
-            with tempfile.TemporaryDirectory() as data_dir:
-                settings = bench_settings(Path(data_dir))
-                async with build_worker(env.client, settings):
-                    bench = Bench(
-                        env,
-                        recovery_client(env, load_playbook().model_copy(update={"holdout_share": 0.0}), settings),
-                        settings,
-                    )
-                    bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
-                    await scenario(bench)
-                    workflow_id = workflow_id_for(bench.customer_id)
-                    if scenario.__name__.startswith("early_life_"):  # the early-life journey's own history
-                        workflow_id = f"early-life-{bench.customer_id}"
-                    history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-                    await bench.stop_journeys()
-        finally:
-            await env.shutdown()
+        history = await record_one(scenario)
         target = HISTORIES / f"{scenario.__name__}.json"
         target.write_text(history.to_json(), encoding="utf-8")
         print(f"{target.name}: {len(history.events)} events")
+
+
+async def record_one(scenario: Scenario) -> WorkflowHistory:
+    from tests.conftest import register_search_attributes
+
+    # A server per scenario, as the tests have: a journey ended with work outstanding can leave a
+    # time-skipping server running its sleeps in real time (sdk-java#1138).
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+    )
+    vendor = FakeVendor() if scenario in VENDOR_SCENARIOS else None
+    vendor_urls = {f"{kind}_webhook_url": f"{vendor.url}/{kind}" for kind in ("push", "sms", "staff")} if vendor else {}
+    try:
+        await register_search_attributes(env)
+        with tempfile.TemporaryDirectory() as data_dir:
+            settings = bench_settings(Path(data_dir), **vendor_urls)
+            async with build_worker(env.client, settings):
+                bench = Bench(
+                    env,
+                    recovery_client(env, load_playbook().model_copy(update={"holdout_share": 0.0}), settings),
+                    settings,
+                )
+                bench.timezone = zone_where_local_hour_is(await bench.now(), 10)
+                if vendor is not None:
+                    await cast(Callable[[Bench, FakeVendor], Awaitable[None]], scenario)(bench, vendor)
+                else:
+                    await cast(Callable[[Bench], Awaitable[None]], scenario)(bench)
+                workflow_id = workflow_id_for(bench.customer_id)
+                if scenario.__name__.startswith("early_life_"):  # the early-life journey's own history
+                    workflow_id = f"early-life-{bench.customer_id}"
+                history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+                await bench.stop_journeys()
+    finally:
+        if vendor is not None:
+            vendor.close()
+        await env.shutdown()
+    return history
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.fake_vendor import FakeVendor, VendorRequest
-from tests.harness import Bench, bench_settings, running_bench
+from tests.harness import Bench, bench_settings, eventually, running_bench
 from workflows.human_tasks import TaskOutcome
 from workflows.playbook import Playbook
 
@@ -117,3 +117,37 @@ async def test_a_send_waiting_on_retries_is_cancelled_when_the_journey_ends(
     await bench.skip(hours=2)
     assert outcome.kind == "completed" and outcome.messages_sent == 0
     assert len(push_tries(vendor)) == failed_attempts, "no attempt after the journey ended"
+
+
+async def test_a_send_under_way_when_the_customer_moves_on_is_kept_if_it_went_out(
+    vendor_bench: tuple[Bench, FakeVendor],
+) -> None:
+    """The vendor has the nudge in hand when the customer's next step arrives: the send finishes, the
+    customer got the nudge, and the journey says so (it cannot take a message back)."""
+    bench, vendor = vendor_bench
+    vendor.answering.clear()
+    await bench.send("onboarding.phone_verified")
+    await bench.skip(hours=1, seconds=1)
+
+    async def in_flight() -> bool:
+        return vendor.arrived == 1
+
+    await eventually(in_flight)
+    await bench.send("onboarding.document_uploaded")
+
+    async def moved_on() -> bool:
+        return (await bench.view()).stage == "document_uploaded"
+
+    await eventually(moved_on)
+    vendor.answering.set()
+
+    async def recorded() -> bool:
+        return bool((await bench.view()).messages)
+
+    await eventually(recorded)
+    view = await bench.view()
+    assert len(vendor.delivered) == 1 and len(push_tries(vendor)) == 1
+    assert [(m.stage, m.attempt) for m in view.messages] == [("phone_verified", 1)]
+    assert view.nudges_sent == 1
+    assert not [d for d in view.decisions if d.action == "cancelled"]
+    assert view.stage == "document_uploaded" and view.attempts_at_stage == 0, "the new stage starts afresh"
