@@ -117,6 +117,12 @@ async def write_journal(record: Callable[[B], Awaitable[int]], batch: B) -> bool
     return True
 
 
+def _ignore_outcome(delivery: asyncio.Future[DeliveryReceipt]) -> None:
+    """Takes the outcome of a delivery nobody awaits, so its failure is not reported as never retrieved."""
+    if not delivery.cancelled():
+        delivery.exception()
+
+
 class JourneyActing(JourneyBase):
     async def _send(self, step: SendMessage) -> None:
         state = self._journey()
@@ -192,20 +198,15 @@ class JourneyActing(JourneyBase):
 
     async def _deliver(self, message: OutboundMessage, stage: Stage, stage_since: datetime) -> DeliveryReceipt | None:
         """Delivers, unless the customer moves on (or the journey ends) first: then the delivery is
-        cancelled, even while it waits between retries, and None says so; an attempt already under way
+        called off, even while it waits between retries, and None says so; an attempt already under way
         is waited for (patch `delivery-outcome-kept`), and a message it got out is returned as sent.
         Journeys started before bounded-state wait for the delivery whatever happens, as they did."""
         state = self._journey()
         if state.bounds is None:
             return await start_delivery(message, self._messaging_queue)
-        keep_outcome = workflow.patched(DELIVERY_OUTCOME_PATCH)
-        delivery = start_delivery(
-            message,
-            self._messaging_queue,
-            ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-            if keep_outcome
-            else ActivityCancellationType.TRY_CANCEL,
-        )
+        # The cancellation type is the SDK's own: no command differs at the start, so journeys from before
+        # the patch replay with it, and the patch is asked only where a delivery is called off.
+        delivery = start_delivery(message, self._messaging_queue, ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
         await workflow.wait_condition(
             lambda: (
                 delivery.done() or state.outcome is not None or (state.stage, state.stage_since) != (stage, stage_since)
@@ -214,11 +215,16 @@ class JourneyActing(JourneyBase):
         if delivery.done():
             return await delivery  # raises the delivery's failure, if it failed
         delivery.cancel()
+        if not workflow.patched(DELIVERY_OUTCOME_PATCH):
+            # As before the patch: called off at once, whatever the attempt under way does. One turn of the
+            # loop (no timer) lets the handle send its cancel request before anything this journey does next.
+            delivery.add_done_callback(_ignore_outcome)
+            await asyncio.sleep(0)
+            return None
         try:
-            receipt = await delivery
+            return await delivery
         except (ActivityError, asyncio.CancelledError):
             return None
-        return receipt if keep_outcome else None
 
     async def _flush_journal(self) -> None:
         """One activity per wake-up, not per decision: the journal costs a few actions per journey."""

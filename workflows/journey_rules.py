@@ -28,8 +28,8 @@ EARLY_LIFE_PATCH = "early-life"
 # (`JourneyState.unreachable_apart`, asked at the top of the journey's loop).
 UNREACHABLE_APART_PATCH = "unreachable-not-opted-out"
 # A delivery called off because the customer moved on waits for the attempt under way, so a nudge the vendor
-# took meanwhile is recorded as sent (it was: the customer has it) instead of as cancelled. Asked at a
-# journey's first delivery only, so a journey that never sends records no marker.
+# took meanwhile is recorded as sent (it was: the customer has it) instead of as cancelled. Asked only where
+# a delivery is called off, so most journeys record no marker.
 DELIVERY_OUTCOME_PATCH = "delivery-outcome-kept"
 
 
